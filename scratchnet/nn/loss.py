@@ -1,0 +1,62 @@
+"""Loss modules: CrossEntropyLoss (fused log-softmax + NLL on logits) and NLLLoss (on log-probabilities).
+
+``loss = crit(logits, y)`` returns a Python float; ``crit.backward()`` returns dL/dlogits,
+which is what ``model.backward`` takes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .. import ops
+from .module import Module
+
+
+class _Loss(Module):
+    _op = None  # set by subclasses: (scores, target, reduction) -> (loss, dscores)
+
+    def __init__(self, reduction: str = "mean") -> None:
+        super().__init__()
+        if reduction not in ops.loss.REDUCTIONS:
+            raise ValueError(f"{type(self).__name__}: reduction must be one of {ops.loss.REDUCTIONS}, got {reduction!r}")
+        self.reduction = reduction
+
+    def __call__(self, scores: np.ndarray, target: np.ndarray) -> float:  # type: ignore[override]
+        return self.forward(scores, target)
+
+    def forward(self, scores: np.ndarray, target: np.ndarray) -> float:  # type: ignore[override]
+        who = type(self).__name__
+        if not isinstance(scores, np.ndarray) or scores.ndim != 2:
+            raise ValueError(f"{who}: expected scores of shape (N, num_classes), got {np.shape(scores)}")
+        if scores.dtype not in (np.float32, np.float64):
+            raise ValueError(f"{who}: expected float32 or float64 scores, got dtype {scores.dtype}")
+        try:
+            loss, grad = type(self)._op(scores, target, self.reduction)
+        except ValueError as err:
+            raise ValueError(f"{who}: {err}") from None
+        self._save_cache(grad)
+        return loss
+
+    def backward(self, grad_output: float = 1.0) -> np.ndarray:  # type: ignore[override]
+        """dL/dscores, scaled by ``grad_output`` (the gradient of whatever uses the loss; 1 by default)."""
+        grad = self._pop_cache()
+        return grad if grad_output == 1.0 else grad * grad.dtype.type(grad_output)
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
+
+
+class CrossEntropyLoss(_Loss):
+    """-log softmax(z)[y], averaged over the batch; gradient (softmax(z) - onehot(y)) / N.
+
+    Stable for logits of any magnitude (the row maximum is subtracted before exp).
+    Labels must be integers in [0, num_classes); anything else is a clear ValueError.
+    """
+
+    _op = staticmethod(ops.softmax_cross_entropy)
+
+
+class NLLLoss(_Loss):
+    """-logp[y] averaged over the batch, for log-probabilities (e.g. the output of LogSoftmax)."""
+
+    _op = staticmethod(ops.nll_loss)

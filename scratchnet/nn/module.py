@@ -1,0 +1,267 @@
+"""The Module base class, Parameter and Sequential: torch.nn's shape, with explicit backprop.
+
+A module's ``forward`` keeps what its ``backward`` needs; ``backward(dout)`` returns the gradient
+with respect to the input and *adds* parameter gradients into ``param.grad``, exactly as torch does.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any, Iterator, Mapping
+
+import numpy as np
+
+
+class Parameter:
+    """A trainable array: ``data`` holds the values, ``grad`` the accumulated gradient (or None).
+
+    Gradients accumulate across backward calls (``grad += new``) until ``zero_grad`` clears them,
+    as in torch. A parameter with ``requires_grad=False`` receives no gradient.
+    """
+
+    __slots__ = ("data", "grad", "requires_grad")
+
+    def __init__(self, data: np.ndarray, requires_grad: bool = True) -> None:
+        self.data = np.ascontiguousarray(data)
+        self.grad: np.ndarray | None = None
+        self.requires_grad = requires_grad
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return self.data.shape
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def size(self) -> int:
+        return self.data.size
+
+    def accumulate_grad(self, g: np.ndarray) -> None:
+        """Add ``g`` to ``grad`` (creating it on first use), as torch's autograd accumulates."""
+        if not self.requires_grad:
+            return
+        if g.shape != self.data.shape:
+            raise ValueError(f"gradient of shape {g.shape} does not match parameter of shape {self.data.shape}")
+        if self.grad is None:
+            self.grad = np.array(g, dtype=self.data.dtype, copy=True)
+        else:
+            self.grad += g
+
+    def __repr__(self) -> str:
+        return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype}, requires_grad={self.requires_grad})"
+
+
+class Module:
+    """Base class of every layer and model.
+
+    Subclasses set parameters and sub-modules as attributes (registered in order, as in torch),
+    implement ``forward(x)`` and ``backward(dout) -> dx``. ``model(x)`` calls ``forward``.
+    """
+
+    def __init__(self) -> None:
+        object.__setattr__(self, "_parameters", OrderedDict())
+        object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "training", True)
+
+    # -- registration -------------------------------------------------------------------------
+    def __setattr__(self, name: str, value: Any) -> None:
+        if "_parameters" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}: call Module.__init__() before assigning attributes")
+        params, modules = self.__dict__["_parameters"], self.__dict__["_modules"]
+        params.pop(name, None)
+        modules.pop(name, None)
+        if isinstance(value, Parameter):
+            params[name] = value
+        elif isinstance(value, Module):
+            modules[name] = value
+        object.__setattr__(self, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        object.__delattr__(self, name)
+
+    # -- forward / backward -------------------------------------------------------------------
+    def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} does not implement forward")
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
+        raise NotImplementedError(f"{type(self).__name__} does not implement backward")
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.forward(x)
+
+    def _pop_cache(self) -> Any:
+        """Return the cache saved by the last forward, and forget it (one backward per forward).
+
+        Raises a RuntimeError that names the layer when there is no forward to go back through.
+        """
+        cache = self.__dict__.get("_cache")
+        if cache is None:
+            raise RuntimeError(
+                f"{self._name()}.backward() called without a preceding forward(): run the forward pass first "
+                "(each forward supports exactly one backward, as in torch without retain_graph)"
+            )
+        object.__setattr__(self, "_cache", None)
+        return cache
+
+    def _save_cache(self, cache: Any) -> None:
+        object.__setattr__(self, "_cache", cache)
+
+    def _name(self) -> str:
+        return type(self).__name__
+
+    # -- traversal -------------------------------------------------------------------------------
+    def children(self) -> Iterator["Module"]:
+        yield from self._modules.values()
+
+    def named_children(self) -> Iterator[tuple[str, "Module"]]:
+        yield from self._modules.items()
+
+    def named_modules(self, prefix: str = "") -> Iterator[tuple[str, "Module"]]:
+        yield prefix, self
+        for name, child in self._modules.items():
+            yield from child.named_modules(f"{prefix}.{name}" if prefix else name)
+
+    def modules(self) -> Iterator["Module"]:
+        for _, m in self.named_modules():
+            yield m
+
+    def named_parameters(self, prefix: str = "") -> Iterator[tuple[str, Parameter]]:
+        for name, p in self._parameters.items():
+            yield (f"{prefix}.{name}" if prefix else name), p
+        for name, child in self._modules.items():
+            yield from child.named_parameters(f"{prefix}.{name}" if prefix else name)
+
+    def parameters(self) -> Iterator[Parameter]:
+        for _, p in self.named_parameters():
+            yield p
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    # -- modes and gradients -------------------------------------------------------------------
+    def train(self, mode: bool = True) -> "Module":
+        for m in self.modules():
+            object.__setattr__(m, "training", bool(mode))
+        return self
+
+    def eval(self) -> "Module":
+        return self.train(False)
+
+    def zero_grad(self, set_to_none: bool = True) -> None:
+        for p in self.parameters():
+            if set_to_none:
+                p.grad = None
+            elif p.grad is not None:
+                p.grad[...] = 0
+
+    def to(self, dtype: np.dtype | type) -> "Module":
+        """Convert every parameter (and its gradient) to ``dtype`` in place, like torch's ``.to``."""
+        dtype = np.dtype(dtype)
+        if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
+            raise ValueError(f"{self._name()}.to: expected float32 or float64, got {dtype}")
+        for p in self.parameters():
+            p.data = np.ascontiguousarray(p.data, dtype=dtype)
+            if p.grad is not None:
+                p.grad = p.grad.astype(dtype)
+        return self
+
+    def double(self) -> "Module":
+        return self.to(np.float64)
+
+    def float(self) -> "Module":
+        return self.to(np.float32)
+
+    # -- state -------------------------------------------------------------------------------------
+    def state_dict(self) -> "OrderedDict[str, np.ndarray]":
+        """Copies of every parameter, keyed by torch's dotted names (``conv1.weight`` ...)."""
+        return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
+
+    def load_state_dict(self, state: Mapping[str, np.ndarray], strict: bool = True) -> dict[str, list[str]]:
+        """Copy arrays from ``state`` into the parameters, keeping each parameter's dtype.
+
+        Every problem is found before anything is written; with ``strict`` any missing,
+        unexpected or mis-shaped entry raises a KeyError/ValueError that lists all of them.
+        Returns ``{"missing_keys": [...], "unexpected_keys": [...]}`` as torch does.
+        """
+        own = OrderedDict(self.named_parameters())
+        missing = [k for k in own if k not in state]
+        unexpected = [k for k in state if k not in own]
+        misshaped = [
+            f"{k}: expected {own[k].shape}, got {tuple(np.shape(state[k]))}"
+            for k in own
+            if k in state and tuple(np.shape(state[k])) != own[k].shape
+        ]
+        if misshaped or (strict and (missing or unexpected)):
+            lines = [f"Error(s) in loading state_dict for {self._name()}:"]
+            if missing:
+                lines.append("  missing keys: " + ", ".join(missing))
+            if unexpected:
+                lines.append("  unexpected keys: " + ", ".join(unexpected))
+            if misshaped:
+                lines.append("  size mismatch: " + "; ".join(misshaped))
+            raise ValueError("\n".join(lines))
+        for k, p in own.items():
+            if k in state:
+                value = np.asarray(state[k])
+                if not np.issubdtype(value.dtype, np.floating):
+                    raise ValueError(f"{self._name()}.load_state_dict: {k} has dtype {value.dtype}, expected floats")
+                p.data = np.array(value, dtype=p.data.dtype, copy=True, order="C")
+        return {"missing_keys": missing, "unexpected_keys": unexpected}
+
+    # -- display -------------------------------------------------------------------------------------
+    def extra_repr(self) -> str:
+        return ""
+
+    def __repr__(self) -> str:
+        if not self._modules:
+            return f"{type(self).__name__}({self.extra_repr()})"
+        lines = [f"{type(self).__name__}("]
+        for name, child in self._modules.items():
+            child_repr = repr(child).replace("\n", "\n  ")
+            lines.append(f"  ({name}): {child_repr}")
+        lines.append(")")
+        return "\n".join(lines)
+
+
+class Sequential(Module):
+    """Modules applied in order; ``backward`` walks them in reverse.
+
+    ``Sequential(a, b, c)`` names the children ``0, 1, 2`` as torch does;
+    ``Sequential(OrderedDict(conv1=..., relu1=...))`` keeps the given names.
+    """
+
+    def __init__(self, *layers: Module | "OrderedDict[str, Module]") -> None:
+        super().__init__()
+        if len(layers) == 1 and isinstance(layers[0], OrderedDict):
+            items = list(layers[0].items())
+        else:
+            items = [(str(i), m) for i, m in enumerate(layers)]
+        for name, m in items:
+            if not isinstance(m, Module):
+                raise TypeError(f"Sequential: child {name!r} is a {type(m).__name__}, expected a Module")
+            setattr(self, name, m)
+
+    def __len__(self) -> int:
+        return len(self._modules)
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self._modules.values())
+
+    def __getitem__(self, idx: int | str) -> Module:
+        if isinstance(idx, str):
+            return self._modules[idx]
+        return list(self._modules.values())[idx]
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        for m in self._modules.values():
+            x = m(x)
+        return x
+
+    def backward(self, dout: np.ndarray) -> np.ndarray:
+        for m in reversed(self._modules.values()):
+            dout = m.backward(dout)
+        return dout

@@ -1,0 +1,25 @@
+"""The math of every layer, as forward/backward function pairs: ``f_forward(...) -> (out, cache)``
+and ``f_backward(dout, cache) -> grads``. Fast versions here, obvious twins in ``ops.naive``."""
+
+from .activation import dropout_backward, dropout_forward, relu_backward, relu_forward
+from .conv import conv2d_backward, conv2d_forward
+from .linear import linear_backward, linear_forward
+from .loss import log_softmax_backward, log_softmax_forward, nll_loss, softmax_cross_entropy
+from .pool import maxpool2d_backward, maxpool2d_forward
+
+__all__ = [
+    "conv2d_forward",
+    "conv2d_backward",
+    "linear_forward",
+    "linear_backward",
+    "maxpool2d_forward",
+    "maxpool2d_backward",
+    "relu_forward",
+    "relu_backward",
+    "dropout_forward",
+    "dropout_backward",
+    "log_softmax_forward",
+    "log_softmax_backward",
+    "softmax_cross_entropy",
+    "nll_loss",
+]

@@ -1,0 +1,95 @@
+"""2-D convolution as a forward/backward pair, in the CS231n manner.
+
+Forward (cross-correlation, as torch computes it), for stride ``s`` and zero padding ``p``::
+
+    out[n, f, y, x] = b[f] + sum_{c, i, j} w[f, c, i, j] * xpad[n, c, y*s + i, x*s + j]
+
+Backward, by the chain rule with upstream gradient ``dout = dL/dout``::
+
+    dL/db[f]          = sum_{n, y, x} dout[n, f, y, x]
+    dL/dw[f, c, i, j] = sum_{n, y, x} dout[n, f, y, x] * xpad[n, c, y*s + i, x*s + j]   (correlation)
+    dL/dxpad[n, c, y*s + i, x*s + j] += sum_f w[f, c, i, j] * dout[n, f, y, x]          (full conv, flipped w)
+
+and ``dL/dx`` is ``dL/dxpad`` with the padding cut off. The loops run in Numba kernels
+(``scratchnet.kernels.conv``); ``scratchnet.ops.naive`` has the obvious twin.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import kernels
+from ._checks import out_size, pair
+
+
+def pad2d(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
+    """Zero-pad the last two axes of an (N, C, H, W) array by (ph, pw) on each side."""
+    if ph == 0 and pw == 0:
+        return np.ascontiguousarray(x)
+    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+
+
+def conv2d_forward(
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray | None,
+    stride: int | tuple[int, int] = 1,
+    padding: int | tuple[int, int] = 0,
+) -> tuple[np.ndarray, Any]:
+    """Convolve a batch of images with a bank of filters.
+
+    Parameters
+    ----------
+    x : (N, C, H, W) input.
+    w : (F, C, KH, KW) filters.
+    b : (F,) bias, or None.
+    stride, padding : int or (h, w) pair.
+
+    Returns
+    -------
+    out : (N, F, OH, OW) with OH = (H + 2*ph - KH) // sh + 1 (likewise OW).
+    cache : what ``conv2d_backward`` needs: (xpad, w, has_bias, stride, padding, x.shape).
+    """
+    sh, sw = pair(stride, "stride", 1)
+    ph, pw = pair(padding, "padding", 0)
+    N, C, H, W = x.shape
+    F, Cw, KH, KW = w.shape
+    if C != Cw:
+        raise ValueError(f"conv2d_forward: input has {C} channels, weight expects {Cw}")
+    OH, OW = out_size(H, KH, sh, ph), out_size(W, KW, sw, pw)
+    if OH < 1 or OW < 1:
+        raise ValueError(
+            f"conv2d_forward: padded input {H + 2 * ph}x{W + 2 * pw} is smaller than the kernel {KH}x{KW}"
+        )
+    xp = pad2d(x, ph, pw)
+    w = np.ascontiguousarray(w)
+    bias = np.zeros(F, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
+    out = np.empty((N, F, OH, OW), dtype=x.dtype)
+    kernels.conv2d_forward(xp, w, bias, out, sh, sw)
+    return out, (xp, w, b is not None, (sh, sw), (ph, pw), x.shape)
+
+
+def conv2d_backward(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Gradients of the convolution.
+
+    Parameters
+    ----------
+    dout : (N, F, OH, OW) upstream gradient dL/dout.
+    cache : from ``conv2d_forward``.
+
+    Returns
+    -------
+    dx : (N, C, H, W), dw : (F, C, KH, KW), db : (F,) or None when the layer has no bias.
+    """
+    xp, w, has_bias, (sh, sw), (ph, pw), x_shape = cache
+    dout = np.ascontiguousarray(dout, dtype=xp.dtype)
+    dxp = np.zeros_like(xp)
+    kernels.conv2d_backward_input(dout, w, dxp, sh, sw)
+    dw = np.empty_like(w)
+    kernels.conv2d_backward_weight(xp, dout, dw, sh, sw)
+    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
+    H, W = x_shape[2], x_shape[3]
+    dx = np.ascontiguousarray(dxp[:, :, ph : ph + H, pw : pw + W])
+    return dx, dw, db

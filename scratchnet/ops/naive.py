@@ -1,0 +1,119 @@
+"""The obvious twins of the fast ops: plain NumPy loops, slow and easy to read.
+
+Tests check that each fast op agrees with its twin here, and that both agree with torch.
+Walkthroughs use these to show the arithmetic step by step.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ._checks import out_size, pair
+
+
+def conv2d_forward_naive(x, w, b, stride=1, padding=0):
+    """out[n, f, y, x] = b[f] + sum(window * w[f]) — one window at a time."""
+    sh, sw = pair(stride, "stride", 1)
+    ph, pw = pair(padding, "padding", 0)
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    OH, OW = out_size(H, KH, sh, ph), out_size(W, KW, sw, pw)
+    out = np.zeros((N, F, OH, OW), dtype=x.dtype)
+    for n in range(N):
+        for f in range(F):
+            for i in range(OH):
+                for j in range(OW):
+                    window = xp[n, :, i * sh : i * sh + KH, j * sw : j * sw + KW]
+                    out[n, f, i, j] = np.sum(window * w[f]) + (0 if b is None else b[f])
+    return out
+
+
+def conv2d_backward_naive(dout, x, w, stride=1, padding=0):
+    """Each output position sends dout * w back to its window, and dout * window to w."""
+    sh, sw = pair(stride, "stride", 1)
+    ph, pw = pair(padding, "padding", 0)
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    dxp = np.zeros_like(xp)
+    dw = np.zeros_like(w)
+    OH, OW = dout.shape[2], dout.shape[3]
+    for n in range(N):
+        for f in range(F):
+            for i in range(OH):
+                for j in range(OW):
+                    g = dout[n, f, i, j]
+                    dxp[n, :, i * sh : i * sh + KH, j * sw : j * sw + KW] += g * w[f]
+                    dw[f] += g * xp[n, :, i * sh : i * sh + KH, j * sw : j * sw + KW]
+    db = dout.sum(axis=(0, 2, 3))
+    return dxp[:, :, ph : ph + H, pw : pw + W], dw, db
+
+
+def conv2d_im2col(x, w, b, stride=1, padding=0):
+    """The same convolution as one matrix product: columns of unrolled windows times flattened filters."""
+    sh, sw = pair(stride, "stride", 1)
+    ph, pw = pair(padding, "padding", 0)
+    N, C, H, W = x.shape
+    F, _, KH, KW = w.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    windows = np.lib.stride_tricks.sliding_window_view(xp, (KH, KW), axis=(2, 3))[:, :, ::sh, ::sw]
+    OH, OW = windows.shape[2], windows.shape[3]
+    cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(N * OH * OW, C * KH * KW)  # one row per window
+    out = cols @ w.reshape(F, -1).T
+    if b is not None:
+        out = out + b
+    return out.reshape(N, OH, OW, F).transpose(0, 3, 1, 2)
+
+
+def maxpool2d_forward_naive(x, kernel_size, stride=None, padding=0):
+    """Max of each window, scanning rows then columns; the first maximum wins ties, NaN wins over numbers."""
+    kh, kw = pair(kernel_size, "kernel_size", 1)
+    sh, sw = pair(kernel_size if stride is None else stride, "stride", 1)
+    ph, pw = pair(padding, "padding", 0)
+    N, C, H, W = x.shape
+    OH, OW = out_size(H, kh, sh, ph), out_size(W, kw, sw, pw)
+    out = np.zeros((N, C, OH, OW), dtype=x.dtype)
+    winner = np.zeros((N, C, OH, OW, 2), dtype=np.int64)
+    for n in range(N):
+        for c in range(C):
+            for i in range(OH):
+                for j in range(OW):
+                    best, where = -np.inf, None
+                    for h in range(i * sh - ph, i * sh - ph + kh):
+                        for v in range(j * sw - pw, j * sw - pw + kw):
+                            if 0 <= h < H and 0 <= v < W:
+                                if where is None:
+                                    where = (h, v)
+                                if x[n, c, h, v] > best or np.isnan(x[n, c, h, v]):
+                                    best, where = x[n, c, h, v], (h, v)
+                    out[n, c, i, j] = best
+                    winner[n, c, i, j] = where
+    return out, winner
+
+
+def maxpool2d_backward_naive(dout, x, kernel_size, stride=None, padding=0):
+    """Send each upstream gradient to the window's winner."""
+    _, winner = maxpool2d_forward_naive(x, kernel_size, stride, padding)
+    dx = np.zeros_like(x)
+    N, C, OH, OW = dout.shape
+    for n in range(N):
+        for c in range(C):
+            for i in range(OH):
+                for j in range(OW):
+                    h, v = winner[n, c, i, j]
+                    dx[n, c, h, v] += dout[n, c, i, j]
+    return dx
+
+
+def softmax_cross_entropy_naive(z, y):
+    """Mean cross-entropy and its gradient, one row at a time with the textbook formulas."""
+    N = z.shape[0]
+    loss, dz = 0.0, np.zeros_like(z)
+    for n in range(N):
+        e = np.exp(z[n] - z[n].max())
+        p = e / e.sum()
+        loss -= np.log(p[y[n]]) / N
+        dz[n] = p
+        dz[n, y[n]] -= 1
+    return loss, dz / N

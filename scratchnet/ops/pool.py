@@ -1,0 +1,60 @@
+"""2-D max pooling as a forward/backward pair.
+
+Forward: ``out[n, c, y, x] = max_{i, j} x[n, c, y*s + i - p, x*s + j - p]`` over the positions
+inside the input (padding never wins). The gradient of a max is 1 for the element that won and 0
+for the rest, so backward routes each ``dout[n, c, y, x]`` to the winner's position (adding where
+windows overlap). Ties go to the first maximum in row-major window order, as in torch.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .. import kernels
+from ._checks import out_size, pair
+
+
+def maxpool2d_forward(
+    x: np.ndarray,
+    kernel_size: int | tuple[int, int],
+    stride: int | tuple[int, int] | None = None,
+    padding: int | tuple[int, int] = 0,
+) -> tuple[np.ndarray, Any]:
+    """Max-pool a batch.
+
+    Parameters
+    ----------
+    x : (N, C, H, W) input.
+    kernel_size : int or pair; stride defaults to kernel_size; padding : int or pair,
+        at most half the kernel (as torch requires).
+
+    Returns
+    -------
+    out : (N, C, OH, OW) with OH = (H + 2*ph - KH) // sh + 1.
+    cache : (argmax, x.shape), argmax holding each window's winning flat index ``h*W + w``.
+    """
+    kh, kw = pair(kernel_size, "kernel_size", 1)
+    sh, sw = pair(kernel_size if stride is None else stride, "stride", 1)
+    ph, pw = pair(padding, "padding", 0)
+    if ph > kh // 2 or pw > kw // 2:
+        raise ValueError(f"maxpool2d: padding {(ph, pw)} must be at most half the kernel size {(kh, kw)}")
+    N, C, H, W = x.shape
+    OH, OW = out_size(H, kh, sh, ph), out_size(W, kw, sw, pw)
+    if OH < 1 or OW < 1:
+        raise ValueError(f"maxpool2d: padded input {H + 2 * ph}x{W + 2 * pw} is smaller than the kernel {kh}x{kw}")
+    x = np.ascontiguousarray(x)
+    out = np.empty((N, C, OH, OW), dtype=x.dtype)
+    argmax = np.empty((N, C, OH, OW), dtype=np.int64)
+    kernels.maxpool2d_forward(x, out, argmax, kh, kw, sh, sw, ph, pw)
+    return out, (argmax, x.shape)
+
+
+def maxpool2d_backward(dout: np.ndarray, cache: Any) -> np.ndarray:
+    """Route ``dout`` (N, C, OH, OW) to the winners; returns dx (N, C, H, W)."""
+    argmax, x_shape = cache
+    dout = np.ascontiguousarray(dout)
+    dx = np.zeros(x_shape, dtype=dout.dtype)
+    kernels.maxpool2d_backward(dout, argmax, dx)
+    return dx
