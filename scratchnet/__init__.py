@@ -5,3 +5,8 @@ and ``scratchnet.models`` (FFN, SeedCNN, ExamplesNet).
 """
 
 __version__ = "0.1.0"
+
+from . import models, nn, ops
+from .random import manual_seed
+
+__all__ = ["nn", "ops", "models", "manual_seed", "__version__"]

@@ -1,0 +1,66 @@
+"""Move weights between a scratchnet model and its torch twin (both directions), checked by name and shape.
+
+The two sides use the same state_dict keys, so a transfer is a copy per key; any missing,
+unexpected or mis-shaped key is an error that lists them all before anything is written.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Mapping
+
+import numpy as np
+import torch
+from torch import nn
+
+_TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
+
+
+def _check_keys(ours: Mapping[str, tuple], theirs: Mapping[str, tuple], who: str) -> None:
+    missing = [k for k in ours if k not in theirs]
+    unexpected = [k for k in theirs if k not in ours]
+    misshaped = [f"{k}: {ours[k]} vs {theirs[k]}" for k in ours if k in theirs and tuple(ours[k]) != tuple(theirs[k])]
+    if missing or unexpected or misshaped:
+        lines = [f"{who}: the two models do not have the same parameters"]
+        if missing:
+            lines.append("  only in the source: " + ", ".join(missing))
+        if unexpected:
+            lines.append("  only in the target: " + ", ".join(unexpected))
+        if misshaped:
+            lines.append("  shape mismatch: " + "; ".join(misshaped))
+        raise ValueError("\n".join(lines))
+
+
+def state_dict_to_torch(state: Mapping[str, np.ndarray], device: torch.device | str = "cpu") -> "OrderedDict[str, torch.Tensor]":
+    """NumPy arrays -> tensors (dtype kept), e.g. to load a scratchnet state_dict into a torch twin."""
+    return OrderedDict((k, torch.from_numpy(np.ascontiguousarray(v)).to(device)) for k, v in state.items())
+
+
+def state_dict_to_numpy(state: Mapping[str, torch.Tensor]) -> "OrderedDict[str, np.ndarray]":
+    """Tensors -> NumPy arrays (dtype kept), e.g. to load a torch state_dict into scratchnet."""
+    return OrderedDict((k, v.detach().cpu().numpy().copy()) for k, v in state.items())
+
+
+def from_scratch(scratch_model, torch_model: nn.Module) -> nn.Module:
+    """Copy a scratchnet model's weights into its torch twin; the twin takes the scratchnet dtype."""
+    state = scratch_model.state_dict()
+    torch_model.to(_TORCH_DTYPES[next(iter(state.values())).dtype])
+    return load_scratch_weights(torch_model, state)
+
+
+def to_scratch(torch_model: nn.Module, scratch_model):
+    """Copy a torch twin's weights into a scratchnet model (which keeps its own dtype)."""
+    src = state_dict_to_numpy(torch_model.state_dict())
+    dst = scratch_model.state_dict()
+    _check_keys({k: v.shape for k, v in src.items()}, {k: v.shape for k, v in dst.items()}, "to_scratch")
+    scratch_model.load_state_dict(src)
+    return scratch_model
+
+
+def load_scratch_weights(torch_model: nn.Module, state: Mapping[str, np.ndarray]) -> nn.Module:
+    """Load a scratchnet state_dict (name -> ndarray) into a torch model, checking names and shapes."""
+    dst = torch_model.state_dict()
+    _check_keys({k: np.shape(v) for k, v in state.items()}, {k: tuple(v.shape) for k, v in dst.items()}, "load_scratch_weights")
+    device = next(torch_model.parameters()).device
+    torch_model.load_state_dict(state_dict_to_torch(state, device))
+    return torch_model
