@@ -22,7 +22,7 @@ class Parameter:
     __slots__ = ("data", "grad", "requires_grad")
 
     def __init__(self, data: np.ndarray, requires_grad: bool = True) -> None:
-        self.data = np.ascontiguousarray(data)
+        self.data = np.asarray(data, order="C")
         self.grad: np.ndarray | None = None
         self.requires_grad = requires_grad
 
@@ -164,7 +164,7 @@ class Module:
         if dtype not in (np.dtype(np.float32), np.dtype(np.float64)):
             raise ValueError(f"{self._name()}.to: expected float32 or float64, got {dtype}")
         for p in self.parameters():
-            p.data = np.ascontiguousarray(p.data, dtype=dtype)
+            p.data = np.asarray(p.data, dtype=dtype, order="C")
             if p.grad is not None:
                 p.grad = p.grad.astype(dtype)
         return self

@@ -1,0 +1,106 @@
+"""Adadelta (Zeiler, 2012): a learning rate per element from running averages of g^2 and of updates^2.
+
+Same update rule, defaults, argument names and checks as ``torch.optim.Adadelta`` (single-tensor path);
+it is the optimiser of the official PyTorch MNIST example (with ``StepLR(step_size=1, gamma=0.7)``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from scratchnet.nn.module import Parameter
+from scratchnet.optim.optimizer import Optimizer, ParamsT, _check_real
+
+__all__ = ["Adadelta"]
+
+
+class Adadelta(Optimizer):
+    r"""Adadelta, as ``torch.optim.Adadelta``.
+
+    For each parameter :math:`\theta` with gradient :math:`g_t` (running averages
+    :math:`E[g^2]_0 = E[\Delta^2]_0 = 0`):
+
+    .. math::
+
+        g_t &\leftarrow -g_t \quad \text{if maximize} \\
+        g_t &\leftarrow g_t + \lambda\,\theta_{t-1} \quad \text{(weight decay } \lambda\text{)} \\
+        E[g^2]_t &= \rho\, E[g^2]_{t-1} + (1-\rho)\, g_t^2 \\
+        \Delta_t &= \frac{\sqrt{E[\Delta^2]_{t-1} + \epsilon}}{\sqrt{E[g^2]_t + \epsilon}}\; g_t \\
+        E[\Delta^2]_t &= \rho\, E[\Delta^2]_{t-1} + (1-\rho)\, \Delta_t^2 \\
+        \theta_t &= \theta_{t-1} - \gamma\, \Delta_t
+
+    The ratio of the two root-mean-squares gives each element its own step size, in the units of
+    :math:`\theta`; :math:`\gamma` (default 1) only scales it.
+
+    Parameters
+    ----------
+    params : iterable of Parameter or of dicts
+        Parameters to optimise, or parameter groups (see ``Optimizer``).
+    lr : float, default 1.0
+        Coefficient :math:`\gamma >= 0` that scales :math:`\Delta_t`.
+    rho : float, default 0.9
+        Decay rate :math:`\rho` in [0, 1] of the running averages.
+    eps : float, default 1e-6
+        :math:`\epsilon >= 0` inside both square roots (it also sets the size of the first steps).
+    weight_decay : float, default 0
+        L2 penalty :math:`\lambda >= 0`, added to the gradient.
+    maximize : bool, default False
+        Maximise the objective instead of minimising it.
+
+    State
+    -----
+    ``step`` (int), ``square_avg`` (:math:`E[g^2]`) and ``acc_delta`` (:math:`E[\Delta^2]`):
+    ndarrays like ``p.data``.
+    """
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1.0,
+        rho: float = 0.9,
+        eps: float = 1e-6,
+        weight_decay: float = 0,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        defaults = dict(lr=lr, rho=rho, eps=eps, weight_decay=weight_decay, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _check_hyperparameters(self, hp: dict[str, Any], where: str) -> None:
+        super()._check_hyperparameters(hp, where)
+        _check_real(hp["rho"], "rho", where)
+        if not 0.0 <= hp["rho"] <= 1.0:
+            raise ValueError(f"{where}: invalid rho value: {hp['rho']} (expected 0 <= rho <= 1)")
+        _check_real(hp["eps"], "eps", where)
+        if not 0.0 <= hp["eps"]:
+            raise ValueError(f"{where}: invalid epsilon value: {hp['eps']} (expected eps >= 0)")
+
+    def _update(self, param: Parameter, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+        lr = float(group["lr"])
+        rho = float(group["rho"])
+        eps = float(group["eps"])
+        weight_decay = float(group["weight_decay"])
+        p = param.data
+
+        if not state:
+            state["step"] = 0
+            state["square_avg"] = np.zeros_like(p)
+            state["acc_delta"] = np.zeros_like(p)
+        square_avg, acc_delta = state["square_avg"], state["acc_delta"]
+        state["step"] += 1
+
+        g = np.negative(grad) if group["maximize"] else grad  # never write into param.grad
+        if weight_decay != 0:
+            g = g + weight_decay * p
+
+        square_avg *= rho
+        square_avg += (1 - rho) * g * g  # ((1 - rho) * g) * g, like torch's addcmul
+        std = np.sqrt(square_avg + eps)
+        delta = np.sqrt(acc_delta + eps)
+        delta /= std
+        delta *= g
+        acc_delta *= rho
+        acc_delta += (1 - rho) * delta * delta
+        p -= lr * delta

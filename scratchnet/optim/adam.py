@@ -1,0 +1,152 @@
+"""Adam (Kingma & Ba, 2015), with optional AMSGrad and L2 weight decay.
+
+Same update rule, defaults, argument names and checks as ``torch.optim.Adam`` (single-tensor path),
+including its order of floating-point operations.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from scratchnet.nn.module import Parameter
+from scratchnet.optim.optimizer import Optimizer, ParamsT, _check_bool, _check_real
+
+__all__ = ["Adam"]
+
+
+class Adam(Optimizer):
+    r"""Adam: adaptive moment estimation, as ``torch.optim.Adam``.
+
+    For each parameter :math:`\theta` with gradient :math:`g_t` at step :math:`t = 1, 2, \dots`
+    (moments :math:`m_0 = v_0 = 0`):
+
+    .. math::
+
+        g_t &\leftarrow -g_t \quad \text{if maximize} \\
+        g_t &\leftarrow g_t + \lambda\,\theta_{t-1} \quad \text{(L2 weight decay } \lambda\text{)} \\
+        m_t &= \beta_1 m_{t-1} + (1-\beta_1)\, g_t
+            \quad \text{computed as } m_{t-1} + (1-\beta_1)(g_t - m_{t-1}) \text{ (lerp)} \\
+        v_t &= \beta_2 v_{t-1} + (1-\beta_2)\, g_t^2 \\
+        \hat v_t &= \max(\hat v_{t-1}, v_t) \text{ if amsgrad, else } v_t \\
+        \theta_t &= \theta_{t-1} - \frac{\gamma}{1-\beta_1^t}\;
+            \frac{m_t}{\sqrt{\hat v_t} / \sqrt{1-\beta_2^t} + \epsilon}
+
+    The bias corrections :math:`1-\beta_1^t` and :math:`\sqrt{1-\beta_2^t}` are Python floats; note
+    that :math:`\epsilon` is added *after* the bias correction of :math:`\sqrt{\hat v_t}`.
+
+    Parameters
+    ----------
+    params : iterable of Parameter or of dicts
+        Parameters to optimise, or parameter groups (see ``Optimizer``).
+    lr : float, default 1e-3
+        Learning rate :math:`\gamma >= 0`.
+    betas : (float, float), default (0.9, 0.999)
+        Decay rates :math:`(\beta_1, \beta_2)` of the moment averages, each in [0, 1).
+    eps : float, default 1e-8
+        :math:`\epsilon >= 0`, added to the denominator for numerical stability.
+    weight_decay : float, default 0
+        L2 penalty :math:`\lambda >= 0`, added to the gradient (not decoupled: that is AdamW).
+    amsgrad : bool, default False
+        Use the running maximum of :math:`v_t` (Reddi et al., 2018).
+    maximize : bool, default False
+        Maximise the objective instead of minimising it.
+
+    State
+    -----
+    ``step`` (int), ``exp_avg`` (:math:`m`), ``exp_avg_sq`` (:math:`v`) and, with amsgrad,
+    ``max_exp_avg_sq`` (:math:`\hat v`): ndarrays like ``p.data``.
+    """
+
+    def __init__(
+        self,
+        params: ParamsT,
+        lr: float = 1e-3,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0,
+        amsgrad: bool = False,
+        *,
+        maximize: bool = False,
+    ) -> None:
+        if isinstance(betas, list):
+            betas = tuple(betas)
+        defaults = dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay, amsgrad=amsgrad, maximize=maximize)
+        super().__init__(params, defaults)
+
+    def _check_hyperparameters(self, hp: dict[str, Any], where: str) -> None:
+        super()._check_hyperparameters(hp, where)
+        _check_real(hp["eps"], "eps", where)
+        if not 0.0 <= hp["eps"]:
+            raise ValueError(f"{where}: invalid epsilon value: {hp['eps']} (expected eps >= 0)")
+        betas = hp["betas"]
+        if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+            raise TypeError(f"{where}: betas should be a pair (beta1, beta2), but got {betas!r}")
+        for i, beta in enumerate(betas):
+            _check_real(beta, f"betas[{i}]", where)
+            if not 0.0 <= beta < 1.0:
+                raise ValueError(f"{where}: invalid beta parameter at index {i}: {beta} (expected 0 <= beta < 1)")
+        _check_bool(hp["amsgrad"], "amsgrad", where)
+
+    def _update(self, param: Parameter, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
+        lr = float(group["lr"])
+        beta1, beta2 = (float(b) for b in group["betas"])
+        eps = float(group["eps"])
+        weight_decay = float(group["weight_decay"])
+        amsgrad = group["amsgrad"]
+        p = param.data
+
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = np.zeros_like(p)
+            state["exp_avg_sq"] = np.zeros_like(p)
+            if amsgrad:
+                state["max_exp_avg_sq"] = np.zeros_like(p)
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+        state["step"] += 1
+        step = state["step"]
+
+        g = np.negative(grad) if group["maximize"] else grad  # never write into param.grad
+        if weight_decay != 0:
+            g = g + weight_decay * p
+
+        _lerp_(exp_avg, g, 1 - beta1)  # m <- m + (1 - beta1) * (g - m)
+        exp_avg_sq *= beta2
+        exp_avg_sq += (1 - beta2) * g * g  # evaluated as ((1 - beta2) * g) * g, like torch's addcmul
+
+        bias_correction1 = 1 - beta1**step
+        bias_correction2 = 1 - beta2**step
+        step_size = lr / bias_correction1
+        bias_correction2_sqrt = bias_correction2**0.5
+
+        if amsgrad:
+            if "max_exp_avg_sq" not in state:  # amsgrad switched on after some steps
+                state["max_exp_avg_sq"] = np.zeros_like(p)
+            np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
+            denom = np.sqrt(state["max_exp_avg_sq"])
+        else:
+            denom = np.sqrt(exp_avg_sq)
+        denom /= bias_correction2_sqrt
+        denom += eps
+
+        update = step_size * exp_avg  # torch's addcdiv: p + value * t1 / t2, i.e. (value * t1) / t2
+        update /= denom
+        p -= update
+
+
+def _lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
+    r"""In place, ``start <- start + weight * (end - start)``, with torch's two-branch formula.
+
+    For :math:`|w| < 0.5` torch computes :math:`s + w(e - s)`, otherwise :math:`e - (e - s)(1 - w)`
+    (more accurate near :math:`w = 1`); the weight is first rounded to the arrays' dtype.
+    """
+    w = start.dtype.type(weight)
+    diff = end - start
+    if abs(w) < 0.5:
+        diff *= w
+        start += diff
+    else:
+        diff *= start.dtype.type(1) - w
+        np.subtract(end, diff, out=start)
+    return start
