@@ -1,0 +1,1 @@
+"""compare: runs scratchnet and torchref side by side and writes the reports in reports/."""
