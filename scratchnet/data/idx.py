@@ -35,7 +35,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from ._files import create_temp_beside, remove_quietly
+from ..fileio import atomic_write
 
 __all__ = ["IDXError", "IDXHeader", "read_idx", "read_idx_header", "write_idx", "DEFAULT_MAX_BYTES"]
 
@@ -278,21 +278,15 @@ def write_idx(path: str | os.PathLike, array: np.ndarray, gzip: bool = False) ->
 
     target = Path(path)
     payload = data.reshape(-1).view(np.uint8)
-    fd, tmp = create_temp_beside(target)
-    try:
-        with os.fdopen(fd, "wb") as out:
-            if gzip:
-                inner = target.name[:-3] if target.name.endswith(".gz") else target.name
-                with _gzip.GzipFile(filename=inner, mode="wb", fileobj=out, mtime=0, compresslevel=6) as z:
-                    z.write(header)
-                    z.write(payload)
-            else:
-                out.write(header)
-                out.write(payload)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        remove_quietly(tmp)
-        raise
+    def write(out) -> None:
+        if gzip:
+            inner = target.name[:-3] if target.name.endswith(".gz") else target.name
+            with _gzip.GzipFile(filename=inner, mode="wb", fileobj=out, mtime=0, compresslevel=6) as z:
+                z.write(header)
+                z.write(payload)
+        else:
+            out.write(header)
+            out.write(payload)
+
+    atomic_write(target, write)
     return target

@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ._files import create_temp_beside, remove_quietly
+from ..fileio import create_temp_beside, remove_quietly
 from .idx import DEFAULT_MAX_BYTES, GZIP_MAGIC, IDXError, read_idx
 
 __all__ = [
