@@ -43,3 +43,31 @@ def test_same_seed_same_weights(name):
     for k in a:
         np.testing.assert_array_equal(a[k], b[k])
     assert any(not np.array_equal(a[k], c[k]) for k in a)
+
+
+def _short_run(threads: int):
+    from scratchnet import optim
+    from scratchnet.train import fit
+
+    rng = np.random.default_rng(1)
+    x = rng.random((120, 1, 28, 28), dtype=np.float32)
+    y = rng.integers(0, 10, size=120)
+    model = models.SeedCNN(rng=5)
+    before = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        hist = fit(model, optim.Adam(model.parameters(), lr=1e-3), (x, y), epochs=2, batch_size=30, progress=False)
+    finally:
+        numba.set_num_threads(before)
+    return [(e["train_loss"], e["train_accuracy"]) for e in hist["epochs"]], model.state_dict()
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="needs at least 2 Numba threads")
+def test_training_runs_are_bit_identical_for_the_same_seed_whatever_the_thread_count():
+    curve1, weights1 = _short_run(1)
+    curve2, weights2 = _short_run(2)
+    curve3, weights3 = _short_run(2)
+    assert curve1 == curve2 == curve3
+    for k in weights1:
+        np.testing.assert_array_equal(weights1[k], weights2[k])
+        np.testing.assert_array_equal(weights2[k], weights3[k])
