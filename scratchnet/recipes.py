@@ -125,12 +125,23 @@ def run(
                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
     )
     history["final_test"] = final_metrics(model, *data["test"])
+    history["peak_rss_mb"] = peak_rss_mb()
     atomic_write_text(out / f"{recipe.model}.json", json.dumps(history, indent=1))
     plot_history(history, out / f"{recipe.model}.png")
     write_summary(out)
     t = history["final_test"]
     log(f"test accuracy {t['accuracy']:.4f}, macro F1 {t['macro_f1']:.4f}; training took {history['train_time_s']:.1f} s")
     return history
+
+
+def peak_rss_mb() -> float | None:
+    """Peak resident memory of this process so far, in MiB (None where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # not on Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024) if sys.platform == "darwin" else peak / 1024
 
 
 def plot_history(history: dict[str, Any], path: Path) -> None:
@@ -157,6 +168,10 @@ def plot_history(history: dict[str, Any], path: Path) -> None:
     plt.close(fig)
 
 
+def _mb(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f} MiB"
+
+
 def write_summary(out: Path) -> Path:
     """README.md of a run directory: one row per finished history, with provenance."""
     rows, prov = [], []
@@ -170,7 +185,7 @@ def write_summary(out: Path) -> Path:
             f"| {h['model']} | {r['optimizer']} {r['lr']:g}{sched} | {r['batch_size']} | {len(h['epochs'])} | "
             f"{r['normalization']} | **{100 * t['accuracy']:.2f}%** | {100 * t['macro_f1']:.2f}% | "
             f"{100 * h['epochs'][-1]['train_accuracy']:.2f}% | {h['train_time_s']:.0f} s | "
-            f"{np.mean([e['images_per_s'] for e in h['epochs']]):.0f} | {h['config']['seed']} | "
+            f"{np.mean([e['images_per_s'] for e in h['epochs']]):.0f} | {_mb(h.get('peak_rss_mb'))} | {h['config']['seed']} | "
             f"[history]({path.name}), [plot]({path.stem}.png) |"
         )
         prov.append(
@@ -187,8 +202,8 @@ def write_summary(out: Path) -> Path:
         "accuracy is the running accuracy over the last epoch's batches (dropout on). Image counts are in the",
         "provenance lines.",
         "",
-        "| model | optimiser | batch | epochs | normalisation | test acc | test macro F1 | train acc | train time | img/s | seed | files |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | optimiser | batch | epochs | normalisation | test acc | test macro F1 | train acc | train time | img/s | peak memory | seed | files |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
         "## Provenance",

@@ -184,6 +184,7 @@ def test_training_cli_on_a_directory_of_idx_files(tmp_path, capsys):
     assert hist["final_test"]["num_samples"] == 100 and len(hist["final_test"]["confusion_matrix"]) == 10
     assert (out / "seedcnn.png").stat().st_size > 1000
     assert "| SeedCNN | adam 0.001 | 20 | 1 |" in (out / "README.md").read_text()
+    assert hist["peak_rss_mb"] > 10
     assert "test accuracy" in capsys.readouterr().out
 
 
