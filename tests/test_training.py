@@ -116,6 +116,7 @@ def test_ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly(tmp_path):
     assert hist["status"] == "finished" and len(hist["epochs"]) == 2
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
 def test_nonfinite_loss_stops_with_epoch_step_and_layer_and_keeps_the_last_checkpoint(tmp_path):
     x, y = _digits(120)
     x = normalize(x, "unit")

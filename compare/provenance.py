@@ -1,0 +1,56 @@
+"""Provenance for every report: date, command, git commit, machine, device, library versions, seed."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from pathlib import Path
+from typing import Any
+
+from scratchnet.recipes import git_commit
+from scratchnet.train import environment
+
+
+def collect(seed: int | None = None, device: str = "cpu") -> dict[str, Any]:
+    """Everything a reader needs to know where the numbers came from."""
+    info: dict[str, Any] = {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join([Path(sys.executable).name, *sys.argv]) if sys.argv and sys.argv[0] else "python",
+        "git_commit": git_commit(),
+        "seed": seed,
+        **environment(),
+    }
+    try:
+        import torch
+
+        info["torch"] = torch.__version__
+        info["torch_threads"] = torch.get_num_threads()
+        if device.startswith("cuda") and torch.cuda.is_available():
+            info["device"] = f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
+        else:
+            info["device"] = f"CPU: {info['processor']}"
+    except ImportError:
+        info["torch"] = "not installed"
+        info["device"] = f"CPU: {info['processor']}"
+    return info
+
+
+def markdown(info: dict[str, Any]) -> str:
+    """The provenance block that opens every report."""
+    lines = [
+        f"- date: {info['date']}",
+        f"- command: `{info['command']}`",
+        f"- git commit: `{info['git_commit']}`",
+        f"- machine: {info['processor']}, {info['cpu_count']} cores, {info['platform']}",
+        f"- device: {info['device']}",
+        f"- versions: Python {info['python']}, NumPy {info['numpy']}, Numba {info['numba']} "
+        f"({info['numba_threads']} threads), torch {info['torch']}"
+        + (f" ({info['torch_threads']} threads)" if "torch_threads" in info else "")
+        + f", scratchnet {info['scratchnet']}",
+    ]
+    if info.get("seed") is not None:
+        lines.append(f"- seed: {info['seed']}")
+    return "\n".join(lines)
+
+
+__all__ = ["collect", "markdown"]
