@@ -1,0 +1,132 @@
+"""Teaching walkthroughs: backprop internals opened up, every number computed and every claim checked.
+
+``python -m scratchnet.walkthroughs list`` names them; ``python -m scratchnet.walkthroughs <name>``
+(or ``all``) runs them, printing the account and writing ``reports/walkthroughs/<name>.md`` with its
+figures. Each walkthrough is one percent-format script in ``notebooks/`` (``# %%`` cells, so Jupyter
+with jupytext, VS Code or Spyder open it as a notebook). The scripts live in a plain folder, not a
+package, so importing ``scratchnet`` (or this module) never runs them, and never imports torch.
+"""
+
+from __future__ import annotations
+
+import os
+import runpy
+from pathlib import Path
+
+from ._report import ClaimFailed, Report, check_close, claim, default_out_dir, restore_torch_threads, using
+
+__all__ = [
+    "WALKTHROUGHS",
+    "ClaimFailed",
+    "Report",
+    "UnknownWalkthrough",
+    "check_close",
+    "claim",
+    "default_out_dir",
+    "names",
+    "run",
+    "run_all",
+    "script_path",
+]
+
+NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
+
+#: name -> (script in notebooks/, what it shows). In reading order.
+WALKTHROUGHS: dict[str, tuple[str, str]] = {
+    "linear_softmax": (
+        "01_linear_softmax.py",
+        "Linear + softmax cross-entropy on 3 samples: logits, p, loss, dL/dz = (p - onehot)/N, dW, db, dx",
+    ),
+    "conv2d": (
+        "02_conv2d.py",
+        "convolution as a sliding window; dW as a correlation, dx as a full convolution; im2col",
+    ),
+    "pooling_relu_dropout": (
+        "03_pooling_relu_dropout.py",
+        "where max-pooling sends the gradient (ties, overlaps); ReLU and inverted-dropout masks",
+    ),
+    "optimizers": (
+        "04_optimizers.py",
+        "SGD, momentum, Adam, Adadelta by hand next to scratchnet.optim; trajectories on 2-D surfaces",
+    ),
+    "seedcnn_step": (
+        "05_seedcnn_step.py",
+        "one SeedCNN training step on one MNIST digit: every activation and gradient, the Adam update",
+    ),
+    "gradient_checking": (
+        "06_gradient_checking.py",
+        "centred differences, relative error, float32 vs float64 step sizes, ReLU kinks",
+    ),
+    "vanishing_exploding": (
+        "07_vanishing_exploding.py",
+        "gradient norm per layer in 20-layer sigmoid and ReLU nets under different initialisations",
+    ),
+}
+
+
+class UnknownWalkthrough(ValueError):
+    """A walkthrough name that is not in ``WALKTHROUGHS``."""
+
+
+def names() -> list[str]:
+    """The walkthrough names, in reading order."""
+    return list(WALKTHROUGHS)
+
+
+def script_path(name: str) -> Path:
+    """The percent-format script of walkthrough ``name``."""
+    if name not in WALKTHROUGHS:
+        raise UnknownWalkthrough(f"unknown walkthrough {name!r}; expected one of: {', '.join(WALKTHROUGHS)} (or 'all')")
+    return NOTEBOOKS / WALKTHROUGHS[name][0]
+
+
+def run(
+    name: str,
+    out_dir: str | os.PathLike | None = None,
+    *,
+    use_torch: bool = True,
+    data_dir: str | os.PathLike | None = None,
+    echo: bool = True,
+) -> Path:
+    """Run one walkthrough in this process; returns the path of the markdown it wrote.
+
+    Parameters
+    ----------
+    name : one of ``names()``.
+    out_dir : where ``<name>.md`` and its figures go (default ``reports/walkthroughs``).
+    use_torch : compare with torch autograd where torch is installed; False skips those checks.
+    data_dir : the MNIST directory for ``seedcnn_step`` (default: ``$MNIST_DIR``, then the cache).
+    echo : print the account to stdout as it is built.
+
+    The walkthrough runs in this process, with Numba's kernels and torch single-threaded (both restored
+    afterwards): its arrays are tiny, and on a busy machine thread hand-offs would dominate.
+
+    Raises
+    ------
+    UnknownWalkthrough : ``name`` is not a walkthrough.
+    ClaimFailed (an AssertionError) : a claim of the walkthrough did not hold; no markdown is written.
+    """
+    path = script_path(name)
+    out = Path(out_dir) if out_dir is not None else default_out_dir()
+    import numba  # only when a walkthrough actually runs
+
+    threads = numba.get_num_threads()
+    numba.set_num_threads(1)  # tiny arrays: a thread pool's hand-off per kernel call costs more than the work
+    try:
+        with using(
+            out_dir=out, use_torch=use_torch, data_dir=None if data_dir is None else os.fspath(data_dir), echo=echo,
+            single_threaded=True,
+        ):
+            namespace = runpy.run_path(str(path), run_name=f"scratchnet.walkthroughs.{name}")
+    finally:
+        numba.set_num_threads(threads)
+        restore_torch_threads()
+    report = namespace.get("report")
+    if not isinstance(report, Report) or not report.finished:
+        raise RuntimeError(f"walkthrough {name!r}: the script did not create and finish a Report named 'report'")
+    return report.out_dir / f"{report.name}.md"
+
+
+def run_all(out_dir: str | os.PathLike | None = None, **kwargs) -> list[Path]:
+    """Run every walkthrough in order (keyword arguments as for ``run``); returns the markdown paths."""
+    return [run(name, out_dir, **kwargs) for name in WALKTHROUGHS]

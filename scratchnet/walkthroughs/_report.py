@@ -1,0 +1,377 @@
+"""The shared helpers of the walkthroughs: a ``Report`` that prints as it goes and writes one markdown
+file (with its PNG figures beside it), and ``claim`` / ``check_close``, which fail loudly.
+
+Nothing here imports torch or matplotlib at import time; ``optional_torch()`` imports torch on demand.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+import tempfile
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+
+__all__ = [
+    "ClaimFailed",
+    "Report",
+    "Settings",
+    "check_close",
+    "claim",
+    "default_out_dir",
+    "fmt",
+    "heatmap",
+    "optional_torch",
+    "settings",
+    "using",
+]
+
+
+# ---------------------------------------------------------------------------------------------
+# claims
+
+
+class ClaimFailed(AssertionError):
+    """A walkthrough said something about the numbers that the numbers do not bear out."""
+
+
+def claim(condition: Any, message: str) -> None:
+    """Raise ``ClaimFailed`` (an AssertionError) saying ``message`` unless ``condition`` is true."""
+    if not bool(condition):
+        raise ClaimFailed(f"walkthrough claim failed: {message}")
+
+
+def scaled_max_error(a: Any, b: Any) -> float:
+    """``max |a - b| / max(max |a|, max |b|)``: the largest difference, relative to the largest entry.
+
+    0 when both are all zero; unlike an element-wise ratio it is not fooled by entries that are
+    exactly zero on one side (a max-pool loser, a dead ReLU) and round-off on the other.
+    """
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.size == 0:
+        return 0.0
+    scale = max(float(np.max(np.abs(a))), float(np.max(np.abs(b))))
+    diff = float(np.max(np.abs(a - b)))
+    if scale == 0.0:
+        return 0.0
+    return diff / scale
+
+
+def check_close(name: str, a: Any, b: Any, tol: float, labels: tuple[str, str] = ("a", "b")) -> float:
+    """Check that ``a`` and ``b`` agree to ``tol`` in ``scaled_max_error``; return that error.
+
+    On failure raises ``ClaimFailed`` naming the quantity, both sides, the error, the worst element,
+    its index and both values, e.g.::
+
+        walkthrough claim failed: dW: by hand vs scratchnet.ops disagree: error 1.0e-03 > tol 1e-12;
+        worst at index (0, 2): by hand=0.1234, scratchnet.ops=0.1235
+    """
+    la, lb = labels
+    a = np.asarray(a, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if a.shape != b.shape:
+        raise ClaimFailed(f"walkthrough claim failed: {name}: shapes differ: {la} {a.shape}, {lb} {b.shape}")
+    nan_a, nan_b = np.isnan(a), np.isnan(b)
+    if not np.array_equal(nan_a, nan_b):
+        raise ClaimFailed(f"walkthrough claim failed: {name}: NaNs at different places in {la} and {lb}")
+    a, b = np.where(nan_a, 0.0, a), np.where(nan_b, 0.0, b)
+    err = scaled_max_error(a, b)
+    if not err <= tol:
+        idx = np.unravel_index(int(np.argmax(np.abs(a - b))), a.shape) if a.ndim else ()
+        where = f" at index {tuple(int(i) for i in idx)}" if a.ndim else ""
+        raise ClaimFailed(
+            f"walkthrough claim failed: {name}: {la} vs {lb} disagree: error {err:.2e} > tol {tol:.0e}; "
+            f"worst{where}: {la}={a[idx]!r}, {lb}={b[idx]!r}"
+        )
+    return err
+
+
+# ---------------------------------------------------------------------------------------------
+# run settings: where reports go, whether torch may be used, where MNIST is
+
+
+@dataclass
+class Settings:
+    """What the runner decides for the walkthroughs it runs (a notebook gets the defaults)."""
+
+    out_dir: Path | None = None  # None: <repository root>/reports/walkthroughs
+    use_torch: bool = True  # False: behave as if torch were not installed
+    data_dir: str | None = None  # MNIST directory; None: $MNIST_DIR, then the project cache
+    echo: bool = True  # print the account to stdout as it is built
+    single_threaded: bool = False  # run torch single-threaded (the runner sets this: the arrays are tiny)
+
+
+_settings = Settings()
+
+
+def settings() -> Settings:
+    """The settings of the current run."""
+    return _settings
+
+
+@contextlib.contextmanager
+def using(**changes: Any) -> Iterator[Settings]:
+    """Temporarily change the run settings (the runner wraps each walkthrough in this)."""
+    global _settings
+    old = _settings
+    _settings = Settings(**{**old.__dict__, **changes})
+    try:
+        yield _settings
+    finally:
+        _settings = old
+
+
+def default_out_dir() -> Path:
+    """``<repository root>/reports/walkthroughs``."""
+    return Path(__file__).resolve().parents[2] / "reports" / "walkthroughs"
+
+
+_torch_threads_before: int | None = None  # torch's thread count to restore after a run, if we changed it
+
+
+def optional_torch():
+    """The torch module, or None when it is not installed (or the run said not to use it).
+
+    Under the runner torch is made single-threaded until the run ends: the walkthroughs' arrays are
+    tiny, and on a busy machine a thread pool's hand-offs cost far more than the arithmetic.
+    """
+    global _torch_threads_before
+    if not _settings.use_torch:
+        return None
+    try:
+        import torch  # lazily, so that importing scratchnet never imports torch
+    except ImportError:
+        return None
+    if _settings.single_threaded and _torch_threads_before is None:
+        _torch_threads_before = torch.get_num_threads()
+        torch.set_num_threads(1)
+    return torch
+
+
+def restore_torch_threads() -> None:
+    """Undo what ``optional_torch`` changed for the run (called by the runner when a run ends)."""
+    global _torch_threads_before
+    if _torch_threads_before is not None:
+        sys.modules["torch"].set_num_threads(_torch_threads_before)
+        _torch_threads_before = None
+
+
+# ---------------------------------------------------------------------------------------------
+# number formatting
+
+
+def fmt(value: Any, digits: int = 4) -> str:
+    """A number for prose: fixed point for moderate magnitudes, scientific for tiny or huge ones."""
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    v = float(value)
+    if not np.isfinite(v):
+        return str(v)
+    if v == 0.0:
+        return "0"
+    if 1e-3 <= abs(v) < 1e4:
+        return f"{v:.{digits}f}"
+    return f"{v:.{max(digits - 1, 1)}e}"
+
+
+def format_array(a: Any, digits: int = 4) -> str:
+    """A small array as aligned text; one common format so that columns line up."""
+    a = np.asarray(a)
+    if a.dtype.kind == "f":
+        a = a + 0.0  # -0.0 -> 0.0
+    if a.dtype.kind in "biu":
+        return np.array2string(a, separator="  ")
+    finite = np.abs(a[np.isfinite(a) & (a != 0)])
+    fixed = finite.size == 0 or (finite.min() >= 1e-3 and finite.max() < 1e4)
+    if fixed:
+        formatter = {"float_kind": lambda v: f"{v: .{digits}f}"}
+    else:
+        formatter = {"float_kind": lambda v: f"{v: .{max(digits - 1, 1)}e}"}
+    return np.array2string(a, separator="  ", formatter=formatter, max_line_width=110, threshold=400)
+
+
+def heatmap(ax, a: Any, title: str = "", digits: int = 2, fontsize: int = 9, ticks: bool = True) -> None:
+    """Draw a small 2-D array on ``ax`` as a diverging colour map with every value written in its cell."""
+    a = np.asarray(a, dtype=np.float64)
+    lim = max(float(np.abs(a).max()), 1e-300)
+    ax.imshow(a, cmap="RdBu_r", vmin=-lim, vmax=lim)
+    for (r, c), v in np.ndenumerate(a):
+        colour = "white" if abs(v) > 0.6 * lim else "black"
+        ax.text(c, r, f"{v + 0.0:.{digits}f}", ha="center", va="center", fontsize=fontsize, color=colour)
+    ax.set_title(title, fontsize=10)
+    if ticks:
+        ax.set_xticks(range(a.shape[1]))
+        ax.set_yticks(range(a.shape[0]))
+    else:
+        ax.set_xticks([])
+        ax.set_yticks([])
+
+
+# ---------------------------------------------------------------------------------------------
+# the report
+
+
+def _print(text: str, end: str = "\n\n") -> None:
+    """Print a block (and a blank line); characters the terminal cannot show become '?'."""
+    try:
+        print(text, end=end, flush=True)
+    except UnicodeEncodeError:
+        enc = getattr(sys.stdout, "encoding", None) or "ascii"
+        print(text.encode(enc, "replace").decode(enc), end=end, flush=True)
+
+
+def _atomic_write(path: Path, write) -> None:
+    """Write via a temp file in the same directory and ``os.replace`` it into place."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is for everyone to read
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+class Report:
+    """Collects one walkthrough's account — prose, arrays, tables, figures, checks — prints it as it
+    goes, and writes ``<out_dir>/<name>.md`` (figures as ``<name>_<stem>.png`` beside it).
+
+    The markdown file is written once, atomically, by ``finish()``: a walkthrough whose claim fails
+    leaves no report behind (and no half-written one).
+    """
+
+    def __init__(self, name: str, title: str, out_dir: str | os.PathLike | None = None) -> None:
+        self.name = name
+        self.title = title
+        chosen = out_dir if out_dir is not None else _settings.out_dir
+        self.out_dir = Path(chosen) if chosen is not None else default_out_dir()
+        self.echo = _settings.echo
+        self.parts: list[str] = []
+        self.checks: list[tuple[str, str, str]] = []  # (what, measured, tolerance)
+        self.figures: list[Path] = []
+        self.finished = False
+        self._in_list = False
+        from . import WALKTHROUGHS  # here, not at the top: the package imports this module first
+
+        source = f"scratchnet/walkthroughs/notebooks/{WALKTHROUGHS[name][0]}" if name in WALKTHROUGHS else None
+        self._emit(f"# {title}")
+        self._emit(
+            f"*Written by `python -m scratchnet.walkthroughs {name}`"
+            + (f" from `{source}` (percent-format cells: it also opens as a notebook)" if source else "")
+            + ". Every number here is computed by the run, and every claim is checked as it runs: "
+            "a claim that does not hold stops the walkthrough.*"
+        )
+
+    # -- writing ---------------------------------------------------------------------------------
+    def _emit(self, block: str, stdout: str | None = None) -> None:
+        is_item = block.startswith("- ")
+        if is_item and self.parts and self.parts[-1].startswith("- "):
+            self.parts[-1] += "\n" + block  # consecutive check lines make one list
+        else:
+            self.parts.append(block)
+        if self.echo:
+            if self._in_list and not is_item:
+                _print("", end="\n")
+            _print(block if stdout is None else stdout, end="\n" if is_item else "\n\n")
+        self._in_list = is_item
+
+    def section(self, title: str) -> None:
+        """A new section (a level-2 heading)."""
+        self._emit(f"## {title}")
+
+    def text(self, markdown: str) -> None:
+        """A paragraph (or several) of markdown; common indentation is removed."""
+        self._emit(textwrap.dedent(markdown).strip("\n"))
+
+    def math(self, latex: str) -> None:
+        """A display equation, ``$$ ... $$``."""
+        self._emit(f"$$\n{textwrap.dedent(latex).strip()}\n$$")
+
+    def code(self, text: str) -> None:
+        """A preformatted block."""
+        self._emit(f"```\n{textwrap.dedent(text).strip(chr(10))}\n```")
+
+    def arrays(self, digits: int = 4, **named: Any) -> None:
+        """Show named arrays in one preformatted block: ``report.arrays(x=x, W=W)``."""
+        lines = []
+        for label, a in named.items():
+            a = np.asarray(a)
+            body = format_array(a, digits)
+            shape = f"   (shape {a.shape})" if a.ndim > 1 else ""
+            if "\n" in body or len(label) + len(body) > 100:
+                lines.append(f"{label} ={shape}\n{body}")
+            else:
+                lines.append(f"{label} = {body}")
+        self.code("\n".join(lines))
+
+    def table(self, header: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 4) -> None:
+        """A markdown table; numbers are formatted with ``fmt``."""
+        cells = [[(c if isinstance(c, str) else fmt(c, digits)).replace("|", "\\|") for c in row] for row in rows]
+        for row in cells:
+            if len(row) != len(header):
+                raise ValueError(f"Report.table: a row has {len(row)} cells, the header {len(header)}")
+        header = [str(h).replace("|", "\\|") for h in header]
+        widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(header)]
+        line = lambda row: "| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths)) + " |"
+        out = [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in cells]
+        self._emit("\n".join(out))
+
+    def figure(self, fig, stem: str, caption: str):
+        """Save a matplotlib Figure as ``<name>_<stem>.png`` beside the markdown and link it."""
+        path = self.out_dir / f"{self.name}_{stem}.png"
+        _atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
+        self.figures.append(path)
+        self._emit(f"![{caption}]({path.name})\n\n*{caption}*", stdout=f"[figure: {path} — {caption}]")
+        return fig
+
+    # -- checks ----------------------------------------------------------------------------------
+    def check_close(self, name: str, a: Any, b: Any, tol: float, labels: tuple[str, str] = ("a", "b")) -> float:
+        """``check_close`` that also records the check in the report (a line now, a row at the end)."""
+        err = check_close(name, a, b, tol, labels)
+        what = f"{name}: {labels[0]} = {labels[1]}"
+        if tol == 0:
+            self.checks.append((what, "identical", "0 (bit for bit)"))
+            self._emit(f"- check ✓ {what} (bit for bit)")
+        else:
+            self.checks.append((what, f"{err:.1e}", f"{tol:.0e}"))
+            self._emit(f"- check ✓ {what} (error {err:.1e} ≤ {tol:.0e})")
+        return err
+
+    def claim(self, condition: Any, message: str, measured: str = "") -> None:
+        """``claim`` that also records the claim in the report."""
+        claim(condition, message + (f" ({measured})" if measured else ""))
+        self.checks.append((message, measured or "holds", ""))
+        self._emit(f"- check ✓ {message}" + (f" ({measured})" if measured else ""))
+
+    def note_skip(self, message: str) -> None:
+        """Say that a check was skipped, and why (e.g. torch is not installed)."""
+        self.checks.append((message, "skipped", ""))
+        self._emit(f"- *skipped:* {message}")
+
+    # -- finishing -------------------------------------------------------------------------------
+    def finish(self) -> Path:
+        """Append the table of checks and write ``<name>.md`` atomically; returns its path."""
+        held = sum(1 for _, m, _ in self.checks if m != "skipped")
+        skipped = len(self.checks) - held
+        self.section("Checks")
+        summary = f"{held} checks ran and held" + (f"; {skipped} skipped" if skipped else "") + "."
+        self.text(summary)
+        self.table(["check", "measured", "tolerance"], [list(row) for row in self.checks])
+        path = self.out_dir / f"{self.name}.md"
+        content = "\n\n".join(self.parts).rstrip() + "\n"
+        _atomic_write(path, lambda f: f.write(content.encode("utf-8")))
+        self.finished = True
+        if self.echo:
+            _print(f"wrote {path}", end="\n")
+        return path
