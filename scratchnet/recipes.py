@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, replace
@@ -122,8 +123,10 @@ def run(
         test_data=data["test"], seed=seed, checkpoint_path=checkpoint, resume=resume,
         history_path=out / f"{recipe.model}.json", progress=progress, log=log,
         extra={"recipe": asdict(recipe), "data": data["source"], "command": command, "git_commit": git_commit(),
-               "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")},
+               "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+               "load_average_at_start": load_average()},
     )
+    history["extra"]["load_average_at_end"] = load_average()
     history["final_test"] = final_metrics(model, *data["test"])
     history["peak_rss_mb"] = peak_rss_mb()
     atomic_write_text(out / f"{recipe.model}.json", json.dumps(history, indent=1))
@@ -132,6 +135,11 @@ def run(
     t = history["final_test"]
     log(f"test accuracy {t['accuracy']:.4f}, macro F1 {t['macro_f1']:.4f}; training took {history['train_time_s']:.1f} s")
     return history
+
+
+def load_average() -> list[float] | None:
+    """1, 5 and 15-minute load averages: how busy the machine was (timings depend on it)."""
+    return [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
 
 
 def peak_rss_mb() -> float | None:
@@ -192,6 +200,7 @@ def write_summary(out: Path) -> Path:
             f"- {h['model']}: {h['extra']['date']}, `{h['extra']['command']}`, commit {h['extra']['git_commit']}, "
             f"{env['processor']} ({env['cpu_count']} cores, {env['numba_threads']} Numba threads), "
             f"Python {env['python']}, NumPy {env['numpy']}, Numba {env['numba']}; "
+            f"load average at start / end {h['extra'].get('load_average_at_start')} / {h['extra'].get('load_average_at_end')}; "
             f"data {h['extra']['data']['train_samples']} train / {h['extra']['data']['test_samples']} test images"
         )
     text = "\n".join([
