@@ -110,6 +110,7 @@ def run(
 ) -> dict[str, Any]:
     """Train one recipe on MNIST, evaluate on the test set, write the history, figure and summary."""
     out = Path(out)
+    stem = recipe.model if seed == 0 else f"{recipe.model}_seed{seed}"  # seeds of one recipe side by side
     data = load_data(recipe, data_dir, subset, test_subset, dtype)
     rng = np.random.default_rng(seed)
     model = models.build_model(recipe.model, dtype=dtype, rng=rng)
@@ -121,7 +122,7 @@ def run(
     history = fit(
         model, opt, data["train"], epochs=recipe.epochs, batch_size=recipe.batch_size, scheduler=sched,
         test_data=data["test"], seed=seed, checkpoint_path=checkpoint, resume=resume,
-        history_path=out / f"{recipe.model}.json", progress=progress, log=log,
+        history_path=out / f"{stem}.json", progress=progress, log=log,
         extra={"recipe": asdict(recipe), "data": data["source"], "command": command, "git_commit": git_commit(),
                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                "load_average_at_start": load_average()},
@@ -129,8 +130,8 @@ def run(
     history["extra"]["load_average_at_end"] = load_average()
     history["final_test"] = final_metrics(model, *data["test"])
     history["peak_rss_mb"] = peak_rss_mb()
-    atomic_write_text(out / f"{recipe.model}.json", json.dumps(history, indent=1))
-    plot_history(history, out / f"{recipe.model}.png")
+    atomic_write_text(out / f"{stem}.json", json.dumps(history, indent=1))
+    plot_history(history, out / f"{stem}.png")
     write_summary(out)
     t = history["final_test"]
     log(f"test accuracy {t['accuracy']:.4f}, macro F1 {t['macro_f1']:.4f}; training took {history['train_time_s']:.1f} s")
@@ -180,13 +181,28 @@ def _mb(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f} MiB"
 
 
+def _seed_lines(by_recipe: dict) -> list[str]:
+    """Mean and spread of the test accuracy where one recipe was run with several seeds."""
+    lines = []
+    for (model, _, epochs), runs in by_recipe.items():
+        if len(runs) < 2:
+            continue
+        acc = np.array([a for _, a in runs])
+        seeds = ", ".join(f"{s}: {100 * a:.2f}%" for s, a in sorted(runs))
+        lines.append(f"- {model}, {epochs} epochs, {len(runs)} seeds: test accuracy mean {100 * acc.mean():.2f}% "
+                     f"± {100 * acc.std(ddof=1):.2f} (sample std); per seed {seeds}")
+    return ["## Seeds", "", *lines, ""] if lines else []
+
+
 def write_summary(out: Path) -> Path:
     """README.md of a run directory: one row per finished history, with provenance."""
-    rows, prov = [], []
+    rows, prov, by_recipe = [], [], {}
     for path in sorted(Path(out).glob("*.json")):
         h = json.loads(path.read_text())
         if "final_test" not in h:
             continue
+        key = (h["model"], json.dumps(h["extra"]["recipe"], sort_keys=True), len(h["epochs"]))
+        by_recipe.setdefault(key, []).append((h["config"]["seed"], h["final_test"]["accuracy"]))
         r, t, env = h["extra"]["recipe"], h["final_test"], h["environment"]
         sched = f" + StepLR({r['scheduler_step']}, {r['scheduler_gamma']})" if r.get("scheduler_step") else ""
         rows.append(
@@ -197,7 +213,7 @@ def write_summary(out: Path) -> Path:
             f"[history]({path.name}), [plot]({path.stem}.png) |"
         )
         prov.append(
-            f"- {h['model']}: {h['extra']['date']}, `{h['extra']['command']}`, commit {h['extra']['git_commit']}, "
+            f"- {h['model']} (seed {h['config']['seed']}): {h['extra']['date']}, `{h['extra']['command']}`, commit {h['extra']['git_commit']}, "
             f"{env['processor']} ({env['cpu_count']} cores, {env['numba_threads']} Numba threads), "
             f"Python {env['python']}, NumPy {env['numpy']}, Numba {env['numba']}; "
             f"load average at start / end {h['extra'].get('load_average_at_start')} / {h['extra'].get('load_average_at_end')}; "
@@ -215,6 +231,7 @@ def write_summary(out: Path) -> Path:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
+        *_seed_lines(by_recipe),
         "## Provenance",
         "",
         *prov,
