@@ -70,7 +70,7 @@ def git_commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
                              cwd=Path(__file__).resolve().parent)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+        dirty = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
                                text=True, timeout=10, cwd=Path(__file__).resolve().parent)
         return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else "unknown"
     except (OSError, subprocess.SubprocessError):
@@ -161,9 +161,10 @@ def plot_history(history: dict[str, Any], path: Path) -> None:
     import matplotlib.pyplot as plt
 
     ep = [e["epoch"] for e in history["epochs"]]
+    train_label = "train (running" + (", dropout on)" if history["model"] in ("FFN", "ExamplesNet") else ")")
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 3.6))
-    a.plot(ep, [e["train_loss"] for e in history["epochs"]], "o-", label="train (running, dropout on)")
-    b.plot(ep, [100 * e["train_accuracy"] for e in history["epochs"]], "o-", label="train (running, dropout on)")
+    a.plot(ep, [e["train_loss"] for e in history["epochs"]], "o-", label=train_label)
+    b.plot(ep, [100 * e["train_accuracy"] for e in history["epochs"]], "o-", label=train_label)
     if "test_loss" in history["epochs"][0]:
         a.plot(ep, [e["test_loss"] for e in history["epochs"]], "s-", label="test")
         b.plot(ep, [100 * e["test_accuracy"] for e in history["epochs"]], "s-", label="test")
