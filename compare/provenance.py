@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ def collect(seed: int | None = None, device: str = "cpu") -> dict[str, Any]:
         "command": " ".join([Path(sys.executable).name, *sys.argv]) if sys.argv and sys.argv[0] else "python",
         "git_commit": git_commit(),
         "seed": seed,
+        "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
         **environment(),
     }
     try:
@@ -48,6 +50,10 @@ def markdown(info: dict[str, Any]) -> str:
         + (f" ({info['torch_threads']} threads)" if "torch_threads" in info else "")
         + f", scratchnet {info['scratchnet']}",
     ]
+    if info.get("load_average") is not None:
+        lines.append(f"- load average (1, 5, 15 min) when the run started: {info['load_average']} on "
+                     f"{info['cpu_count']} cores; above the core count, other processes shared the CPU and "
+                     "timings are upper bounds")
     if info.get("seed") is not None:
         lines.append(f"- seed: {info['seed']}")
     return "\n".join(lines)
