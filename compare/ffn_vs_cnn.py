@@ -153,7 +153,8 @@ def plot_curves(runs: dict, path: Path) -> None:
                 axes[1][j].plot(e, [100 * r[f"{key}_accuracy"] for r in ep], styles[impl], marker=marker,
                                 label=f"{impl} {key}")
         axes[0][j].set(title=f"{DISPLAY[name]}: loss per epoch", xlabel="epoch", ylabel="loss")
-        axes[1][j].set(title=f"{DISPLAY[name]}: accuracy per epoch (train = running, dropout on)", xlabel="epoch",
+        dropout = ", dropout on" if name == "ffn" else ""
+        axes[1][j].set(title=f"{DISPLAY[name]}: accuracy per epoch (train = running{dropout})", xlabel="epoch",
                        ylabel="accuracy (%)")
         for ax in axes[:, j]:
             ax.grid(alpha=0.3)
