@@ -281,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     except TrainingInterrupted as err:
         print(f"\n{err}", file=sys.stderr)
         return 130
+    except KeyboardInterrupt:  # outside training (loading data, writing the final report): files are atomic
+        print("\ninterrupted; every file written so far is complete", file=sys.stderr)
+        return 130
     except NonFiniteError as err:
         print(f"training diverged: {err}", file=sys.stderr)
         return 3

@@ -301,17 +301,19 @@ def fit(
             best_val, history["best_epoch"] = e["val_loss"], e["epoch"]
     disable = progress_enabled(progress)
     model.train()
-    for epoch in range(start_epoch, epochs):
-        batches = loader.batch_indices(epoch)
-        first = start_step if epoch == start_epoch else 0
-        run = partial if (epoch == start_epoch and partial) else {"loss_sum": 0.0, "correct": 0, "seen": 0, "time_s": 0.0}
-        lr = optimizer.param_groups[0]["lr"]
-        bar = tqdm(total=len(batches), initial=first, desc=f"{type(model).__name__} epoch {epoch + 1}/{epochs}",
-                   disable=disable, leave=False, unit="batch", file=sys.stderr)
-        done = first  # batches of this epoch fully applied
-        t0 = time.perf_counter()
-        try:
-            with _deferred_sigint() as interrupt:
+    # Ctrl-C anywhere in the loop sets a flag: the run stops after the current step (with a mid-epoch
+    # checkpoint) or at the end of the epoch (with its checkpoint), never half-way through an update.
+    with _deferred_sigint() as interrupt:
+        for epoch in range(start_epoch, epochs):
+            batches = loader.batch_indices(epoch)
+            first = start_step if epoch == start_epoch else 0
+            run = partial if (epoch == start_epoch and partial) else {"loss_sum": 0.0, "correct": 0, "seen": 0, "time_s": 0.0}
+            lr = optimizer.param_groups[0]["lr"]
+            bar = tqdm(total=len(batches), initial=first, desc=f"{type(model).__name__} epoch {epoch + 1}/{epochs}",
+                       disable=disable, leave=False, unit="batch", file=sys.stderr)
+            done = first  # batches of this epoch fully applied
+            t0 = time.perf_counter()
+            try:
                 for step in range(first, len(batches)):
                     idx = batches[step]
                     xb, yb = x_train[idx], y_train[idx]
@@ -339,58 +341,62 @@ def fit(
                         bar.set_postfix(loss=f"{run['loss_sum'] / run['seen']:.4f}", acc=f"{run['correct'] / run['seen']:.4f}")
                     if interrupt.requested:
                         raise KeyboardInterrupt
-        except NonFiniteError:
-            bar.close()
-            write_history("diverged")
-            raise
-        except KeyboardInterrupt:
+            except NonFiniteError:
+                bar.close()
+                write_history("diverged")
+                raise
+            except KeyboardInterrupt:
+                bar.close()
+                run["time_s"] += time.perf_counter() - t0
+                clean = interrupt.requested and not interrupt.forced
+                saved_at = checkpoint(epoch, done, run) if clean else None
+                write_history("interrupted")
+                if saved_at:
+                    where = f"; resume from {saved_at}"
+                elif clean:
+                    where = "; no checkpoint path was given, nothing to resume"
+                else:
+                    where = "; stopped mid-step, so no checkpoint was written (the last epoch's checkpoint remains)"
+                raise TrainingInterrupted(f"interrupted at epoch {epoch + 1} after {done} of {len(batches)} steps{where}",
+                                          saved_at) from None
             bar.close()
             run["time_s"] += time.perf_counter() - t0
-            clean = interrupt.requested and not interrupt.forced
-            saved_at = checkpoint(epoch, done, run) if clean else None
-            write_history("interrupted")
-            if saved_at:
-                where = f"; resume from {saved_at}"
-            elif clean:
-                where = "; no checkpoint path was given, nothing to resume"
-            else:
-                where = "; stopped mid-step, so no checkpoint was written (the last epoch's checkpoint remains)"
-            raise TrainingInterrupted(f"interrupted at epoch {epoch + 1} after {done} of {len(batches)} steps{where}",
-                                      saved_at) from None
-        bar.close()
-        run["time_s"] += time.perf_counter() - t0
-        record: dict[str, Any] = {
-            "epoch": epoch + 1,
-            "lr": lr,
-            "train_loss": run["loss_sum"] / run["seen"],
-            "train_accuracy": run["correct"] / run["seen"],
-            "time_s": run["time_s"],
-            "images_per_s": run["seen"] / run["time_s"] if run["time_s"] > 0 else None,
-        }
-        history["train_time_s"] += run["time_s"]
-        for split, data in (("val", val_data), ("test", test_data)):
-            if data is not None:
-                t1 = time.perf_counter()
-                result = evaluate(model, data[0], data[1], loss_fn, eval_batch_size)
-                record[f"{split}_loss"], record[f"{split}_accuracy"] = result["loss"], result["accuracy"]
-                record[f"{split}_time_s"] = time.perf_counter() - t1
-        history["epochs"].append(record)
-        if scheduler is not None:
-            scheduler.step()
-        if log is not None:
-            log(_epoch_line(record, epochs))
-        stop = False
-        if val_data is not None:
-            if record["val_loss"] < best_val:
-                best_val, bad_epochs, history["best_epoch"] = record["val_loss"], 0, epoch + 1
-            else:
-                bad_epochs += 1
-                stop = early_stopping is not None and bad_epochs >= early_stopping
-        checkpoint(epoch + 1, 0)
-        write_history("running")
-        if stop:
-            history["stopped_early"] = True
-            break
+            record: dict[str, Any] = {
+                "epoch": epoch + 1,
+                "lr": lr,
+                "train_loss": run["loss_sum"] / run["seen"],
+                "train_accuracy": run["correct"] / run["seen"],
+                "time_s": run["time_s"],
+                "images_per_s": run["seen"] / run["time_s"] if run["time_s"] > 0 else None,
+            }
+            history["train_time_s"] += run["time_s"]
+            for split, data in (("val", val_data), ("test", test_data)):
+                if data is not None:
+                    t1 = time.perf_counter()
+                    result = evaluate(model, data[0], data[1], loss_fn, eval_batch_size)
+                    record[f"{split}_loss"], record[f"{split}_accuracy"] = result["loss"], result["accuracy"]
+                    record[f"{split}_time_s"] = time.perf_counter() - t1
+            history["epochs"].append(record)
+            if scheduler is not None:
+                scheduler.step()
+            if log is not None:
+                log(_epoch_line(record, epochs))
+            stop = False
+            if val_data is not None:
+                if record["val_loss"] < best_val:
+                    best_val, bad_epochs, history["best_epoch"] = record["val_loss"], 0, epoch + 1
+                else:
+                    bad_epochs += 1
+                    stop = early_stopping is not None and bad_epochs >= early_stopping
+            checkpoint(epoch + 1, 0)
+            write_history("running")
+            if interrupt.requested:  # Ctrl-C during evaluation or checkpointing: stop at this epoch's end
+                write_history("interrupted")
+                where = f"; resume from {checkpoint_path}" if checkpoint_path is not None else ""
+                raise TrainingInterrupted(f"interrupted at the end of epoch {epoch + 1}{where}", checkpoint_path)
+            if stop:
+                history["stopped_early"] = True
+                break
     write_history("finished")
     return history
 
