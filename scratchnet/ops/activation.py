@@ -11,16 +11,25 @@ from typing import Any
 
 import numpy as np
 
+from .. import kernels
+
 
 def relu_forward(x: np.ndarray) -> tuple[np.ndarray, Any]:
-    """out = max(x, 0); the cache is the mask x > 0."""
-    mask = x > 0
-    return np.where(mask, x, x.dtype.type(0)), mask
+    """out = max(x, 0) (NaN propagates, as in torch); the cache is the mask x > 0."""
+    x = np.ascontiguousarray(x)
+    out = np.empty_like(x)
+    mask = np.empty(x.shape, dtype=np.bool_)
+    kernels.relu_forward(x.reshape(-1), out.reshape(-1), mask.reshape(-1))
+    return out, mask
 
 
 def relu_backward(dout: np.ndarray, cache: Any) -> np.ndarray:
     """dL/dx = dout where x > 0, else 0."""
-    return np.where(cache, dout, dout.dtype.type(0))
+    mask = np.ascontiguousarray(cache)
+    dout = np.ascontiguousarray(dout)
+    dx = np.empty_like(dout)
+    kernels.relu_backward(dout.reshape(-1), mask.reshape(-1), dx.reshape(-1))
+    return dx
 
 
 def dropout_forward(x: np.ndarray, p: float, rng: np.random.Generator, training: bool = True) -> tuple[np.ndarray, Any]:
@@ -33,8 +42,13 @@ def dropout_forward(x: np.ndarray, p: float, rng: np.random.Generator, training:
     if p >= 1.0:
         scaled_mask = np.zeros_like(x)
     else:
-        keep = rng.random(x.shape) >= p
-        scaled_mask = keep.astype(x.dtype) / x.dtype.type(1.0 - p)  # as torch: mask.div_(1 - p)
+        # keep = u >= p; scaled_mask = keep / (1 - p) (as torch: mask.div_(1 - p)) in x's dtype; out = x * mask
+        u = rng.random(x.shape)
+        x = np.ascontiguousarray(x)
+        scale = np.array([x.dtype.type(1) / x.dtype.type(1.0 - p)])
+        out, scaled_mask = np.empty_like(x), np.empty_like(x)
+        kernels.dropout_apply(x.reshape(-1), u.reshape(-1), float(p), scale, out.reshape(-1), scaled_mask.reshape(-1))
+        return out, scaled_mask
     return x * scaled_mask, scaled_mask
 
 

@@ -50,7 +50,7 @@ def conv2d_forward(
     Returns
     -------
     out : (N, F, OH, OW) with OH = (H + 2*ph - KH) // sh + 1 (likewise OW).
-    cache : what ``conv2d_backward`` needs: (xpad, w, has_bias, stride, padding, x.shape).
+    cache : what ``conv2d_backward`` needs: (x, w, has_bias, stride, padding, x.shape).
     """
     sh, sw = pair(stride, "stride", 1)
     ph, pw = pair(padding, "padding", 0)
@@ -63,12 +63,52 @@ def conv2d_forward(
         raise ValueError(
             f"conv2d_forward: padded input {H + 2 * ph}x{W + 2 * pw} is smaller than the kernel {KH}x{KW}"
         )
-    xp = pad2d(x, ph, pw)
+    x = np.ascontiguousarray(x)
     w = np.ascontiguousarray(w)
     bias = np.zeros(F, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
     out = np.empty((N, F, OH, OW), dtype=x.dtype)
-    kernels.conv2d_forward(xp, w, bias, out, sh, sw)
-    return out, (xp, w, b is not None, (sh, sw), (ph, pw), x.shape)
+    if (sh, sw) == (1, 1):  # the flat-row kernel pads each image itself
+        kernels.conv2d_forward_s1(x, w, bias, out, ph, pw, False)
+    else:
+        kernels.conv2d_forward(pad2d(x, ph, pw), w, bias, out, sh, sw)
+    return out, (x, w, b is not None, (sh, sw), (ph, pw), x.shape)
+
+
+def conv2d_backward_input(dout: np.ndarray, cache: Any) -> np.ndarray:
+    """dL/dx (N, C, H, W): the full convolution of ``dout`` with the flipped kernel, padding cut off.
+
+    With stride 1 and padding p <= K - 1 this *is* a stride-1 convolution: pad ``dout`` by K - 1 - p and
+    correlate it with ``w`` flipped in both kernel axes and with in/out channels swapped,
+    ``dx[n, c, y, x] = sum_{f,i,j} w[f, c, i, j] * doutpad[n, f, y + K-1-i, x + K-1-j]``,
+    so it runs on the forward kernel (its ``flip`` option reads the taps mirrored, in the same order as
+    the scatter). Otherwise each ``dout`` element is scattered back to its window.
+    """
+    x, w, _, (sh, sw), (ph, pw), x_shape = cache
+    dout = np.ascontiguousarray(dout, dtype=x.dtype)
+    KH, KW = w.shape[2], w.shape[3]
+    H, W = x_shape[2], x_shape[3]
+    if (sh, sw) == (1, 1) and ph <= KH - 1 and pw <= KW - 1:
+        w_t = np.ascontiguousarray(w.transpose(1, 0, 2, 3))  # (C, F, KH, KW): dout's channels are the inputs
+        dx = np.empty(x_shape, dtype=x.dtype)
+        kernels.conv2d_forward_s1(dout, w_t, np.zeros(w.shape[1], dtype=x.dtype), dx, KH - 1 - ph, KW - 1 - pw, True)
+        return dx
+    dxp = np.zeros((x_shape[0], x_shape[1], H + 2 * ph, W + 2 * pw), dtype=x.dtype)
+    kernels.conv2d_backward_input(dout, w, dxp, sh, sw)
+    return np.ascontiguousarray(dxp[:, :, ph : ph + H, pw : pw + W])
+
+
+def conv2d_backward_weight(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    """dL/dw (F, C, KH, KW), the correlation of the padded input with ``dout``, and dL/db (F,) (None without bias)."""
+    x, w, has_bias, (sh, sw), (ph, pw), _ = cache
+    dout = np.ascontiguousarray(dout, dtype=x.dtype)
+    dw = np.empty_like(w)
+    if (sh, sw) == (1, 1):
+        db = np.empty(w.shape[0], dtype=x.dtype)
+        kernels.conv2d_backward_weight_s1(x, dout, dw, db, ph, pw)
+    else:
+        kernels.conv2d_backward_weight(pad2d(x, ph, pw), dout, dw, sh, sw)
+        db = dout.sum(axis=(0, 2, 3))
+    return dw, (db if has_bias else None)
 
 
 def conv2d_backward(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
@@ -83,13 +123,6 @@ def conv2d_backward(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.ndarra
     -------
     dx : (N, C, H, W), dw : (F, C, KH, KW), db : (F,) or None when the layer has no bias.
     """
-    xp, w, has_bias, (sh, sw), (ph, pw), x_shape = cache
-    dout = np.ascontiguousarray(dout, dtype=xp.dtype)
-    dxp = np.zeros_like(xp)
-    kernels.conv2d_backward_input(dout, w, dxp, sh, sw)
-    dw = np.empty_like(w)
-    kernels.conv2d_backward_weight(xp, dout, dw, sh, sw)
-    db = dout.sum(axis=(0, 2, 3)) if has_bias else None
-    H, W = x_shape[2], x_shape[3]
-    dx = np.ascontiguousarray(dxp[:, :, ph : ph + H, pw : pw + W])
+    dx = conv2d_backward_input(dout, cache)
+    dw, db = conv2d_backward_weight(dout, cache)
     return dx, dw, db

@@ -6,6 +6,8 @@ Backward with upstream ``dout = dL/dout`` (N, out), by the chain rule::
     dL/dx = dout @ W        (N, in)
     dL/dW = dout.T @ x      (out, in)
     dL/db = sum_n dout[n]   (out,)
+
+The products run in Numba kernels (``scratchnet.kernels.linear``), not in NumPy's BLAS: see there why.
 """
 
 from __future__ import annotations
@@ -14,19 +16,27 @@ from typing import Any
 
 import numpy as np
 
+from .. import kernels
+
 
 def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> tuple[np.ndarray, Any]:
     """x: (N, in); w: (out, in); b: (out,) or None. Returns out (N, out) and the cache (x, w, has_bias)."""
-    out = x @ w.T
-    if b is not None:
-        out += b
+    x = np.ascontiguousarray(x)
+    w = np.ascontiguousarray(w)
+    dtype = np.result_type(x, w)
+    bias = np.zeros(w.shape[0], dtype=dtype) if b is None else np.ascontiguousarray(b, dtype=dtype)
+    out = np.empty((x.shape[0], w.shape[0]), dtype=dtype)
+    kernels.linear_forward(x, w, bias, out)
     return out, (x, w, b is not None)
 
 
 def linear_backward(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
     """dout: (N, out). Returns dx (N, in), dw (out, in), db (out,) or None."""
     x, w, has_bias = cache
-    dx = dout @ w
-    dw = dout.T @ x
+    dout = np.ascontiguousarray(dout, dtype=x.dtype)
+    dx = np.empty((dout.shape[0], w.shape[1]), dtype=x.dtype)
+    kernels.matmul(dout, w, dx)  # dout @ w
+    dw = np.empty(w.shape, dtype=x.dtype)
+    kernels.matmul(dout.T, x, dw)  # dout.T @ x
     db = dout.sum(axis=0) if has_bias else None
     return dx, dw, db
