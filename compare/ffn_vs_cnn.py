@@ -13,7 +13,6 @@ import argparse
 import csv
 import io
 import json
-import os
 import time
 from dataclasses import replace
 from pathlib import Path

@@ -4,7 +4,6 @@ final weights as an uninterrupted run; nothing half-written is left behind."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys

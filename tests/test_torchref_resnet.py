@@ -7,7 +7,6 @@ import sys
 import textwrap
 import urllib.error
 
-import numpy as np
 import pytest
 import torch
 
