@@ -36,6 +36,7 @@ from torchref.recipes import build_optimizer as torch_optimizer
 from torchref.recipes import make_model as torch_model
 
 from . import provenance
+from .figures import pyplot, save
 
 MODELS = ("ffn", "seedcnn")
 DISPLAY = {"ffn": "FFN", "seedcnn": "SeedCNN"}
@@ -123,24 +124,8 @@ def summarise(name: str, impl: str, run: dict[str, Any], y_test: np.ndarray, y_t
 # ----------------------------------------------------------------------------------------------- figures
 
 
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig, path: Path) -> None:
-    plt = _plt()
-    fig.tight_layout()
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
-    plt.close(fig)
-
-
 def plot_curves(runs: dict, path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
     styles = {"scratchnet": "-", "torch": "--"}
     for j, name in enumerate(MODELS):
@@ -158,11 +143,11 @@ def plot_curves(runs: dict, path: Path) -> None:
         for ax in axes[:, j]:
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
-    _save(fig, path)
+    save(fig, path)
 
 
 def plot_confusions(summaries: list[dict], path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(summaries), figsize=(4.6 * len(summaries), 4.4))
     for ax, s in zip(np.atleast_1d(axes), summaries):
         cm = np.array(s["report"]["confusion_matrix"])
@@ -176,11 +161,11 @@ def plot_confusions(summaries: list[dict], path: Path) -> None:
                             color="white" if i == k else ("crimson" if cm[i, k] >= 5 else "black"))
         ax.set(title=f"{s['model']} ({s['implementation']}): {100 * s['test_accuracy']:.2f}%",
                xlabel="predicted", ylabel="true", xticks=range(10), yticks=range(10))
-    _save(fig, path)
+    save(fig, path)
 
 
 def plot_f1(summaries: list[dict], path: Path) -> None:
-    plt = _plt()
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(11, 3.8))
     width = 0.8 / len(summaries)
     for i, s in enumerate(summaries):
@@ -191,23 +176,23 @@ def plot_f1(summaries: list[dict], path: Path) -> None:
            ylim=(max(0.0, lo - 0.02), 1.0))
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8, ncol=4)
-    _save(fig, path)
+    save(fig, path)
 
 
 def plot_samples(images: np.ndarray, labels: np.ndarray, path: Path, n: int = 32) -> None:
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(4, n // 4, figsize=(n // 4 * 1.1, 4.8))
     for ax, img, lab in zip(axes.ravel(), images[:n], labels[:n]):
         ax.imshow(img, cmap="gray_r")
         ax.set_title(str(lab), fontsize=9)
         ax.axis("off")
     fig.suptitle(f"The first {n} training images and their labels")
-    _save(fig, path)
+    save(fig, path)
 
 
 def plot_misclassified(summaries: list[dict], runs: dict, images: np.ndarray, labels: np.ndarray, path: Path,
                        per_run: int = 8) -> None:
-    plt = _plt()
+    plt = pyplot()
     fig, axes = plt.subplots(len(summaries), per_run, figsize=(per_run * 1.25, len(summaries) * 1.6), squeeze=False)
     for row, s in zip(axes, summaries):
         name = "ffn" if s["model"] == "FFN" else "seedcnn"
@@ -223,12 +208,12 @@ def plot_misclassified(summaries: list[dict], runs: dict, images: np.ndarray, la
         row[0].text(-0.5, 0.5, f"{s['model']}\n{s['implementation']}", transform=row[0].transAxes, ha="right",
                     va="center", fontsize=9)
     fig.suptitle("Most confidently misclassified test digits: true→predicted (confidence)")
-    _save(fig, path)
+    save(fig, path)
 
 
 def plot_filters(model, image: np.ndarray, x: np.ndarray, path: Path) -> None:
     """SeedCNN's conv1 filters and the feature maps they produce (after ReLU) for one digit."""
-    plt = _plt()
+    plt = pyplot()
     w = model.conv1.weight.data[:, 0]
     model.eval()
     maps = model.relu1(model.conv1(x[None]))[0]
@@ -251,7 +236,7 @@ def plot_filters(model, image: np.ndarray, x: np.ndarray, path: Path) -> None:
     for ax in (axes[0][0], axes[2][0]):
         ax.axis("off")
     fig.suptitle("SeedCNN (scratchnet) after training: conv1 filters (red +, blue -), ReLU feature maps, their histograms")
-    _save(fig, path)
+    save(fig, path)
 
 
 # ----------------------------------------------------------------------------------------------- report

@@ -12,11 +12,19 @@ from scratchnet.recipes import git_commit
 from scratchnet.train import environment
 
 
+def command_line() -> str:
+    """The command as typed (``python -m compare.x --flag``), from ``sys.orig_argv``; under pytest, the test."""
+    argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
+    if not argv:
+        return "python"
+    return " ".join([Path(argv[0]).name, *argv[1:]])
+
+
 def collect(seed: int | None = None, device: str = "cpu") -> dict[str, Any]:
     """Everything a reader needs to know where the numbers came from."""
     info: dict[str, Any] = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, *sys.argv]) if sys.argv and sys.argv[0] else "python",
+        "command": command_line(),
         "git_commit": git_commit(),
         "seed": seed,
         "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
@@ -59,4 +67,4 @@ def markdown(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["collect", "markdown"]
+__all__ = ["command_line", "collect", "markdown"]

@@ -27,3 +27,10 @@ def test_bench_quick_writes_markdown_csv_and_chart_and_reads_a_baseline(tmp_path
     old = [r for r in rows2 if r.get("run") == "baseline" and r["section"] == "train" and r["impl"] == "scratchnet"]
     assert old and float(old[0]["median"]) == train["scratchnet"]
     assert "before: scratchnet img/s" in (second / "benchmarks.md").read_text()
+
+
+def test_bench_alone_child_measures_each_implementation_in_its_own_process():
+    for impl in bench.IMPLS:
+        out, _ = bench.run_child(["alone", "--impl", impl, "--model", "ffn", "--threads", "1", "--steps", "2",
+                                  "--reps", "2", "--warmup", "1"])
+        assert len(out["images_per_s"]) == 2 and min(out["images_per_s"]) > 0

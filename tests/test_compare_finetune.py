@@ -1,0 +1,58 @@
+"""compare.finetune: --quick end to end, and the ResNet18 weights really used are the ones reported."""
+
+import csv
+import json
+
+import pytest
+
+from compare import finetune
+
+from .test_torchref_resnet import fake_imagenet_file, no_network  # noqa: F401  (fixtures)
+
+
+def test_finetune_quick_with_a_local_weights_file_reports_those_weights(tmp_path, data_dir, fake_imagenet_file,
+                                                                        no_network):
+    path, _ = fake_imagenet_file
+    out = tmp_path / "ft"
+    assert finetune.main(["--quick", "--protocols", "linear-probe", "--weights-file", str(path), "--k", "2",
+                          "--data-dir", data_dir, "--out", str(out), "--no-progress"]) == 0
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert [r["model"] for r in rows] == ["SimpleNN (FFN)", "SimpleNN (FFN)", "ResNet18 linear-probe"]
+    assert {"model", "accuracy", "precision", "recall"} <= set(rows[0])
+    assert rows[0]["evaluated_on"].startswith("held-out folds") and rows[2]["evaluated_on"] == "test set"
+    assert str(path) in rows[2]["weights"] and "NOT torchvision's IMAGENET1K_V1 file" in rows[2]["weights"]
+    report = (out / "report.md").read_text()
+    assert report.startswith("# SimpleNN vs ResNet18 on MNIST (ImageNet weights)") and str(path) in report
+    assert "not fine-tuning" not in report and not no_network
+    folds = list(csv.DictReader((out / "folds.csv").open()))
+    assert [int(f["fold"]) for f in folds] == [1, 2]
+    hist = json.loads((out / "history.json").read_text())
+    assert hist["weights"]["used"] == "imagenet" and len(hist["kfold_histories"]) == 2
+    assert (out / "resnet18_linear-probe.pt").stat().st_size > 0
+    for png in ("loss.png", "confusion.png", "example.png"):
+        assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_auto_weights_fall_back_to_random_init_and_say_so(no_network, monkeypatch, tmp_path):
+    monkeypatch.setattr("torch.hub.get_dir", lambda: str(tmp_path / "hub"))
+    used, line, error = finetune.resolve_weights("auto", None, download=True)
+    assert used == "none" and "not available" in line and "looked in" in error and no_network
+
+
+def test_imagenet_weights_asked_for_but_missing_is_an_error(no_network, monkeypatch, tmp_path, data_dir, capsys):
+    monkeypatch.setattr("torch.hub.get_dir", lambda: str(tmp_path / "hub"))
+    assert finetune.main(["--quick", "--weights", "imagenet", "--data-dir", data_dir, "--out", str(tmp_path / "x"),
+                          "--no-progress"]) == 2
+    assert "ImageNet ResNet18 weights (torchvision IMAGENET1K_V1) not found" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists(), "nothing is written when the run cannot start"
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--protocols", "workshop,frozen"], "--protocols: unknown frozen"),
+    (["--k", "1"], "--k must be >= 2"),
+    (["--weights", "none", "--weights-file", "w.pth"], "drop one of them"),
+])
+def test_bad_arguments_are_named(argv, message, capsys):
+    with pytest.raises(SystemExit):
+        finetune.main(argv)
+    assert message in capsys.readouterr().err
