@@ -25,7 +25,7 @@ import numpy as np
 
 from . import models, optim
 from .fileio import atomic_write, atomic_write_text
-from .data import IDXError, MNISTNotFoundError, load_mnist_split, normalize
+from .data import IDXError, MNISTNotFoundError, load_mnist_split, normalize, train_val_split
 from .train import NonFiniteError, TrainingInterrupted, final_metrics, fit
 
 
@@ -77,7 +77,10 @@ def git_commit() -> str:
         return "unknown"
 
 
-def load_data(recipe: Recipe, data_dir: str | None, subset: int | None, test_subset: int | None, dtype) -> dict[str, Any]:
+def load_data(recipe: Recipe, data_dir: str | None, subset: int | None, test_subset: int | None, dtype,
+              val_fraction: float | None = None, seed: int = 0) -> dict[str, Any]:
+    """Normalised train/test arrays; with ``val_fraction``, a stratified validation part (seeded by ``seed``)
+    is held out of the training images, for choosing settings without looking at the test set."""
     train = load_mnist_split(data_dir, "train")
     test = load_mnist_split(data_dir, "test")
     xtr, ytr = train.images, train.labels
@@ -86,12 +89,30 @@ def load_data(recipe: Recipe, data_dir: str | None, subset: int | None, test_sub
         xtr, ytr = xtr[:subset], ytr[:subset]
     if test_subset:
         xte, yte = xte[:test_subset], yte[:test_subset]
+    val = None
+    if val_fraction:
+        train_idx, val_idx = train_val_split(ytr, val_fraction, seed=seed, stratify=True)
+        val = (normalize(xtr[val_idx], recipe.normalization, dtype=dtype), ytr[val_idx])
+        xtr, ytr = xtr[train_idx], ytr[train_idx]
     return {
         "train": (normalize(xtr, recipe.normalization, dtype=dtype), ytr),
+        "val": val,
         "test": (normalize(xte, recipe.normalization, dtype=dtype), yte),
         "source": {"train_dir": str(train.directory), "test_dir": str(test.directory),
-                   "train_samples": int(len(ytr)), "test_samples": int(len(yte))},
+                   "train_samples": int(len(ytr)), "test_samples": int(len(yte)),
+                   "val_samples": 0 if val is None else int(len(val[1])),
+                   "val_split": None if val is None else f"stratified {val_fraction:g} of the training images, seed {seed}"},
     }
+
+
+def run_stem(recipe: Recipe, seed: int, val_fraction: float | None = None) -> str:
+    """File stem of a run: the model, then what differs from its published recipe, then the seed."""
+    stem = recipe.model
+    if recipe.normalization != RECIPES[recipe.model].normalization:
+        stem += f"_{recipe.normalization}"
+    if val_fraction:
+        stem += "_val"
+    return stem if seed == 0 else f"{stem}_seed{seed}"
 
 
 def run(
@@ -107,11 +128,12 @@ def run(
     resume: bool = False,
     progress: bool | None = None,
     log=print,
+    val_fraction: float | None = None,
 ) -> dict[str, Any]:
     """Train one recipe on MNIST, evaluate on the test set, write the history, figure and summary."""
     out = Path(out)
-    stem = recipe.model if seed == 0 else f"{recipe.model}_seed{seed}"  # seeds of one recipe side by side
-    data = load_data(recipe, data_dir, subset, test_subset, dtype)
+    stem = run_stem(recipe, seed, val_fraction)  # seeds and variants of one recipe side by side
+    data = load_data(recipe, data_dir, subset, test_subset, dtype, val_fraction, seed)
     rng = np.random.default_rng(seed)
     model = models.build_model(recipe.model, dtype=dtype, rng=rng)
     opt, sched = build_optimizer(recipe, model)
@@ -121,7 +143,7 @@ def run(
         f"{data['source']['train_dir']}; numba threads {numba.get_num_threads()}")
     history = fit(
         model, opt, data["train"], epochs=recipe.epochs, batch_size=recipe.batch_size, scheduler=sched,
-        test_data=data["test"], seed=seed, checkpoint_path=checkpoint, resume=resume,
+        val_data=data["val"], test_data=data["test"], seed=seed, checkpoint_path=checkpoint, resume=resume,
         history_path=out / f"{stem}.json", progress=progress, log=log,
         extra={"recipe": asdict(recipe), "data": data["source"], "command": command, "git_commit": git_commit(),
                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -168,6 +190,9 @@ def plot_history(history: dict[str, Any], path: Path) -> None:
     if "test_loss" in history["epochs"][0]:
         a.plot(ep, [e["test_loss"] for e in history["epochs"]], "s-", label="test")
         b.plot(ep, [100 * e["test_accuracy"] for e in history["epochs"]], "s-", label="test")
+    if history["epochs"][0].get("val_loss") is not None:
+        a.plot(ep, [e["val_loss"] for e in history["epochs"]], "^-", label="validation")
+        b.plot(ep, [100 * e["val_accuracy"] for e in history["epochs"]], "^-", label="validation")
     a.set(xlabel="epoch", ylabel="loss", title=f"{history['model']}: loss")
     b.set(xlabel="epoch", ylabel="accuracy (%)", title=f"{history['model']}: accuracy")
     for ax in (a, b):
@@ -183,15 +208,21 @@ def _mb(value: float | None) -> str:
 
 
 def _seed_lines(by_recipe: dict) -> list[str]:
-    """Mean and spread of the test accuracy where one recipe was run with several seeds."""
+    """Mean and spread of the test (and validation) accuracy where one recipe was run with several seeds."""
     lines = []
-    for (model, _, epochs), runs in by_recipe.items():
+    for (model, recipe, epochs, has_val), runs in by_recipe.items():
         if len(runs) < 2:
             continue
-        acc = np.array([a for _, a in runs])
-        seeds = ", ".join(f"{s}: {100 * a:.2f}%" for s, a in sorted(runs))
-        lines.append(f"- {model}, {epochs} epochs, {len(runs)} seeds: test accuracy mean {100 * acc.mean():.2f}% "
-                     f"± {100 * acc.std(ddof=1):.2f} (sample std); per seed {seeds}")
+        acc = np.array([a for _, a, _ in runs])
+        norm = json.loads(recipe)["normalization"]
+        seeds = ", ".join(f"{s}: {100 * a:.2f}%" for s, a, _ in sorted(runs))
+        line = (f"- {model}, normalisation {norm}, {epochs} epochs, {len(runs)} seeds"
+                + (" (validation split held out)" if has_val else "")
+                + f": test accuracy mean {100 * acc.mean():.2f}% ± {100 * acc.std(ddof=1):.2f} (sample std); per seed {seeds}")
+        if has_val:
+            val = np.array([v for _, _, v in runs])
+            line += f"; validation accuracy mean {100 * val.mean():.2f}% ± {100 * val.std(ddof=1):.2f}"
+        lines.append(line)
     return ["## Seeds", "", *lines, ""] if lines else []
 
 
@@ -202,13 +233,14 @@ def write_summary(out: Path) -> Path:
         h = json.loads(path.read_text())
         if "final_test" not in h:
             continue
-        key = (h["model"], json.dumps(h["extra"]["recipe"], sort_keys=True), len(h["epochs"]))
-        by_recipe.setdefault(key, []).append((h["config"]["seed"], h["final_test"]["accuracy"]))
+        val = h["epochs"][-1].get("val_accuracy")
+        key = (h["model"], json.dumps(h["extra"]["recipe"], sort_keys=True), len(h["epochs"]), val is not None)
+        by_recipe.setdefault(key, []).append((h["config"]["seed"], h["final_test"]["accuracy"], val))
         r, t, env = h["extra"]["recipe"], h["final_test"], h["environment"]
         sched = f" + StepLR({r['scheduler_step']}, {r['scheduler_gamma']})" if r.get("scheduler_step") else ""
         rows.append(
             f"| {h['model']} | {r['optimizer']} {r['lr']:g}{sched} | {r['batch_size']} | {len(h['epochs'])} | "
-            f"{r['normalization']} | **{100 * t['accuracy']:.2f}%** | {100 * t['macro_f1']:.2f}% | "
+            f"{r['normalization']} | {'-' if val is None else f'{100 * val:.2f}%'} | **{100 * t['accuracy']:.2f}%** | {100 * t['macro_f1']:.2f}% | "
             f"{100 * h['epochs'][-1]['train_accuracy']:.2f}% | {h['train_time_s']:.0f} s | "
             f"{np.mean([e['images_per_s'] for e in h['epochs']]):.0f} | {_mb(h.get('peak_rss_mb'))} | {h['config']['seed']} | "
             f"[history]({path.name}), [plot]({path.stem}.png) |"
@@ -226,10 +258,11 @@ def write_summary(out: Path) -> Path:
         "Trained with `python -m scratchnet.train`; every number below is read from the run's history file.",
         "Test accuracy is measured on the test set (never the training set) after the last epoch; the train",
         "accuracy is the running accuracy over the last epoch's batches (dropout on). Image counts are in the",
-        "provenance lines.",
+        "provenance lines. *val acc* (runs with `--val-split` only): accuracy on images held out of the",
+        "training set, the number to choose settings by; those runs train on fewer images.",
         "",
-        "| model | optimiser | batch | epochs | normalisation | test acc | test macro F1 | train acc | train time | img/s | peak memory | seed | files |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| model | optimiser | batch | epochs | normalisation | val acc | test acc | test macro F1 | train acc | train time | img/s | peak memory | seed | files |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
         *_seed_lines(by_recipe),
@@ -260,6 +293,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--out", default="reports/mnist_cpu", help="where the history, figure and summary go")
     p.add_argument("--subset", type=int, help="train on the first N training images only")
     p.add_argument("--test-subset", type=int, help="test on the first N test images only")
+    p.add_argument("--val-split", type=float, metavar="FRACTION",
+                   help="hold out this stratified fraction of the training images as a validation set")
     p.add_argument("--float64", action="store_true", help="train in float64 instead of float32")
     p.add_argument("--checkpoint", help=".npz checkpoint written after each epoch and on Ctrl-C")
     p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
@@ -268,6 +303,8 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.resume and not args.checkpoint:
         p.error("--resume needs --checkpoint")
+    if args.val_split is not None and not 0 < args.val_split < 1:
+        p.error(f"--val-split must be a fraction strictly between 0 and 1, got {args.val_split}")
     if args.threads:
         numba.set_num_threads(args.threads)
     recipe = RECIPES[args.model]
@@ -277,7 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         run(recipe, data_dir=args.data_dir, out=args.out, seed=args.seed, subset=args.subset,
             test_subset=args.test_subset, dtype=np.float64 if args.float64 else np.float32,
-            checkpoint=args.checkpoint, resume=args.resume, progress=False if args.no_progress else None)
+            checkpoint=args.checkpoint, resume=args.resume, progress=False if args.no_progress else None,
+            val_fraction=args.val_split)
     except TrainingInterrupted as err:
         print(f"\n{err}", file=sys.stderr)
         return 130

@@ -189,6 +189,30 @@ def test_training_cli_on_a_directory_of_idx_files(tmp_path, capsys):
     assert "test accuracy" in capsys.readouterr().out
 
 
+def test_training_cli_holds_out_a_stratified_validation_split_and_names_variant_runs(tmp_path):
+    data = tmp_path / "data"
+    for split, n in (("train", 200), ("t10k", 100)):
+        img, lab = _digits(n, seed=len(split))
+        write_idx(data / f"{split}-images-idx3-ubyte", img)
+        write_idx(data / f"{split}-labels-idx1-ubyte", lab.astype(np.uint8))
+    out = tmp_path / "out"
+    common = ["--model", "ffn", "--epochs", "1", "--batch-size", "20", "--data-dir", str(data), "--out", str(out),
+              "--no-progress", "--val-split", "0.25", "--normalization", "mnist"]
+    for seed in ("1", "2"):
+        assert train_main([*common, "--seed", seed]) == 0
+    hist = json.loads((out / "ffn_mnist_val_seed1.json").read_text())
+    assert hist["config"]["train_samples"] == 150 and hist["config"]["val_samples"] == 50
+    assert hist["extra"]["data"]["val_split"] == "stratified 0.25 of the training images, seed 1"
+    assert 0 <= hist["epochs"][0]["val_accuracy"] <= 1 and hist["final_test"]["num_samples"] == 100
+    readme = (out / "README.md").read_text()
+    val = 100 * hist["epochs"][0]["val_accuracy"]
+    assert f"| mnist | {val:.2f}% |" in readme
+    assert "FFN, normalisation mnist, 1 epochs, 2 seeds (validation split held out)" in readme
+    assert "validation accuracy mean" in readme
+    with pytest.raises(SystemExit):
+        train_main([*common[:-4], "--val-split", "1.5"])
+
+
 def test_training_cli_without_data_says_how_to_provide_it(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("MNIST_DIR", str(tmp_path / "nowhere"))
     rc = train_main(["--model", "ffn", "--out", str(tmp_path / "out")])
