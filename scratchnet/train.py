@@ -37,6 +37,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .fileio import atomic_write_text
 from .data.loader import DataLoader
 from .data.splits import kfold_indices
+from .history import EarlyStopping, add_evaluation, epoch_line, epoch_record
 from .metrics import classification_report
 from .nn.module import Module, Sequential
 
@@ -295,10 +296,7 @@ def fit(
             meta["partial_epoch"] = partial_epoch
         return save_checkpoint(checkpoint_path, model, optimizer, scheduler, epoch=epoch, step=step, meta=meta)
 
-    best_val, bad_epochs = math.inf, 0
-    for e in history["epochs"]:
-        if e.get("val_loss") is not None and e["val_loss"] < best_val:
-            best_val, history["best_epoch"] = e["val_loss"], e["epoch"]
+    stopper = EarlyStopping(early_stopping, history)
     disable = progress_enabled(progress)
     model.train()
     # Ctrl-C anywhere in the loop sets a flag: the run stops after the current step (with a mid-epoch
@@ -361,33 +359,17 @@ def fit(
                                           saved_at) from None
             bar.close()
             run["time_s"] += time.perf_counter() - t0
-            record: dict[str, Any] = {
-                "epoch": epoch + 1,
-                "lr": lr,
-                "train_loss": run["loss_sum"] / run["seen"],
-                "train_accuracy": run["correct"] / run["seen"],
-                "time_s": run["time_s"],
-                "images_per_s": run["seen"] / run["time_s"] if run["time_s"] > 0 else None,
-            }
+            record = epoch_record(epoch + 1, lr, run["loss_sum"], run["correct"], run["seen"], run["time_s"])
             history["train_time_s"] += run["time_s"]
             for split, data in (("val", val_data), ("test", test_data)):
                 if data is not None:
-                    t1 = time.perf_counter()
-                    result = evaluate(model, data[0], data[1], loss_fn, eval_batch_size)
-                    record[f"{split}_loss"], record[f"{split}_accuracy"] = result["loss"], result["accuracy"]
-                    record[f"{split}_time_s"] = time.perf_counter() - t1
+                    add_evaluation(record, split, lambda d=data: evaluate(model, d[0], d[1], loss_fn, eval_batch_size))
             history["epochs"].append(record)
             if scheduler is not None:
                 scheduler.step()
             if log is not None:
-                log(_epoch_line(record, epochs))
-            stop = False
-            if val_data is not None:
-                if record["val_loss"] < best_val:
-                    best_val, bad_epochs, history["best_epoch"] = record["val_loss"], 0, epoch + 1
-                else:
-                    bad_epochs += 1
-                    stop = early_stopping is not None and bad_epochs >= early_stopping
+                log(epoch_line(record, epochs))
+            stop = stopper.update(record)
             checkpoint(epoch + 1, 0)
             write_history("running")
             if interrupt.requested:  # Ctrl-C during evaluation or checkpointing: stop at this epoch's end
@@ -399,15 +381,6 @@ def fit(
                 break
     write_history("finished")
     return history
-
-
-def _epoch_line(r: dict[str, Any], epochs: int) -> str:
-    parts = [f"epoch {r['epoch']:>2}/{epochs}", f"lr {r['lr']:.3g}", f"train loss {r['train_loss']:.4f} acc {r['train_accuracy']:.4f}"]
-    for split in ("val", "test"):
-        if f"{split}_loss" in r:
-            parts.append(f"{split} loss {r[f'{split}_loss']:.4f} acc {r[f'{split}_accuracy']:.4f}")
-    parts.append(f"{r['time_s']:.1f} s ({r['images_per_s']:.0f} img/s)")
-    return " | ".join(parts)
 
 
 def final_metrics(model: Module, x: np.ndarray, y: np.ndarray, num_classes: int = 10, batch_size: int = 1000) -> dict[str, Any]:

@@ -218,3 +218,21 @@ def test_training_cli_without_data_says_how_to_provide_it(tmp_path, capsys, monk
     rc = train_main(["--model", "ffn", "--out", str(tmp_path / "out")])
     assert rc == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_early_stopping_replays_a_resumed_history_and_stops_where_an_uninterrupted_run_would():
+    from scratchnet.history import EarlyStopping
+
+    losses = [0.5, 0.4, 0.45, 0.46, 0.47]
+    records = [{"epoch": i + 1, "val_loss": v} for i, v in enumerate(losses)]
+    straight = {"epochs": []}
+    stopper = EarlyStopping(3, straight)
+    stops = []
+    for r in records:
+        straight["epochs"].append(r)
+        stops.append(stopper.update(r))
+    assert stops == [False, False, False, False, True] and straight["best_epoch"] == 2
+    resumed = {"epochs": records[:4]}  # checkpoint after epoch 4: two bad epochs already counted
+    again = EarlyStopping(3, resumed)
+    assert resumed["best_epoch"] == 2 and again.update(records[4]) is True
+    assert EarlyStopping(None, {"epochs": []}).update(records[0]) is False

@@ -29,6 +29,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from scratchnet.history import EarlyStopping, add_evaluation, epoch_line, epoch_record
 from scratchnet.metrics import classification_report
 from scratchnet.train import NonFiniteError, TrainingInterrupted, describe_scheduler, progress_enabled
 from scratchnet.train import environment as scratch_environment
@@ -262,10 +263,7 @@ def fit(
         if history_path is not None:
             atomic_write_text(history_path, json.dumps(history, indent=1))
 
-    best_val, bad_epochs = math.inf, 0
-    for e in history["epochs"]:
-        if e.get("val_loss") is not None and e["val_loss"] < best_val:
-            best_val, history["best_epoch"] = e["val_loss"], e["epoch"]
+    stopper = EarlyStopping(early_stopping, history)
     disable = progress_enabled(progress)
     n = len(train_data)
     x_all, y_all = train_data.x, train_data.y
@@ -303,33 +301,17 @@ def fit(
                 raise NonFiniteError(f"epoch {epoch + 1}: the training loss summed over the epoch is {train_loss} "
                                      "(torchref reads the loss once per epoch, so the first bad step is not known; "
                                      "scratchnet.train.fit names it)")
-            record: dict[str, Any] = {
-                "epoch": epoch + 1,
-                "lr": lr,
-                "train_loss": train_loss / seen,
-                "train_accuracy": train_correct / seen,
-                "time_s": time_s,
-                "images_per_s": seen / time_s if time_s > 0 else None,
-            }
+            record = epoch_record(epoch + 1, lr, train_loss, train_correct, seen, time_s)
             history["train_time_s"] += time_s
             for split, data in (("val", val_data), ("test", test_data)):
                 if data is not None:
-                    t1 = time.perf_counter()
-                    result = evaluate(runner, data, loss_fn, eval_batch_size, bf16=bf16)
-                    record[f"{split}_loss"], record[f"{split}_accuracy"] = result["loss"], result["accuracy"]
-                    record[f"{split}_time_s"] = time.perf_counter() - t1
+                    add_evaluation(record, split, lambda d=data: evaluate(runner, d, loss_fn, eval_batch_size, bf16=bf16))
             history["epochs"].append(record)
             if scheduler is not None:
                 scheduler.step()
             if log is not None:
-                log(_epoch_line(record, epochs))
-            stop = False
-            if val_data is not None:
-                if record["val_loss"] < best_val:
-                    best_val, bad_epochs, history["best_epoch"] = record["val_loss"], 0, epoch + 1
-                else:
-                    bad_epochs += 1
-                    stop = early_stopping is not None and bad_epochs >= early_stopping
+                log(epoch_line(record, epochs))
+            stop = stopper.update(record)
             if checkpoint_path is not None:
                 save_checkpoint(checkpoint_path, base, optimizer, scheduler, epoch=epoch + 1,
                                 meta={"history": {"epochs": history["epochs"], "train_time_s": history["train_time_s"]}})
@@ -352,15 +334,6 @@ def fit(
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous[1], previous[2]
     write_history("finished")
     return history
-
-
-def _epoch_line(r: dict[str, Any], epochs: int) -> str:
-    parts = [f"epoch {r['epoch']:>2}/{epochs}", f"lr {r['lr']:.3g}", f"train loss {r['train_loss']:.4f} acc {r['train_accuracy']:.4f}"]
-    for split in ("val", "test"):
-        if f"{split}_loss" in r:
-            parts.append(f"{split} loss {r[f'{split}_loss']:.4f} acc {r[f'{split}_accuracy']:.4f}")
-    parts.append(f"{r['time_s']:.1f} s ({r['images_per_s']:.0f} img/s)")
-    return " | ".join(parts)
 
 
 __all__ = ["fit", "evaluate", "final_metrics", "environment", "describe_optimizer"]

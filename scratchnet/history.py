@@ -1,0 +1,70 @@
+"""Per-epoch bookkeeping shared by ``scratchnet.train.fit`` and ``torchref.train.fit``: one record shape,
+one printed epoch line and one early-stopping rule, so the two histories read (and resume) alike."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from typing import Any
+
+
+def epoch_record(epoch: int, lr: float, loss_sum: float, correct: float, seen: int, time_s: float) -> dict[str, Any]:
+    """The training half of an epoch's record: mean running loss and accuracy over ``seen`` images."""
+    return {
+        "epoch": epoch,
+        "lr": lr,
+        "train_loss": loss_sum / seen,
+        "train_accuracy": correct / seen,
+        "time_s": time_s,
+        "images_per_s": seen / time_s if time_s > 0 else None,
+    }
+
+
+def add_evaluation(record: dict[str, Any], split: str, evaluate: Callable[[], dict[str, float]]) -> None:
+    """Run ``evaluate()`` (returning loss and accuracy) and store it in ``record`` as ``<split>_*``, timed."""
+    t0 = time.perf_counter()
+    result = evaluate()
+    record[f"{split}_loss"], record[f"{split}_accuracy"] = result["loss"], result["accuracy"]
+    record[f"{split}_time_s"] = time.perf_counter() - t0
+
+
+class EarlyStopping:
+    """Tracks the best validation loss; ``update`` says stop after ``patience`` epochs without improvement.
+
+    Built from a (possibly resumed) history, it replays the epochs already there, so a resumed run
+    stops where the uninterrupted run would have. ``patience=None`` never stops (best epoch still kept).
+    """
+
+    def __init__(self, patience: int | None, history: dict[str, Any]) -> None:
+        self.patience, self.history = patience, history
+        self.best, self.bad = math.inf, 0
+        for record in history["epochs"]:
+            self._see(record)
+
+    def _see(self, record: dict[str, Any]) -> None:
+        loss = record.get("val_loss")
+        if loss is None:
+            return
+        if loss < self.best:
+            self.best, self.bad, self.history["best_epoch"] = loss, 0, record["epoch"]
+        else:
+            self.bad += 1
+
+    def update(self, record: dict[str, Any]) -> bool:
+        self._see(record)
+        return record.get("val_loss") is not None and self.patience is not None and self.bad >= self.patience
+
+
+def epoch_line(r: dict[str, Any], epochs: int) -> str:
+    """``epoch  3/10 | lr 0.001 | train loss ... | test loss ... | 12.3 s (4870 img/s)``."""
+    parts = [f"epoch {r['epoch']:>2}/{epochs}", f"lr {r['lr']:.3g}",
+             f"train loss {r['train_loss']:.4f} acc {r['train_accuracy']:.4f}"]
+    for split in ("val", "test"):
+        if f"{split}_loss" in r:
+            parts.append(f"{split} loss {r[f'{split}_loss']:.4f} acc {r[f'{split}_accuracy']:.4f}")
+    parts.append(f"{r['time_s']:.1f} s ({r['images_per_s']:.0f} img/s)")
+    return " | ".join(parts)
+
+
+__all__ = ["epoch_record", "add_evaluation", "EarlyStopping", "epoch_line"]
