@@ -8,6 +8,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 
 def epoch_record(epoch: int, lr: float, loss_sum: float, correct: float, seen: int, time_s: float) -> dict[str, Any]:
     """The training half of an epoch's record: mean running loss and accuracy over ``seen`` images."""
@@ -67,4 +69,24 @@ def epoch_line(r: dict[str, Any], epochs: int) -> str:
     return " | ".join(parts)
 
 
-__all__ = ["epoch_record", "add_evaluation", "EarlyStopping", "epoch_line"]
+#: what cross-validation reports per fold, and averages over folds
+FOLD_METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "loss", "train_time_s")
+
+
+def fold_row(fold: int, n_train: int, n_val: int, metrics: dict[str, Any], train_time_s: float) -> dict[str, Any]:
+    """One fold's line: sizes, the held-out fold's metrics (from a classification report) and train time."""
+    return {"fold": fold, "train_samples": int(n_train), "val_samples": int(n_val),
+            **{key: metrics[key] for key in FOLD_METRICS[:5]}, "train_time_s": train_time_s}
+
+
+def summarise_folds(folds: list[dict[str, Any]], k: int, stratified: bool) -> dict[str, Any]:
+    """Per-fold rows with their mean and sample standard deviation (ddof=1) over folds."""
+    table = np.array([[f[key] for key in FOLD_METRICS] for f in folds])
+    std = table.std(axis=0, ddof=1) if len(folds) > 1 else np.zeros(len(FOLD_METRICS))
+    return {"k": k, "stratified": stratified, "folds": folds,
+            "mean": dict(zip(FOLD_METRICS, table.mean(axis=0).tolist())),
+            "std": dict(zip(FOLD_METRICS, std.tolist()))}
+
+
+__all__ = ["epoch_record", "add_evaluation", "EarlyStopping", "epoch_line", "FOLD_METRICS", "fold_row",
+           "summarise_folds"]

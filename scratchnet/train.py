@@ -37,7 +37,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .fileio import atomic_write_text
 from .data.loader import DataLoader
 from .data.splits import kfold_indices
-from .history import EarlyStopping, add_evaluation, epoch_line, epoch_record
+from .history import EarlyStopping, add_evaluation, epoch_line, epoch_record, fold_row, summarise_folds
 from .metrics import classification_report
 from .nn.module import Module, Sequential
 
@@ -419,29 +419,11 @@ def cross_validate(
         hist = fit(model, optimizer, (x[train_idx], y[train_idx]), epochs=epochs, batch_size=batch_size,
                    seed=seed + fold, progress=progress)
         metrics = final_metrics(model, x[val_idx], y[val_idx], num_classes)
-        row = {
-            "fold": fold + 1,
-            "train_samples": int(len(train_idx)),
-            "val_samples": int(len(val_idx)),
-            "accuracy": metrics["accuracy"],
-            "macro_precision": metrics["macro_precision"],
-            "macro_recall": metrics["macro_recall"],
-            "macro_f1": metrics["macro_f1"],
-            "loss": metrics["loss"],
-            "train_time_s": hist["train_time_s"],
-        }
+        row = fold_row(fold + 1, len(train_idx), len(val_idx), metrics, hist["train_time_s"])
         folds.append(row)
         if log is not None:
             log(f"fold {fold + 1}/{k}: accuracy {row['accuracy']:.4f}, macro F1 {row['macro_f1']:.4f}")
-    keys = ["accuracy", "macro_precision", "macro_recall", "macro_f1", "loss", "train_time_s"]
-    table = np.array([[f[key] for key in keys] for f in folds])
-    return {
-        "k": k,
-        "stratified": stratified,
-        "folds": folds,
-        "mean": dict(zip(keys, table.mean(axis=0).tolist())),
-        "std": dict(zip(keys, (table.std(axis=0, ddof=1) if k > 1 else np.zeros(len(keys))).tolist())),
-    }
+    return summarise_folds(folds, k, stratified)
 
 
 if __name__ == "__main__":  # python -m scratchnet.train ...

@@ -23,12 +23,12 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from torch import nn
 
 from scratchnet.data import IDXError, MNISTNotFoundError, kfold_indices, load_mnist_split
 from scratchnet.fileio import atomic_write_text
+from scratchnet.history import FOLD_METRICS, fold_row, summarise_folds
 from scratchnet.recipes import Recipe
 from scratchnet.train import NonFiniteError
 
@@ -39,7 +39,7 @@ from .recipes import (add_common_arguments, build_optimizer, data_normalization,
 from .resnet import WeightsNotFoundError
 from .train import environment, final_metrics, fit
 
-METRICS = ("accuracy", "macro_precision", "macro_recall", "macro_f1", "loss", "train_time_s")
+METRICS = FOLD_METRICS
 
 
 def cross_validate(
@@ -83,28 +83,14 @@ def cross_validate(
         hist = fit(model, optimizer, train, epochs=epochs, batch_size=batch_size, scheduler=scheduler,
                    seed=seed + fold, progress=progress, **fit_options)
         metrics = final_metrics(model, val, num_classes, bf16=hist["config"]["bf16"])
-        row = {
-            "fold": fold + 1,
-            "train_samples": int(len(train_idx)),
-            "val_samples": int(len(val_idx)),
-            **{key: metrics[key] for key in METRICS[:5]},
-            "train_time_s": hist["train_time_s"],
-        }
+        row = fold_row(fold + 1, len(train_idx), len(val_idx), metrics, hist["train_time_s"])
         folds.append(row)
         hist["val_report"] = metrics
         histories.append(hist)
         if log is not None:
             log(f"fold {fold + 1}/{k}: accuracy {row['accuracy']:.4f}, macro F1 {row['macro_f1']:.4f}, "
                 f"{row['train_time_s']:.1f} s")
-    table = np.array([[f[key] for key in METRICS] for f in folds])
-    return {
-        "k": k,
-        "stratified": stratified,
-        "folds": folds,
-        "mean": dict(zip(METRICS, table.mean(axis=0).tolist())),
-        "std": dict(zip(METRICS, (table.std(axis=0, ddof=1) if k > 1 else np.zeros(len(METRICS))).tolist())),
-        "histories": histories,
-    }
+    return {**summarise_folds(folds, k, stratified), "histories": histories}
 
 
 def folds_csv(result: dict[str, Any]) -> str:
