@@ -305,6 +305,9 @@ def write_report(info: dict, runs: dict[str, dict], one_epoch: list[dict], data:
                      f"{h['train_time_s']:.0f} s | {ips:,.0f} | {h['device_label']} |")
     lines += ["| official example (published logs) | 99.12-99.24% (9912-9924 / 10000) | 14 | - | - | - |",
               "| a published replication (course exercise, `main.py --epochs 1`) | \"92-95%\" | 1 | - | - | - |",
+              "", "Train times come from separate runs, each on a machine that may have been shared (every history "
+              "records the load average at its start and end); for a like-for-like speed comparison, measured in "
+              "one process, see [benchmarks.md](../benchmarks.md).",
               "", "## One epoch, one change at a time", "",
               "Every variant is ExamplesNet trained for one epoch with torch from the same initial weights as "
               "above (seed 1 unless stated), tested on the same test images.", "",
@@ -317,6 +320,22 @@ def write_report(info: dict, runs: dict[str, dict], one_epoch: list[dict], data:
               *closing(one_epoch),
               "", "Numbers: [metrics.csv](metrics.csv); every epoch of every run: [history.json](history.json).", ""]
     atomic_write_text(path, "\n".join(lines))
+
+
+def render(out: Path, args) -> Path:
+    """Rewrite report.md, metrics.csv and accuracy.png from a finished run's history.json (no training)."""
+    try:
+        saved = json.loads((out / "history.json").read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ValueError(f"--render-only: cannot read {out / 'history.json'} ({err})") from None
+    runs, one_epoch, data = saved["histories"], saved["one_epoch"], saved["data"]
+    args.epochs = len(runs["torch"]["epochs"])
+    args.seed = saved["provenance"]["seed"]
+    args.quick = bool(data.get("quick"))
+    write_csv(runs, one_epoch, out / "metrics.csv")
+    plot(runs, one_epoch, out / "accuracy.png")
+    write_report(saved["provenance"], runs, one_epoch, data, args, out / "report.md")
+    return out / "report.md"
 
 
 def run(args) -> Path:
@@ -349,7 +368,7 @@ def run(args) -> Path:
             e = h["epochs"][0]
         one_epoch.append({"key": v.key, "label": v.label, "why": v.why, "seed": v.seed, **e})
     atomic_write_text(out / "history.json", json.dumps({
-        "provenance": info, "data": {k: data[k] for k in ("dir", "n_train", "n_test")},
+        "provenance": info, "data": {**{k: data[k] for k in ("dir", "n_train", "n_test")}, "quick": args.quick},
         "histories": runs, "one_epoch": one_epoch, "wall_time_s": time.perf_counter() - t0,
     }, indent=1, default=str))
     write_csv(runs, one_epoch, out / "metrics.csv")
@@ -372,7 +391,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-scratchnet", action="store_true", help="torch only")
     p.add_argument("--quick", action="store_true", help="2,000 training / 500 test images, one epoch (for CI)")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--render-only", action="store_true",
+                   help="rebuild report, CSV and figure from <out>/history.json of a finished run (no training)")
     args = p.parse_args(argv)
+    if args.render_only:
+        try:
+            print(f"wrote {render(Path(args.out), args)}")
+        except ValueError as err:
+            print(f"error: {err}")
+            return 2
+        return 0
     if args.quick:
         args.epochs = 1
     if args.epochs < 1:

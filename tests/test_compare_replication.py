@@ -27,6 +27,9 @@ def test_replication_quick_writes_report_csv_history_and_figure(tmp_path, data_d
     for r in hist["one_epoch"]:  # every number in the variant table is one this run produced
         assert f"{100 * r['test_accuracy']:.2f}%" in report
     assert (out / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (out / "report.md").unlink()
+    assert replication.main(["--render-only", "--out", str(out)]) == 0
+    assert (out / "report.md").read_text() == report, "re-rendering a finished run gives the same report"
 
 
 def _history(**changes):
