@@ -207,7 +207,7 @@ def _mb(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f} MiB"
 
 
-def _seed_lines(by_recipe: dict) -> list[str]:
+def seed_lines(by_recipe: dict) -> list[str]:
     """Mean and spread of the test (and validation) accuracy where one recipe was run with several seeds."""
     lines = []
     for (model, recipe, epochs, has_val), runs in by_recipe.items():
@@ -265,7 +265,7 @@ def write_summary(out: Path) -> Path:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
-        *_seed_lines(by_recipe),
+        *seed_lines(by_recipe),
         "## Provenance",
         "",
         *prov,

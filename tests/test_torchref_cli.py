@@ -64,14 +64,14 @@ def test_train_cli_end_to_end(idx_dir, tmp_path):
     code = train_main(["--model", "seedcnn", "--data-dir", str(idx_dir), "--out", str(out), "--epochs", "2",
                        "--no-progress", "--seed", "1", "--save-model", str(tmp_path / "m.pt"), "--init", "scratchnet"])
     assert code == 0
-    h = json.loads((out / "seedcnn.json").read_text())
+    h = json.loads((out / "seedcnn_seed1.json").read_text())
     assert h["status"] == "finished" and len(h["epochs"]) == 2 and h["config"]["seed"] == 1
     assert h["extra"]["recipe"]["optimizer"] == "adam" and h["extra"]["recipe"]["batch_size"] == 60
     assert h["extra"]["data"] == {"train_dir": str(idx_dir), "test_dir": str(idx_dir), "train_samples": 200,
                                   "test_samples": 100}
     assert h["final_test"]["num_samples"] == 100 and "confusion_matrix" in h["final_test"]
     assert h["extra"]["wall_time_s"] > 0 and h["extra"]["init"] == "scratchnet"
-    assert (out / "seedcnn.png").stat().st_size > 1000
+    assert (out / "seedcnn_seed1.png").stat().st_size > 1000
     readme = (out / "README.md").read_text()
     assert "| SeedCNN | cpu | adam 0.001 | 60 | 2 |" in readme and "torch 2" in readme and "commit" in readme
     state = torch.load(tmp_path / "m.pt", weights_only=True)

@@ -32,7 +32,7 @@ from scratchnet import models as scratch_models
 from scratchnet.data import IDXError, MNISTNotFoundError
 from scratchnet.fileio import atomic_write_text
 from scratchnet.recipes import RECIPES as SCRATCH_RECIPES
-from scratchnet.recipes import Recipe, plot_history
+from scratchnet.recipes import Recipe, plot_history, run_stem, seed_lines
 from scratchnet.train import NonFiniteError, TrainingInterrupted
 
 from .checkpoint import save_state_dict
@@ -133,6 +133,14 @@ def run_name(model: str, protocol: str | None = None) -> str:
     return f"resnet18_{protocol or 'workshop'}" if model == "resnet18" else model
 
 
+def run_file_stem(recipe: Recipe, protocol: str | None = None, seed: int = 0) -> str:
+    """File stem of a run, named as scratchnet names its runs (what differs from the recipe, then the seed)."""
+    if recipe.model != "resnet18":
+        return run_stem(recipe, seed)
+    name = run_name(recipe.model, protocol)
+    return name if seed == 0 else f"{name}_seed{seed}"
+
+
 def run(
     recipe: Recipe,
     *,
@@ -163,7 +171,7 @@ def run(
     wall0 = time.perf_counter()
     out = Path(out)
     dev = select_device(device)
-    name = run_name(recipe.model, protocol)
+    name = run_file_stem(recipe, protocol, seed)
     if recipe.model == "resnet18" and protocol is None:
         protocol = "workshop"
     norm = data_normalization(recipe)
@@ -221,7 +229,7 @@ def _is_torchref_history(h: dict[str, Any]) -> bool:
 
 def write_summary(out: str | Path) -> Path:
     """README.md of a torchref run directory: one row per finished torchref history, with provenance."""
-    rows, prov, devices = [], [], set()
+    rows, prov, devices, by_recipe = [], [], set(), {}
     for path in sorted(Path(out).glob("*.json")):
         try:
             h = json.loads(path.read_text())
@@ -231,6 +239,8 @@ def write_summary(out: str | Path) -> Path:
             continue
         r, t, env, cfg, ex = h["extra"]["recipe"], h["final_test"], h["environment"], h["config"], h["extra"]
         devices.add(env["device_name"])
+        key = (h["model"], json.dumps(r, sort_keys=True), len(h["epochs"]), False)
+        by_recipe.setdefault(key, []).append((cfg["seed"], t["accuracy"], None))
         sched = f" + StepLR({r['scheduler_step']}, {r['scheduler_gamma']})" if r.get("scheduler_step") else ""
         flags = [k for k in ("bf16", "channels_last", "compile", "deterministic") if cfg.get(k)]
         rows.append(
@@ -279,6 +289,7 @@ def write_summary(out: str | Path) -> Path:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
         *rows,
         "",
+        *seed_lines(by_recipe),
         "## Provenance",
         "",
         *prov,
