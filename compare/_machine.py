@@ -50,17 +50,10 @@ def usable_cores() -> int:
 
 
 def git_commit() -> str:
-    """``git rev-parse HEAD`` of the repository (read-only), or 'unknown'."""
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=REPO, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=REPO,
-                               capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    commit = out.stdout.strip() or "unknown"
-    if commit != "unknown" and dirty.returncode == 0 and dirty.stdout.strip():
-        commit += " (with uncommitted changes)"
-    return commit
+    """HEAD's hash, "-dirty" when tracked code (reports/ aside) differs from it; see scratchnet.recipes.git_commit."""
+    from scratchnet.recipes import git_commit as commit
+
+    return commit()
 
 
 def describe(threads: int) -> dict[str, object]:

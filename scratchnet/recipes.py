@@ -66,13 +66,22 @@ def build_optimizer(recipe: Recipe, model):
     return opt, sched
 
 
-def git_commit() -> str:
+def git_commit(where: str | os.PathLike | None = None) -> str:
+    """HEAD's hash (of the repository holding ``where``, default this package), with "-dirty" when tracked code differs from it; read-only (no index refresh, no locks).
+
+    ``reports/`` is left out of the check: it holds the outputs of runs, and a run that follows another
+    in the same tree should not be marked dirty by its predecessor's report.
+    """
+    cwd = Path(where) if where is not None else Path(__file__).resolve().parent
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                             cwd=Path(__file__).resolve().parent)
-        dirty = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                               text=True, timeout=10, cwd=Path(__file__).resolve().parent)
-        return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "") if out.returncode == 0 else "unknown"
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, cwd=cwd)
+        if out.returncode != 0:
+            return "unknown"
+        top = subprocess.run(["git", "rev-parse", "--show-toplevel"], capture_output=True, text=True, timeout=10,
+                             cwd=cwd).stdout.strip() or str(cwd)
+        dirty = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no", "--",
+                                ".", ":(exclude)reports"], capture_output=True, text=True, timeout=30, cwd=top)
+        return out.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError):
         return "unknown"
 

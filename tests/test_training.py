@@ -236,3 +236,26 @@ def test_early_stopping_replays_a_resumed_history_and_stops_where_an_uninterrupt
     again = EarlyStopping(3, resumed)
     assert resumed["best_epoch"] == 2 and again.update(records[4]) is True
     assert EarlyStopping(None, {"epochs": []}).update(records[0]) is False
+
+
+def test_git_commit_marks_code_changes_dirty_but_not_report_outputs(tmp_path):
+    import subprocess
+
+    from scratchnet.recipes import git_commit
+
+    def git(*args):
+        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
+                       capture_output=True)
+
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "reports" / "r.md").write_text("old\n")
+    git("init", "-q")
+    git("add", ".")
+    git("commit", "-qm", "init")
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=tmp_path, capture_output=True, text=True).stdout.strip()
+    (tmp_path / "reports" / "r.md").write_text("a run's new report\n")
+    assert git_commit(tmp_path) == head
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_commit(tmp_path) == head + "-dirty"
+    assert git_commit(tmp_path.parent / "no-such-dir") == "unknown"

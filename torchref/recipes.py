@@ -17,7 +17,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import subprocess
 import sys
 import time
 from dataclasses import asdict, replace
@@ -32,7 +31,7 @@ from scratchnet import models as scratch_models
 from scratchnet.data import IDXError, MNISTNotFoundError
 from scratchnet.fileio import atomic_write_text
 from scratchnet.recipes import RECIPES as SCRATCH_RECIPES
-from scratchnet.recipes import Recipe, plot_history, run_stem, seed_lines
+from scratchnet.recipes import Recipe, git_commit, plot_history, run_stem, seed_lines
 from scratchnet.train import NonFiniteError, TrainingInterrupted
 
 from .checkpoint import save_state_dict
@@ -113,20 +112,6 @@ def make_model(name: str, *, seed: int = 0, device: torch.device | str = "cpu", 
         elif init != "torch":
             raise ValueError(f"init must be 'torch' or 'scratchnet', got {init!r}")
     return model.to(device=device, dtype=dtype)
-
-
-def git_commit() -> str:
-    """HEAD's hash, with "-dirty" if tracked files changed; read-only (no index refresh, no locks)."""
-    cwd = Path(__file__).resolve().parent
-    try:
-        head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, cwd=cwd)
-        if head.returncode != 0:
-            return "unknown"
-        dirty = subprocess.run(["git", "--no-optional-locks", "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, timeout=30, cwd=cwd)
-        return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
 
 
 def run_name(model: str, protocol: str | None = None) -> str:
