@@ -172,7 +172,7 @@ def bench_throughput(res: Results, names: list[str], cfg: dict, threads: int, ba
             for xb, yb in batches:
                 crit(ours(xb), yb)
                 opt.zero_grad()
-                ours.backward(crit.backward())
+                ours.backward(crit.backward(), input_grad=False)
                 opt.step()
 
         def torch_steps():
@@ -371,7 +371,7 @@ def child_alone(impl: str, model: str, threads: int, steps: int, reps: int, warm
             for xb, yb in sb:
                 crit(net(xb), yb)
                 opt.zero_grad()
-                net.backward(crit.backward())
+                net.backward(crit.backward(), input_grad=False)
                 opt.step()
 
     secs = interleaved({impl: run}, reps, warmup)[impl]
@@ -400,7 +400,7 @@ def child_jit(model: str, threads: int) -> dict:
         t = time.perf_counter()
         crit(net(x), y)
         opt.zero_grad()
-        net.backward(crit.backward())
+        net.backward(crit.backward(), input_grad=False)
         opt.step()
         times.append(time.perf_counter() - t)
     return dict(import_s=t_import, first_step_s=times[0], second_step_s=times[1],
@@ -489,7 +489,7 @@ def child_memory(model: str, impl: str, threads: int, images: int) -> dict:
         for xb, yb in loader:
             crit(net(xb), yb)
             opt.zero_grad()
-            net.backward(crit.backward())
+            net.backward(crit.backward(), input_grad=False)
             opt.step()
     epoch_s = time.perf_counter() - t1
     return dict(images=len(x), rss_import_mb=rss_import, rss_data_mb=rss_data, peak_load_mb=peak_load,

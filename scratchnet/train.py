@@ -17,6 +17,7 @@ so the last good ones stay on disk whatever happens.
 from __future__ import annotations
 
 import contextlib
+import inspect
 import json
 import math
 import os
@@ -297,6 +298,8 @@ def fit(
         return save_checkpoint(checkpoint_path, model, optimizer, scheduler, epoch=epoch, step=step, meta=meta)
 
     stopper = EarlyStopping(early_stopping, history)
+    # the input images need no gradient (torch: requires_grad=False): skip dL/dx of the first layer
+    backward_kwargs = {"input_grad": False} if "input_grad" in inspect.signature(model.backward).parameters else {}
     disable = progress_enabled(progress)
     model.train()
     # Ctrl-C anywhere in the loop sets a flag: the run stops after the current step (with a mid-epoch
@@ -323,7 +326,7 @@ def fit(
                             f"epoch {epoch + 1}, step {step + 1}: loss is {loss}; first non-finite value in {where}"
                         )
                     optimizer.zero_grad()
-                    model.backward(loss_fn.backward())
+                    model.backward(loss_fn.backward(), **backward_kwargs)
                     bad = _nonfinite_gradient(model)
                     if bad is not None:
                         raise NonFiniteError(

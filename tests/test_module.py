@@ -186,3 +186,52 @@ def test_bad_configuration_is_a_clear_error(build, message):
 def test_conv_same_padding_keeps_the_size():
     out = snn.Conv2d(1, 2, (3, 5), padding="same", rng=0)(np.zeros((1, 1, 7, 6), np.float32))
     assert out.shape == (1, 2, 7, 6)
+
+
+@pytest.mark.parametrize("name", ["ffn", "seedcnn", "examplesnet"])
+def test_backward_without_input_grad_gives_the_same_parameter_gradients_and_skips_dx(name, monkeypatch):
+    from scratchnet import models, ops
+
+    x = np.random.default_rng(1).random((4, 1, 28, 28))
+    y = np.arange(4)
+    grads = []
+    calls = []
+    for input_grad in (True, False):
+        model = models.build_model(name, dtype=np.float64, rng=0)
+        model.eval()  # no dropout masks: both passes see the same function
+        crit = model.make_loss()
+        crit(model(x), y)
+        for op in ("linear_backward", "conv2d_backward"):
+            real = getattr(ops, op)
+            monkeypatch.setattr(ops, op, lambda *a, _real=real, _op=op, **k: calls.append((_op, k)) or _real(*a, **k))
+        dx = model.backward(crit.backward(), input_grad=input_grad)
+        monkeypatch.undo()
+        assert (dx is None) == (not input_grad)
+        grads.append({k: p.grad.copy() for k, p in model.named_parameters()})
+        if not input_grad:
+            assert calls[-1][1] == {"need_dx": False}, "the first layer with parameters skips its input gradient"
+            with pytest.raises(RuntimeError, match="without a preceding forward"):
+                model.backward(np.ones((4, 10)), input_grad=False)
+    assert grads[0].keys() == grads[1].keys()
+    for k in grads[0]:
+        np.testing.assert_array_equal(grads[0][k], grads[1][k], err_msg=k)
+
+
+def test_backward_without_input_grad_works_with_a_layer_of_ones_own():
+    from scratchnet.nn import Linear, Module, Sequential
+
+    class Scale(Module):  # parameters, and a backward that knows nothing of input_grad
+        def __init__(self):
+            super().__init__()
+            self.inner = Linear(3, 3, rng=0)
+
+        def forward(self, x):
+            return self.inner(x)
+
+        def backward(self, dout):
+            return self.inner.backward(dout)
+
+    net = Sequential(Scale(), Linear(3, 2, rng=1))
+    net(np.ones((2, 3), dtype=np.float32))
+    assert net.backward(np.ones((2, 2), dtype=np.float32), input_grad=False) is None
+    assert net[0].inner.weight.grad is not None

@@ -70,13 +70,14 @@ class Linear(Module):
         self._save_cache((cache, lead))
         return out.reshape(*lead, self.out_features)
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Accumulate dL/dweight and dL/dbias; return dL/dx, or None with ``input_grad=False``."""
         cache, lead = self._pop_cache()
-        dx, dw, db = ops.linear_backward(dout.reshape(-1, self.out_features), cache)
+        dx, dw, db = ops.linear_backward(dout.reshape(-1, self.out_features), cache, need_dx=input_grad)
         self.weight.accumulate_grad(dw)
         if self.bias is not None:
             self.bias.accumulate_grad(db)
-        return dx.reshape(*lead, self.in_features)
+        return None if dx is None else dx.reshape(*lead, self.in_features)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -145,8 +146,9 @@ class Conv2d(Module):
         self._save_cache(cache)
         return out
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        dx, dw, db = ops.conv2d_backward(dout, self._pop_cache())
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Accumulate dL/dweight and dL/dbias; return dL/dx, or None with ``input_grad=False``."""
+        dx, dw, db = ops.conv2d_backward(dout, self._pop_cache(), need_dx=input_grad)
         self.weight.accumulate_grad(dw)
         if self.bias is not None:
             self.bias.accumulate_grad(db)

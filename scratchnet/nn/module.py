@@ -6,6 +6,8 @@ with respect to the input and *adds* parameter gradients into ``param.grad``, ex
 
 from __future__ import annotations
 
+import inspect
+
 from collections import OrderedDict
 from typing import Any, Iterator, Mapping
 
@@ -261,7 +263,25 @@ class Sequential(Module):
             x = m(x)
         return x
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        for m in reversed(self._modules.values()):
-            dout = m.backward(dout)
-        return dout
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Backprop through the children in reverse order and return dL/dinput.
+
+        ``input_grad=False`` is torch's input without ``requires_grad``: nobody wants dL/dinput, so the
+        backward stops at the first layer with parameters (its weight gradients are still computed,
+        its input gradient is not) and returns None. Training loops use it; the default keeps it.
+        """
+        mods = list(self._modules.values())
+        first = 0
+        if not input_grad:  # the earliest child whose own parameters need a gradient
+            first = next((i for i, m in enumerate(mods) if any(True for _ in m.parameters())), len(mods))
+            for m in mods[:first]:  # parameter-free layers in front: forget their caches, nothing to compute
+                for sub in m.modules():
+                    object.__setattr__(sub, "_cache", None)
+        for i in range(len(mods) - 1, first - 1, -1):
+            if i == first and not input_grad:
+                if "input_grad" in inspect.signature(mods[i].backward).parameters:
+                    return mods[i].backward(dout, input_grad=False)
+                mods[i].backward(dout)  # a layer of the user's own that always computes dL/dx
+                return None
+            dout = mods[i].backward(dout)
+        return dout if input_grad else None

@@ -111,18 +111,20 @@ def conv2d_backward_weight(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np
     return dw, (db if has_bias else None)
 
 
-def conv2d_backward(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def conv2d_backward(dout: np.ndarray, cache: Any, need_dx: bool = True
+                    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
     """Gradients of the convolution.
 
     Parameters
     ----------
     dout : (N, F, OH, OW) upstream gradient dL/dout.
     cache : from ``conv2d_forward``.
+    need_dx : False when nothing upstream wants dL/dx (the layer sees the network's input): skip it.
 
     Returns
     -------
-    dx : (N, C, H, W), dw : (F, C, KH, KW), db : (F,) or None when the layer has no bias.
+    dx : (N, C, H, W) or None, dw : (F, C, KH, KW), db : (F,) or None when the layer has no bias.
     """
-    dx = conv2d_backward_input(dout, cache)
+    dx = conv2d_backward_input(dout, cache) if need_dx else None
     dw, db = conv2d_backward_weight(dout, cache)
     return dx, dw, db

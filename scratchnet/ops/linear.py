@@ -30,12 +30,16 @@ def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> tuple[
     return out, (x, w, b is not None)
 
 
-def linear_backward(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """dout: (N, out). Returns dx (N, in), dw (out, in), db (out,) or None."""
+def linear_backward(dout: np.ndarray, cache: Any, need_dx: bool = True
+                    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+    """dout: (N, out). Returns dx (N, in) (None when ``need_dx`` is False: nothing upstream wants it,
+    as for a network's input), dw (out, in), db (out,) or None."""
     x, w, has_bias = cache
     dout = np.ascontiguousarray(dout, dtype=x.dtype)
-    dx = np.empty((dout.shape[0], w.shape[1]), dtype=x.dtype)
-    kernels.matmul(dout, w, dx)  # dout @ w
+    dx = None
+    if need_dx:
+        dx = np.empty((dout.shape[0], w.shape[1]), dtype=x.dtype)
+        kernels.matmul(dout, w, dx)  # dout @ w
     dw = np.empty(w.shape, dtype=x.dtype)
     kernels.matmul(dout.T, x, dw)  # dout.T @ x
     db = dout.sum(axis=0) if has_bias else None
