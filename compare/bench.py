@@ -694,6 +694,10 @@ def write_markdown(res: Results, names: list[str], path: Path, baseline: dict | 
         L += ["", "Before this work, scratchnet's Linear layers ran on NumPy's OpenBLAS, whose worker threads spin "
               "after each call; in that run they also slowed the torch side of the shared process (compare its "
               "*torch* and *torch alone* throughput), which flatters the old FFN ratio."]
+    L += ["", "Where the two ratios differ, the side-by-side one is the disturbed measurement: in one process "
+          "each library's worker threads stay awake for a while after its own call and compete with the other's "
+          "for the cores (our reading of the gap, not measured separately); the own-process ratio is each "
+          "library as a user runs it."]
     L += targets_section(res, names)
     L += ["", "## Inference throughput", "",
           f"Evaluation mode, one forward pass of a batch of {INFER_BATCH} (torch under `inference_mode`).", ""]
@@ -786,6 +790,8 @@ def write_markdown(res: Results, names: list[str], path: Path, baseline: dict | 
           "threads for the two cores): 4x4 register-blocked dot products forward; the backward products sum in "
           "order of k in blocks of 192, the order of torch's MKL, which they reproduce bit for bit for layers with "
           "64 or more outputs.",
+          "- **No input gradient**: a training step calls `model.backward(..., input_grad=False)`: the first layer with "
+          "parameters skips dL/dx, which nothing needs (torch skips it too for an input without `requires_grad`).",
           "- **ReLU, dropout**: one-pass element-wise kernels (single thread: too short to be worth waking threads); "
           "**max-pool 2x2**: an unrolled kernel; the backward zeroes and scatters plane by plane.",
           "- **Memory**: importing `scratchnet.kernels` raises glibc's mmap and trim thresholds so that the arrays "
