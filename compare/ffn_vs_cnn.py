@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 from scratchnet import models as scratch_models
 from scratchnet import train as scratch_train
 from scratchnet.data import load_mnist_split, normalize
-from scratchnet.fileio import atomic_write, atomic_write_text
+from scratchnet.fileio import atomic_write_text
 from scratchnet.metrics import classification_report
 from scratchnet.recipes import RECIPES
 from scratchnet.recipes import build_optimizer as scratch_optimizer
@@ -36,6 +36,7 @@ from torchref.recipes import build_optimizer as torch_optimizer
 from torchref.recipes import make_model as torch_model
 
 from . import provenance
+from .cli import add_report_arguments
 from .figures import pyplot, save
 
 MODELS = ("ffn", "seedcnn")
@@ -385,12 +386,7 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=60)
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None, help="cuda, cpu, ... (default: CUDA when present, else CPU)")
-    p.add_argument("--data-dir", default=None, help="MNIST-format IDX directory (default: MNIST_DIR, cache, download)")
-    p.add_argument("--out", default="reports/ffn_vs_cnn")
-    p.add_argument("--quick", action="store_true", help="2,000 training / 500 test images, one epoch (for CI)")
-    p.add_argument("--no-progress", action="store_true")
+    add_report_arguments(p, "reports/ffn_vs_cnn")
     args = p.parse_args(argv)
     if args.quick:
         args.epochs = 1

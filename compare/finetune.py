@@ -46,6 +46,7 @@ from torchref.resnet import PROTOCOLS, WeightsNotFoundError, locate_imagenet_wei
 from torchref.train import final_metrics, fit
 
 from . import provenance
+from .cli import add_report_arguments
 from .figures import pyplot, save
 
 #: the workshop's SimpleNN recipe: scratchnet's FFN with the workshop's Normalize((0.5,), (0.5,))
@@ -210,7 +211,7 @@ def write_report(info: dict, rows: list[dict], kfold: dict, weights_line: str, w
                  "the same training budget gives without pretraining."),
               "", "![loss curves](loss.png)", "", "![confusion matrices](confusion.png)", "",
               "![an example digit and each model's prediction](example.png)", "",
-              f"Numbers: [metrics.csv](metrics.csv), SimpleNN folds [folds.csv](folds.csv), every epoch "
+              "Numbers: [metrics.csv](metrics.csv), SimpleNN folds [folds.csv](folds.csv), every epoch "
               "[history.json](history.json). Trained ResNet18 state dicts: "
               + ", ".join(f"`{p}`" for p in data["saved"]) + " (in the output directory; git ignores them).", ""]
     atomic_write_text(path, "\n".join(lines))
@@ -303,12 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ffn-epochs", type=int, default=None, help="SimpleNN epochs (default: 10)")
     p.add_argument("--k", type=int, default=5, help="folds for SimpleNN's cross-validation (default 5)")
     p.add_argument("--image-size", type=int, default=28, help="side the digits are resized to for ResNet18")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--device", default=None, help="torch device: cuda, cpu, ... (default: CUDA when present)")
-    p.add_argument("--data-dir", default=None, help="MNIST-format IDX directory (default: MNIST_DIR, cache, download)")
-    p.add_argument("--out", default="reports/finetune")
-    p.add_argument("--quick", action="store_true", help="2,000 training / 500 test images, one epoch each (for CI)")
-    p.add_argument("--no-progress", action="store_true")
+    add_report_arguments(p, "reports/finetune", quick="one epoch each, 3 folds")
     args = p.parse_args(argv)
     args.protocols = [s.strip() for s in args.protocols.split(",") if s.strip()]
     unknown = [s for s in args.protocols if s not in PROTOCOLS]

@@ -49,6 +49,7 @@ from torchref.recipes import build_optimizer as torch_optimizer
 from torchref.recipes import make_model as torch_model
 
 from . import provenance
+from .cli import add_report_arguments
 from .figures import pyplot, save
 
 OFFICIAL = RECIPES["examplesnet"]
@@ -381,16 +382,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m compare.replication", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=OFFICIAL.epochs, help="epochs of the main runs (official: 14)")
-    p.add_argument("--seed", type=int, default=OFFICIAL_SEED, help="seed of the main runs (official: 1)")
+    add_report_arguments(p, "reports/replication", seed=OFFICIAL_SEED)
     p.add_argument("--extra-seeds", type=int, default=2, help="more seeds for the one-epoch official recipe (default 2)")
-    p.add_argument("--device", default=None, help="torch device: cuda, cpu, ... (default: CUDA when present)")
-    p.add_argument("--data-dir", default=None, help="MNIST-format IDX directory (default: MNIST_DIR, cache, download)")
-    p.add_argument("--out", default="reports/replication")
     p.add_argument("--scratchnet-history", default=None,
                    help="reuse this finished scratchnet.train history (same recipe, seed and data) instead of training")
     p.add_argument("--no-scratchnet", action="store_true", help="torch only")
-    p.add_argument("--quick", action="store_true", help="2,000 training / 500 test images, one epoch (for CI)")
-    p.add_argument("--no-progress", action="store_true")
     p.add_argument("--render-only", action="store_true",
                    help="rebuild report, CSV and figure from <out>/history.json of a finished run (no training)")
     args = p.parse_args(argv)

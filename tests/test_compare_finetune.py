@@ -7,8 +7,6 @@ import pytest
 
 from compare import finetune
 
-from .test_torchref_resnet import fake_imagenet_file, no_network  # noqa: F401  (fixtures)
-
 
 def test_finetune_quick_with_a_local_weights_file_reports_those_weights(tmp_path, data_dir, fake_imagenet_file,
                                                                         no_network):

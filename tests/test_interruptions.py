@@ -13,21 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from scratchnet.data import write_idx
+from .conftest import make_digit_idx
 
 EPOCHS = 3
 
 
 def _make_data(root: Path) -> Path:
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 3000), ("t10k", 200)):
-        y = rng.integers(0, 10, size=n)
-        img = rng.integers(0, 60, size=(n, 28, 28)).astype(np.uint8)
-        for i, c in enumerate(y):
-            img[i, 2 + 2 * c : 5 + 2 * c, 4:24] = 255
-        write_idx(root / f"{split}-images-idx3-ubyte", img)
-        write_idx(root / f"{split}-labels-idx1-ubyte", y.astype(np.uint8))
-    return root
+    return make_digit_idx(root, n_train=3000, n_test=200)
 
 
 def _command(data: Path, out: Path, resume: bool) -> list[str]:

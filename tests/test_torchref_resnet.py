@@ -5,7 +5,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
-import urllib.error
 
 import pytest
 import torch
@@ -13,37 +12,13 @@ import torch
 import torchref.resnet as resnet_mod
 from torchref.data import to_device
 from torchref.recipes import build_optimizer, recipe_for
-from torchref.resnet import (RESNET18_IMAGENET_FILE, ResNet, WeightsNotFoundError, build_resnet18,
+from torchref.resnet import (RESNET18_IMAGENET_FILE, WeightsNotFoundError, build_resnet18,
                              locate_imagenet_weights)
 from torchref.train import fit
 
 from .test_torchref_train import digits
 
 FC = ["resnet.fc.weight", "resnet.fc.bias"]
-
-
-@pytest.fixture()
-def no_network(monkeypatch):
-    """Any download attempt fails as it would offline."""
-    calls = []
-
-    def fail(url, model_dir, progress):
-        calls.append(url)
-        raise urllib.error.URLError("offline (test)")
-
-    monkeypatch.setattr(resnet_mod, "_download", fail)
-    return calls
-
-
-@pytest.fixture()
-def fake_imagenet_file(tmp_path):
-    """A randomly initialised resnet18 state_dict saved like torchvision's file (3-channel conv1, 1000 classes)."""
-    torch.manual_seed(123)
-    path = tmp_path / "weights" / "resnet18-test.pth"
-    path.parent.mkdir()
-    state = ResNet(num_classes=1000).state_dict()
-    torch.save(state, path)
-    return path, state
 
 
 def _trainable(model) -> list[str]:
