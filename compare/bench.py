@@ -157,6 +157,28 @@ def make_pair(name: str):
 # ----------------------------------------------------------------------------------------------
 # throughput: train steps and inference
 # ----------------------------------------------------------------------------------------------
+def scratch_steps(net, crit, opt, batches) -> Callable[[], None]:
+    """A closure running one scratchnet train step per batch (the input needs no gradient, as in torch)."""
+    def run() -> None:
+        for xb, yb in batches:
+            crit(net(xb), yb)
+            opt.zero_grad()
+            net.backward(crit.backward(), input_grad=False)
+            opt.step()
+    return run
+
+
+def torch_steps_of(net, crit, opt, batches) -> Callable[[], None]:
+    """A closure running one torch train step per batch."""
+    def run() -> None:
+        for xb, yb in batches:
+            loss = crit(net(xb), yb)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    return run
+
+
 def bench_throughput(res: Results, names: list[str], cfg: dict, threads: int, bar) -> None:
     import torch
 
@@ -168,20 +190,8 @@ def bench_throughput(res: Results, names: list[str], cfg: dict, threads: int, ba
         batches = [(x[i * B:(i + 1) * B], y[i * B:(i + 1) * B]) for i in range(steps)]
         tbatches = [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in batches]
 
-        def ours_steps():
-            for xb, yb in batches:
-                crit(ours(xb), yb)
-                opt.zero_grad()
-                ours.backward(crit.backward(), input_grad=False)
-                opt.step()
-
-        def torch_steps():
-            for xb, yb in tbatches:
-                loss = tcrit(theirs(xb), yb)
-                topt.zero_grad()
-                loss.backward()
-                topt.step()
-
+        ours_steps = scratch_steps(ours, crit, opt, batches)
+        torch_steps = torch_steps_of(theirs, tcrit, topt, tbatches)
         ours.train()
         theirs.train()
         t = interleaved({"scratchnet": ours_steps, "torch": torch_steps}, cfg["reps"], cfg["warmup"])
@@ -347,13 +357,7 @@ def child_alone(impl: str, model: str, threads: int, steps: int, reps: int, warm
         opt = (torch.optim.Adadelta(net.parameters(), lr=1.0) if model == "examplesnet"
                else torch.optim.Adam(net.parameters(), lr=1e-3))
         net.train()
-
-        def run():
-            for xb, yb in tb:
-                loss = crit(net(xb), yb)
-                opt.zero_grad()
-                loss.backward()
-                opt.step()
+        run = torch_steps_of(net, crit, opt, tb)
     else:
         import numba
 
@@ -366,13 +370,7 @@ def child_alone(impl: str, model: str, threads: int, steps: int, reps: int, warm
         params = list(net.parameters())
         opt = optim.Adadelta(params, lr=1.0) if model == "examplesnet" else optim.Adam(params, lr=1e-3)
         net.train()
-
-        def run():
-            for xb, yb in sb:
-                crit(net(xb), yb)
-                opt.zero_grad()
-                net.backward(crit.backward(), input_grad=False)
-                opt.step()
+        run = scratch_steps(net, crit, opt, sb)
 
     secs = interleaved({impl: run}, reps, warmup)[impl]
     return dict(images_per_s=[B * steps / t for t in secs])
@@ -614,6 +612,14 @@ def write_plot(res: Results, names: list[str], path: Path) -> None:
     plt.close(fig)
 
 
+def _before_cells(baseline: dict, section: str, item: str) -> str:
+    """The 'before' columns of a row: scratchnet's median and its ratio to torch in the baseline run."""
+    old, oldt = baseline["rows"].get((section, item, "scratchnet")), baseline["rows"].get((section, item, "torch"))
+    if not (old and oldt):
+        return " - | - |"
+    return f" {float(old['median']):,.0f} | {float(old['median']) / float(oldt['median']):.2f}x |"
+
+
 def _ratio(res: Results, section: str, item: str) -> float:
     a, b = res.get(section, item, "scratchnet"), res.get(section, item, "torch")
     return a["median"] / b["median"] if a and b else float("nan")
@@ -682,13 +688,8 @@ def write_markdown(res: Results, names: list[str], path: Path, baseline: dict | 
         row = (f"| {MODEL_TITLE[n]} | {a['batch']} | {OPTIMISER[n]} | {fmt(a)} | {fmt(b)} | "
                f"**{_ratio(res, 'train', n):.2f}x** | {fmt(sa)} | {fmt(ta)} | {alone_ratio} |")
         if baseline:
-            old, oldt = baseline["rows"].get(("train", n, "scratchnet")), baseline["rows"].get(("train", n, "torch"))
             olda = baseline["rows"].get(("train", n, "torch alone"))
-            if old and oldt:
-                row += f" {float(old['median']):,.0f} | {float(old['median']) / float(oldt['median']):.2f}x |"
-            else:
-                row += " - | - |"
-            row += f" {float(olda['median']):,.0f} |" if olda else " - |"
+            row += _before_cells(baseline, "train", n) + (f" {float(olda['median']):,.0f} |" if olda else " - |")
         L.append(row)
     if baseline:
         L += ["", "Before this work, scratchnet's Linear layers ran on NumPy's OpenBLAS, whose worker threads spin "
@@ -712,11 +713,7 @@ def write_markdown(res: Results, names: list[str], path: Path, baseline: dict | 
         row = (f"| {MODEL_TITLE[n]} | {Stat([a['median'], a['min'], a['max']], '').fmt()} "
                f"| {Stat([b['median'], b['min'], b['max']], '').fmt()} | **{_ratio(res, 'infer', n):.2f}x** |")
         if baseline:
-            old, oldt = baseline["rows"].get(("infer", n, "scratchnet")), baseline["rows"].get(("infer", n, "torch"))
-            if old and oldt:
-                row += f" {float(old['median']):,.0f} | {float(old['median']) / float(oldt['median']):.2f}x |"
-            else:
-                row += " - | - |"
+            row += _before_cells(baseline, "infer", n)
         L.append(row)
     L += ["", "![throughput](benchmarks.png)", ""]
 
