@@ -36,7 +36,7 @@ def collect(seed: int | None = None, device: str = "cpu") -> dict[str, Any]:
         info["torch"] = torch.__version__
         info["torch_threads"] = torch.get_num_threads()
         if device.startswith("cuda") and torch.cuda.is_available():
-            info["device"] = f"{torch.cuda.get_device_name(0)} (CUDA {torch.version.cuda})"
+            info["device"] = f"{torch.cuda.get_device_name(torch.device(device))} (CUDA {torch.version.cuda})"
         else:
             info["device"] = f"CPU: {info['processor']}"
     except ImportError:

@@ -39,6 +39,8 @@ class EarlyStopping:
     """
 
     def __init__(self, patience: int | None, history: dict[str, Any]) -> None:
+        if patience is not None and (isinstance(patience, bool) or not isinstance(patience, int) or patience < 1):
+            raise ValueError(f"early_stopping must be a whole number of epochs >= 1 (or None), got {patience!r}")
         self.patience, self.history = patience, history
         self.best, self.bad = math.inf, 0
         for record in history["epochs"]:
@@ -53,9 +55,16 @@ class EarlyStopping:
         else:
             self.bad += 1
 
+    @property
+    def stopped(self) -> bool:
+        """True once ``patience`` epochs in a row brought no improvement (also right after replaying a
+        resumed history that had already stopped: the resumed run then trains no further)."""
+        return self.patience is not None and self.bad >= self.patience
+
     def update(self, record: dict[str, Any]) -> bool:
+        """See one more epoch's record; True when training should stop now."""
         self._see(record)
-        return record.get("val_loss") is not None and self.patience is not None and self.bad >= self.patience
+        return self.stopped
 
 
 def epoch_line(r: dict[str, Any], epochs: int) -> str:

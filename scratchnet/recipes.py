@@ -114,14 +114,32 @@ def load_data(recipe: Recipe, data_dir: str | None, subset: int | None, test_sub
     }
 
 
-def run_stem(recipe: Recipe, seed: int, val_fraction: float | None = None) -> str:
-    """File stem of a run: the model, then what differs from its published recipe, then the seed."""
+def run_stem(recipe: Recipe, seed: int, val_fraction: float | None = None, *, subset: int | None = None,
+             float64: bool = False) -> str:
+    """File stem of a run: the model, then everything that differs from its published recipe (so that
+    runs with other settings never overwrite each other), then the seed. ``seedcnn``, ``seedcnn_seed3``,
+    ``seedcnn_mnist_val``, ``ffn_ep1_lr0.01_sub5000``..."""
+    base = RECIPES.get(recipe.model, recipe)
     stem = recipe.model
-    if recipe.normalization != RECIPES[recipe.model].normalization:
+    if recipe.normalization != base.normalization:
         stem += f"_{recipe.normalization}"
+    if recipe.epochs != base.epochs:
+        stem += f"_ep{recipe.epochs}"
+    if recipe.lr != base.lr:
+        stem += f"_lr{recipe.lr:g}"
+    if recipe.batch_size != base.batch_size:
+        stem += f"_b{recipe.batch_size}"
+    if subset:
+        stem += f"_sub{subset}"
+    if float64:
+        stem += "_f64"
     if val_fraction:
-        stem += "_val"
+        stem += "_val" if val_fraction == DEFAULT_VAL_FRACTION else f"_val{val_fraction:g}"
     return stem if seed == 0 else f"{stem}_seed{seed}"
+
+
+#: the validation share the committed selection runs used (their files are named ``*_val``)
+DEFAULT_VAL_FRACTION = 0.1
 
 
 def run(
@@ -141,7 +159,7 @@ def run(
 ) -> dict[str, Any]:
     """Train one recipe on MNIST, evaluate on the test set, write the history, figure and summary."""
     out = Path(out)
-    stem = run_stem(recipe, seed, val_fraction)  # seeds and variants of one recipe side by side
+    stem = run_stem(recipe, seed, val_fraction, subset=subset, float64=dtype == np.float64)
     data = load_data(recipe, data_dir, subset, test_subset, dtype, val_fraction, seed)
     rng = np.random.default_rng(seed)
     model = models.build_model(recipe.model, dtype=dtype, rng=rng)
@@ -223,7 +241,7 @@ def seed_lines(by_recipe: dict) -> list[str]:
         if len(runs) < 2:
             continue
         acc = np.array([a for _, a, _ in runs])
-        norm = json.loads(recipe)["normalization"]
+        norm = json.loads(recipe)["recipe"]["normalization"]
         seeds = ", ".join(f"{s}: {100 * a:.2f}%" for s, a, _ in sorted(runs))
         line = (f"- {model}, normalisation {norm}, {epochs} epochs, {len(runs)} seeds"
                 + (" (validation split held out)" if has_val else "")
@@ -243,7 +261,9 @@ def write_summary(out: Path) -> Path:
         if "final_test" not in h:
             continue
         val = h["epochs"][-1].get("val_accuracy")
-        key = (h["model"], json.dumps(h["extra"]["recipe"], sort_keys=True), len(h["epochs"]), val is not None)
+        setting = {"recipe": h["extra"]["recipe"], "dtype": h["config"].get("dtype"),
+                   "samples": [h["config"].get(k) for k in ("train_samples", "val_samples", "test_samples")]}
+        key = (h["model"], json.dumps(setting, sort_keys=True), len(h["epochs"]), val is not None)
         by_recipe.setdefault(key, []).append((h["config"]["seed"], h["final_test"]["accuracy"], val))
         r, t, env = h["extra"]["recipe"], h["final_test"], h["environment"]
         sched = f" + StepLR({r['scheduler_step']}, {r['scheduler_gamma']})" if r.get("scheduler_step") else ""
@@ -334,7 +354,7 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteError as err:
         print(f"training diverged: {err}", file=sys.stderr)
         return 3
-    except (MNISTNotFoundError, IDXError) as err:
+    except (MNISTNotFoundError, IDXError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     return 0

@@ -54,3 +54,10 @@ def test_bad_arguments_are_named(argv, message, capsys):
     with pytest.raises(SystemExit):
         finetune.main(argv)
     assert message in capsys.readouterr().err
+
+
+def test_a_missing_weights_file_stops_before_any_training(no_network, tmp_path, data_dir, capsys):
+    out = tmp_path / "x"
+    assert finetune.main(["--quick", "--weights-file", str(tmp_path / "typo.pth"), "--data-dir", data_dir,
+                          "--out", str(out), "--no-progress"]) == 2
+    assert "typo.pth does not exist" in capsys.readouterr().err and not out.exists()

@@ -36,7 +36,7 @@ def _history(**changes):
     h = {"status": "finished", "extra": {"recipe": {"model": "examplesnet", "optimizer": "adadelta", "lr": 1.0,
                                                     "scheduler_step": 1, "scheduler_gamma": 0.7,
                                                     "normalization": "mnist"}},
-         "config": {"batch_size": 64, "epochs": 14, "seed": 1, "shuffle": True, "train_samples": 60000,
+         "config": {"batch_size": 64, "epochs": 14, "seed": 1, "shuffle": True, "dtype": "float32", "train_samples": 60000,
                     "test_samples": 10000}}
     for key, value in changes.items():
         (h["config"] if key in h["config"] else h["extra"]["recipe"])[key] = value
@@ -66,3 +66,12 @@ def test_the_explanation_follows_the_numbers_not_a_script():
     text = "\n".join(replication.explain(runs, low) + replication.closing(low))
     assert "2.0 to 2.0 points below" in text and "cannot rule out" in text
     assert "No variant tried here lands in 92-95%" in text
+
+
+def test_a_wrong_scratchnet_history_is_refused_before_any_training(tmp_path, data_dir, capsys):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(_history(seed=0)))
+    out = tmp_path / "rep"
+    assert replication.main(["--quick", "--data-dir", data_dir, "--out", str(out), "--no-progress",
+                             "--scratchnet-history", str(bad)]) == 2
+    assert "not this run's recipe" in capsys.readouterr().err and not out.exists()

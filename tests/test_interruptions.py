@@ -16,6 +16,7 @@ import pytest
 from .conftest import make_digit_idx
 
 EPOCHS = 3
+RUN = "seedcnn_ep3_b30.json"  # the run file: the settings that differ from the recipe are in its name
 
 
 def _make_data(root: Path) -> Path:
@@ -62,13 +63,13 @@ def test_sigkill_part_way_then_resume_gives_the_same_weights(reference, tmp_path
     _wait_for(lambda: (out / "ck.npz").exists(), proc)  # the first epoch's checkpoint is on disk
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=60)
-    history = json.loads((out / "seedcnn.json").read_text())
+    history = json.loads((out / RUN).read_text())
     assert history["status"] == "running" and len(history["epochs"]) < EPOCHS  # it really died part-way
     assert _weights(out / "ck.npz")  # the last good checkpoint is intact and readable
     subprocess.run(_command(data, out, resume=True), check=True, capture_output=True, timeout=600)
     for k, v in expected.items():
         np.testing.assert_array_equal(_weights(out / "ck.npz")[k], v)
-    assert json.loads((out / "seedcnn.json").read_text())["status"] == "finished"
+    assert json.loads((out / RUN).read_text())["status"] == "finished"
 
 
 @pytest.mark.slow
@@ -81,7 +82,7 @@ def test_ctrl_c_saves_mid_epoch_and_resumes_to_the_same_weights(reference, tmp_p
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 130, err
     assert "interrupted at" in err and "resume from" in err  # mid-epoch, or at the end of epoch 1
-    history = json.loads((out / "seedcnn.json").read_text())
+    history = json.loads((out / RUN).read_text())
     assert history["status"] == "interrupted"
     subprocess.run(_command(data, out, resume=True), check=True, capture_output=True, timeout=600)
     for k, v in expected.items():

@@ -64,14 +64,14 @@ def test_train_cli_end_to_end(idx_dir, tmp_path):
     code = train_main(["--model", "seedcnn", "--data-dir", str(idx_dir), "--out", str(out), "--epochs", "2",
                        "--no-progress", "--seed", "1", "--save-model", str(tmp_path / "m.pt"), "--init", "scratchnet"])
     assert code == 0
-    h = json.loads((out / "seedcnn_seed1.json").read_text())
+    h = json.loads((out / "seedcnn_ep2_scratchinit_seed1.json").read_text())
     assert h["status"] == "finished" and len(h["epochs"]) == 2 and h["config"]["seed"] == 1
     assert h["extra"]["recipe"]["optimizer"] == "adam" and h["extra"]["recipe"]["batch_size"] == 60
     assert h["extra"]["data"] == {"train_dir": str(idx_dir), "test_dir": str(idx_dir), "train_samples": 200,
                                   "test_samples": 100}
     assert h["final_test"]["num_samples"] == 100 and "confusion_matrix" in h["final_test"]
     assert h["extra"]["wall_time_s"] > 0 and h["extra"]["init"] == "scratchnet"
-    assert (out / "seedcnn_seed1.png").stat().st_size > 1000
+    assert (out / "seedcnn_ep2_scratchinit_seed1.png").stat().st_size > 1000
     readme = (out / "README.md").read_text()
     assert "| SeedCNN | cpu | adam 0.001 | 60 | 2 |" in readme and "torch 2" in readme and "commit" in readme
     state = torch.load(tmp_path / "m.pt", weights_only=True)
@@ -85,7 +85,7 @@ def test_train_cli_runs_as_a_module(idx_dir, tmp_path):
                           "--out", str(tmp_path), "--epochs", "1", "--no-progress", "--device", "cpu", "--threads", "2"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr[-2000:]
-    assert "test accuracy" in out.stdout and (tmp_path / "ffn.json").exists()
+    assert "test accuracy" in out.stdout and (tmp_path / "ffn_ep1.json").exists()
 
 
 def test_train_cli_resnet18_from_a_weights_file_at_64_px(idx_dir, tmp_path, monkeypatch):
@@ -96,7 +96,7 @@ def test_train_cli_resnet18_from_a_weights_file_at_64_px(idx_dir, tmp_path, monk
                        "--image-size", "64", "--data-dir", str(idx_dir), "--out", str(tmp_path), "--epochs", "1",
                        "--subset", "64", "--test-subset", "32", "--batch-size", "32", "--no-progress"])
     assert code == 0
-    h = json.loads((tmp_path / "resnet18_linear-probe.json").read_text())
+    h = json.loads((tmp_path / "resnet18_linear-probe_ep1_b32_sub64_px64.json").read_text())
     assert h["extra"]["weights"].startswith(f"imagenet (file {weights}, sha256 ")
     assert h["extra"]["resnet"]["image_size"] == 64 and h["trainable_parameters"] == 5130
     assert h["extra"]["recipe"]["normalization"] == "imagenet" and h["config"]["normalization"] == "unit"

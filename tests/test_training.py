@@ -181,9 +181,9 @@ def test_training_cli_on_a_directory_of_idx_files(tmp_path, capsys):
     rc = train_main(["--model", "seedcnn", "--epochs", "1", "--batch-size", "20", "--data-dir", str(data),
                      "--out", str(out), "--no-progress"])
     assert rc == 0
-    hist = json.loads((out / "seedcnn.json").read_text())
+    hist = json.loads((out / "seedcnn_ep1_b20.json").read_text())
     assert hist["final_test"]["num_samples"] == 100 and len(hist["final_test"]["confusion_matrix"]) == 10
-    assert (out / "seedcnn.png").stat().st_size > 1000
+    assert (out / "seedcnn_ep1_b20.png").stat().st_size > 1000
     assert "| SeedCNN | adam 0.001 | 20 | 1 |" in (out / "README.md").read_text()
     assert hist["peak_rss_mb"] > 10
     assert "test accuracy" in capsys.readouterr().out
@@ -200,7 +200,7 @@ def test_training_cli_holds_out_a_stratified_validation_split_and_names_variant_
               "--no-progress", "--val-split", "0.25", "--normalization", "mnist"]
     for seed in ("1", "2"):
         assert train_main([*common, "--seed", seed]) == 0
-    hist = json.loads((out / "ffn_mnist_val_seed1.json").read_text())
+    hist = json.loads((out / "ffn_mnist_ep1_b20_val0.25_seed1.json").read_text())
     assert hist["config"]["train_samples"] == 150 and hist["config"]["val_samples"] == 50
     assert hist["extra"]["data"]["val_split"] == "stratified 0.25 of the training images, seed 1"
     assert 0 <= hist["epochs"][0]["val_accuracy"] <= 1 and hist["final_test"]["num_samples"] == 100
@@ -259,3 +259,16 @@ def test_git_commit_marks_code_changes_dirty_but_not_report_outputs(tmp_path):
     (tmp_path / "code.py").write_text("x = 2\n")
     assert git_commit(tmp_path) == head + "-dirty"
     assert git_commit(tmp_path.parent / "no-such-dir") == "unknown"
+
+
+def test_early_stopping_needs_a_patience_of_at_least_one_and_a_stopped_history_stays_stopped():
+    from scratchnet.history import EarlyStopping
+
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(ValueError, match="early_stopping must be a whole number of epochs >= 1"):
+            EarlyStopping(bad, {"epochs": []})
+    improving = {"epochs": []}
+    stopper = EarlyStopping(1, improving)
+    assert [stopper.update({"epoch": i + 1, "val_loss": v}) for i, v in enumerate([0.5, 0.4, 0.3])] == [False] * 3
+    done = {"epochs": [{"epoch": 1, "val_loss": 0.5}, {"epoch": 2, "val_loss": 0.6}]}
+    assert EarlyStopping(1, done).stopped, "a resumed run that had stopped early trains no further"

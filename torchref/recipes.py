@@ -118,12 +118,26 @@ def run_name(model: str, protocol: str | None = None) -> str:
     return f"resnet18_{protocol or 'workshop'}" if model == "resnet18" else model
 
 
-def run_file_stem(recipe: Recipe, protocol: str | None = None, seed: int = 0) -> str:
-    """File stem of a run, named as scratchnet names its runs (what differs from the recipe, then the seed)."""
+def run_file_stem(recipe: Recipe, protocol: str | None = None, seed: int = 0, *, init: str = "torch",
+                  weights: str = "imagenet", image_size: int = 28, subset: int | None = None, float64: bool = False,
+                  bf16: bool = False) -> str:
+    """File stem of a run, named as scratchnet names its runs: what differs from the recipe (and, here,
+    from torchref's defaults: init, ResNet18 weights and input size, bf16), then the seed."""
     if recipe.model != "resnet18":
-        return run_stem(recipe, seed)
-    name = run_name(recipe.model, protocol)
-    return name if seed == 0 else f"{name}_seed{seed}"
+        stem = run_stem(recipe, 0, subset=subset, float64=float64)
+    else:
+        stem = run_name(recipe.model, protocol)
+        base = RESNET_RECIPES[protocol or "workshop"]
+        for flag, differs in ((f"_ep{recipe.epochs}", recipe.epochs != base.epochs),
+                              (f"_lr{recipe.lr:g}", recipe.lr != base.lr),
+                              (f"_b{recipe.batch_size}", recipe.batch_size != base.batch_size),
+                              (f"_sub{subset}", bool(subset)), ("_f64", float64)):
+            stem += flag if differs else ""
+        stem += "_random" if weights == "none" else ""
+        stem += f"_px{image_size}" if image_size != 28 else ""
+    stem += "_scratchinit" if init == "scratchnet" else ""
+    stem += "_bf16" if bf16 else ""
+    return stem if seed == 0 else f"{stem}_seed{seed}"
 
 
 def run(
@@ -156,7 +170,8 @@ def run(
     wall0 = time.perf_counter()
     out = Path(out)
     dev = select_device(device)
-    name = run_file_stem(recipe, protocol, seed)
+    name = run_file_stem(recipe, protocol, seed, init=init, weights=weights, image_size=image_size, subset=subset,
+                         float64=dtype == torch.float64, bf16=bf16)
     if recipe.model == "resnet18" and protocol is None:
         protocol = "workshop"
     norm = data_normalization(recipe)
@@ -224,7 +239,10 @@ def write_summary(out: str | Path) -> Path:
             continue
         r, t, env, cfg, ex = h["extra"]["recipe"], h["final_test"], h["environment"], h["config"], h["extra"]
         devices.add(env["device_name"])
-        key = (h["model"], json.dumps(r, sort_keys=True), len(h["epochs"]), False)
+        setting = {"recipe": r, "dtype": cfg.get("dtype"), "init": ex.get("init"), "weights": ex.get("weights"),
+                   "samples": [ex["data"].get(k) for k in ("train_samples", "test_samples")],
+                   "flags": [k for k in ("bf16", "channels_last", "compile") if cfg.get(k)], "device": cfg["device"]}
+        key = (h["model"], json.dumps(setting, sort_keys=True, default=str), len(h["epochs"]), False)
         by_recipe.setdefault(key, []).append((cfg["seed"], t["accuracy"], None))
         sched = f" + StepLR({r['scheduler_step']}, {r['scheduler_gamma']})" if r.get("scheduler_step") else ""
         flags = [k for k in ("bf16", "channels_last", "compile", "deterministic") if cfg.get(k)]
