@@ -16,6 +16,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,7 @@ def run(
     val_fraction: float | None = None,
 ) -> dict[str, Any]:
     """Train one recipe on MNIST, evaluate on the test set, write the history, figure and summary."""
+    wall0 = time.perf_counter()
     out = Path(out)
     stem = run_stem(recipe, seed, val_fraction, subset=subset, float64=dtype == np.float64)
     data = load_data(recipe, data_dir, subset, test_subset, dtype, val_fraction, seed)
@@ -179,6 +181,7 @@ def run(
     history["extra"]["load_average_at_end"] = load_average()
     history["final_test"] = final_metrics(model, *data["test"])
     history["peak_rss_mb"] = peak_rss_mb()
+    history["extra"]["wall_time_s"] = time.perf_counter() - wall0  # the whole run: data, training, evaluation
     atomic_write_text(out / f"{stem}.json", json.dumps(history, indent=1))
     plot_history(history, out / f"{stem}.png")
     write_summary(out)
@@ -279,7 +282,10 @@ def write_summary(out: Path) -> Path:
             f"{env['processor']} ({env['cpu_count']} cores, {env['numba_threads']} Numba threads), "
             f"Python {env['python']}, NumPy {env['numpy']}, Numba {env['numba']}; "
             f"load average at start / end {h['extra'].get('load_average_at_start')} / {h['extra'].get('load_average_at_end')}; "
-            f"data {h['extra']['data']['train_samples']} train / {h['extra']['data']['test_samples']} test images"
+            f"data {h['extra']['data']['train_samples']} train / {h['extra']['data']['test_samples']} test images; "
+            f"train time {h['train_time_s']:.1f} s"
+            + (f", wall time {h['extra']['wall_time_s']:.1f} s" if "wall_time_s" in h["extra"] else
+               " (wall time not recorded by this run)")
         )
     text = "\n".join([
         "# scratchnet on MNIST (CPU)",

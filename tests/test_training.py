@@ -185,7 +185,8 @@ def test_training_cli_on_a_directory_of_idx_files(tmp_path, capsys):
     assert hist["final_test"]["num_samples"] == 100 and len(hist["final_test"]["confusion_matrix"]) == 10
     assert (out / "seedcnn_ep1_b20.png").stat().st_size > 1000
     assert "| SeedCNN | adam 0.001 | 20 | 1 |" in (out / "README.md").read_text()
-    assert hist["peak_rss_mb"] > 10
+    assert hist["peak_rss_mb"] > 10 and hist["extra"]["wall_time_s"] >= hist["train_time_s"] > 0
+    assert "wall time" in (out / "README.md").read_text()
     assert "test accuracy" in capsys.readouterr().out
 
 
