@@ -31,6 +31,24 @@ def add_evaluation(record: dict[str, Any], split: str, evaluate: Callable[[], di
     record[f"{split}_time_s"] = time.perf_counter() - t0
 
 
+def end_epoch(history: dict[str, Any], record: dict[str, Any],
+              evaluations: dict[str, Callable[[], dict[str, float]] | None], *, scheduler=None,
+              log: Callable[[str], None] | None = None, epochs: int, stopper: "EarlyStopping") -> bool:
+    """Close an epoch the same way in every fit loop: add its train time, evaluate each split (``None``
+    for one that is absent), append the record, step the scheduler, log the epoch line. Returns True
+    when early stopping says training should stop now."""
+    history["train_time_s"] += record["time_s"]
+    for split, evaluate in evaluations.items():
+        if evaluate is not None:
+            add_evaluation(record, split, evaluate)
+    history["epochs"].append(record)
+    if scheduler is not None:
+        scheduler.step()
+    if log is not None:
+        log(epoch_line(record, epochs))
+    return stopper.update(record)
+
+
 class EarlyStopping:
     """Tracks the best validation loss; ``update`` says stop after ``patience`` epochs without improvement.
 
@@ -97,5 +115,5 @@ def summarise_folds(folds: list[dict[str, Any]], k: int, stratified: bool) -> di
             "std": dict(zip(FOLD_METRICS, std.tolist()))}
 
 
-__all__ = ["epoch_record", "add_evaluation", "EarlyStopping", "epoch_line", "FOLD_METRICS", "fold_row",
+__all__ = ["epoch_record", "add_evaluation", "end_epoch", "EarlyStopping", "epoch_line", "FOLD_METRICS", "fold_row",
            "summarise_folds"]

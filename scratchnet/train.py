@@ -38,7 +38,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .fileio import atomic_write_text
 from .data.loader import DataLoader
 from .data.splits import kfold_indices
-from .history import EarlyStopping, add_evaluation, epoch_line, epoch_record, fold_row, summarise_folds
+from .history import EarlyStopping, end_epoch, epoch_record, fold_row, summarise_folds
 from .metrics import classification_report
 from .nn.module import Module, Sequential
 
@@ -365,16 +365,10 @@ def fit(
             bar.close()
             run["time_s"] += time.perf_counter() - t0
             record = epoch_record(epoch + 1, lr, run["loss_sum"], run["correct"], run["seen"], run["time_s"])
-            history["train_time_s"] += run["time_s"]
-            for split, data in (("val", val_data), ("test", test_data)):
-                if data is not None:
-                    add_evaluation(record, split, lambda d=data: evaluate(model, d[0], d[1], loss_fn, eval_batch_size))
-            history["epochs"].append(record)
-            if scheduler is not None:
-                scheduler.step()
-            if log is not None:
-                log(epoch_line(record, epochs))
-            stop = stopper.update(record)
+            stop = end_epoch(history, record, {
+                split: None if data is None else (lambda d=data: evaluate(model, d[0], d[1], loss_fn, eval_batch_size))
+                for split, data in (("val", val_data), ("test", test_data))
+            }, scheduler=scheduler, log=log, epochs=epochs, stopper=stopper)
             checkpoint(epoch + 1, 0)
             write_history("running")
             if interrupt.requested:  # Ctrl-C during evaluation or checkpointing: stop at this epoch's end

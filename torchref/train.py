@@ -29,7 +29,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from scratchnet.history import EarlyStopping, add_evaluation, epoch_line, epoch_record
+from scratchnet.history import EarlyStopping, end_epoch, epoch_record
 from scratchnet.metrics import classification_report
 from scratchnet.train import NonFiniteError, TrainingInterrupted, describe_scheduler, progress_enabled
 from scratchnet.train import environment as scratch_environment
@@ -304,16 +304,10 @@ def fit(
                                      "(torchref reads the loss once per epoch, so the first bad step is not known; "
                                      "scratchnet.train.fit names it)")
             record = epoch_record(epoch + 1, lr, train_loss, train_correct, seen, time_s)
-            history["train_time_s"] += time_s
-            for split, data in (("val", val_data), ("test", test_data)):
-                if data is not None:
-                    add_evaluation(record, split, lambda d=data: evaluate(runner, d, loss_fn, eval_batch_size, bf16=bf16))
-            history["epochs"].append(record)
-            if scheduler is not None:
-                scheduler.step()
-            if log is not None:
-                log(epoch_line(record, epochs))
-            stop = stopper.update(record)
+            stop = end_epoch(history, record, {
+                split: None if data is None else (lambda d=data: evaluate(runner, d, loss_fn, eval_batch_size, bf16=bf16))
+                for split, data in (("val", val_data), ("test", test_data))
+            }, scheduler=scheduler, log=log, epochs=epochs, stopper=stopper)
             if checkpoint_path is not None:
                 save_checkpoint(checkpoint_path, base, optimizer, scheduler, epoch=epoch + 1,
                                 meta={"history": {"epochs": history["epochs"], "train_time_s": history["train_time_s"]}})
