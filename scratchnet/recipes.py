@@ -17,6 +17,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -309,6 +310,27 @@ def write_summary(out: Path) -> Path:
     return atomic_write_text(Path(out) / "README.md", text)
 
 
+def run_command(work: Callable[[], object], errors: tuple[type[BaseException], ...]) -> int:
+    """Run a training command's work and turn its known endings into an exit status and one line on
+    stderr: 0 done, 2 bad input (``errors``: missing data, bad file, ...), 3 training diverged,
+    130 Ctrl-C (inside training the message says where to resume; outside it, files are atomic)."""
+    try:
+        work()
+    except TrainingInterrupted as err:
+        print(f"\n{err}", file=sys.stderr)
+        return 130
+    except KeyboardInterrupt:  # outside training (loading data, writing the final report): files are atomic
+        print("\ninterrupted; every file written so far is complete", file=sys.stderr)
+        return 130
+    except NonFiniteError as err:
+        print(f"training diverged: {err}", file=sys.stderr)
+        return 3
+    except errors as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["summary"]:
@@ -346,21 +368,8 @@ def main(argv: list[str] | None = None) -> int:
     recipe = replace(recipe, **{k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
                                                     ("lr", args.lr), ("normalization", args.normalization))
                                 if v is not None})
-    try:
-        run(recipe, data_dir=args.data_dir, out=args.out, seed=args.seed, subset=args.subset,
-            test_subset=args.test_subset, dtype=np.float64 if args.float64 else np.float32,
-            checkpoint=args.checkpoint, resume=args.resume, progress=False if args.no_progress else None,
-            val_fraction=args.val_split)
-    except TrainingInterrupted as err:
-        print(f"\n{err}", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:  # outside training (loading data, writing the final report): files are atomic
-        print("\ninterrupted; every file written so far is complete", file=sys.stderr)
-        return 130
-    except NonFiniteError as err:
-        print(f"training diverged: {err}", file=sys.stderr)
-        return 3
-    except (MNISTNotFoundError, IDXError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(lambda: run(
+        recipe, data_dir=args.data_dir, out=args.out, seed=args.seed, subset=args.subset,
+        test_subset=args.test_subset, dtype=np.float64 if args.float64 else np.float32, checkpoint=args.checkpoint,
+        resume=args.resume, progress=False if args.no_progress else None, val_fraction=args.val_split,
+    ), (MNISTNotFoundError, IDXError, ValueError))

@@ -29,8 +29,7 @@ from torch import nn
 from scratchnet.data import IDXError, MNISTNotFoundError, kfold_indices, load_mnist_split
 from scratchnet.fileio import atomic_write_text
 from scratchnet.history import FOLD_METRICS, fold_row, summarise_folds
-from scratchnet.recipes import Recipe
-from scratchnet.train import NonFiniteError
+from scratchnet.recipes import Recipe, run_command
 
 from .data import DeviceData, to_device
 from .device import DeviceError, select_device
@@ -175,23 +174,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.k < 2:
         p.error(f"--k must be >= 2, got {args.k}")
     recipe = resolve_arguments(p, args)
-    try:
-        run_kfold(recipe, k=args.k, stratified=args.stratified, protocol=args.protocol, image_size=args.image_size or 28,
-                  weights=args.weights or "imagenet", weights_file=args.weights_file, download=not args.no_download,
-                  data_dir=args.data_dir, out=args.out, seed=args.seed, subset=args.subset, device=args.device,
-                  dtype=torch.float64 if args.float64 else torch.float32, init=args.init,
-                  progress=False if args.no_progress else None, bf16=args.bf16, channels_last=args.channels_last,
-                  compile=args.compile, deterministic=args.deterministic)
-    except NonFiniteError as err:
-        print(f"training diverged: {err}", file=sys.stderr)
-        return 3
-    except (MNISTNotFoundError, IDXError, DeviceError, WeightsNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-        return 130
-    return 0
+    return run_command(lambda: run_kfold(
+        recipe, k=args.k, stratified=args.stratified, protocol=args.protocol, image_size=args.image_size or 28,
+        weights=args.weights or "imagenet", weights_file=args.weights_file, download=not args.no_download,
+        data_dir=args.data_dir, out=args.out, seed=args.seed, subset=args.subset, device=args.device,
+        dtype=torch.float64 if args.float64 else torch.float32, init=args.init,
+        progress=False if args.no_progress else None, bf16=args.bf16, channels_last=args.channels_last,
+        compile=args.compile, deterministic=args.deterministic,
+    ), (MNISTNotFoundError, IDXError, DeviceError, WeightsNotFoundError))
 
 
 __all__ = ["cross_validate", "run_kfold", "folds_csv", "main"]

@@ -31,8 +31,7 @@ from scratchnet import models as scratch_models
 from scratchnet.data import IDXError, MNISTNotFoundError
 from scratchnet.fileio import atomic_write_text
 from scratchnet.recipes import RECIPES as SCRATCH_RECIPES
-from scratchnet.recipes import Recipe, git_commit, plot_history, run_stem, seed_lines
-from scratchnet.train import NonFiniteError, TrainingInterrupted
+from scratchnet.recipes import Recipe, git_commit, plot_history, run_command, run_stem, seed_lines
 
 from .checkpoint import save_state_dict
 from .data import load_device_mnist
@@ -372,24 +371,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.resume and not args.checkpoint:
         p.error("--resume needs --checkpoint")
     recipe = resolve_arguments(p, args)
-    try:
-        run(recipe, protocol=args.protocol, image_size=args.image_size or 28, weights=args.weights or "imagenet",
-            weights_file=args.weights_file, download=not args.no_download, data_dir=args.data_dir, out=args.out,
-            seed=args.seed, subset=args.subset, test_subset=args.test_subset, device=args.device,
-            dtype=torch.float64 if args.float64 else torch.float32, init=args.init, bf16=args.bf16,
-            channels_last=args.channels_last, compile=args.compile, deterministic=args.deterministic,
-            checkpoint=args.checkpoint, resume=args.resume, save_model=args.save_model,
-            progress=False if args.no_progress else None)
-    except TrainingInterrupted as err:
-        print(f"\n{err}", file=sys.stderr)
-        return 130
-    except NonFiniteError as err:
-        print(f"training diverged: {err}", file=sys.stderr)
-        return 3
-    except (MNISTNotFoundError, IDXError, DeviceError, WeightsNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    return 0
+    return run_command(lambda: run(
+        recipe, protocol=args.protocol, image_size=args.image_size or 28, weights=args.weights or "imagenet",
+        weights_file=args.weights_file, download=not args.no_download, data_dir=args.data_dir, out=args.out,
+        seed=args.seed, subset=args.subset, test_subset=args.test_subset, device=args.device,
+        dtype=torch.float64 if args.float64 else torch.float32, init=args.init, bf16=args.bf16,
+        channels_last=args.channels_last, compile=args.compile, deterministic=args.deterministic,
+        checkpoint=args.checkpoint, resume=args.resume, save_model=args.save_model,
+        progress=False if args.no_progress else None,
+    ), (MNISTNotFoundError, IDXError, DeviceError, WeightsNotFoundError))
 
 
 __all__ = ["RESNET_RECIPES", "MODEL_NAMES", "recipe_for", "build_optimizer", "make_model", "run", "write_summary", "main"]
