@@ -20,3 +20,40 @@ def test_importing_every_scratchnet_module_never_imports_torch():
     proc = subprocess.run([sys.executable, "-c", CODE], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "TORCH_MODULES []" in proc.stdout
+
+
+RUN_WITHOUT_TORCH = """
+import sys, importlib.abc
+
+class NoTorch(importlib.abc.MetaPathFinder):  # as if torch were not installed
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError(f"No module named {name!r} (blocked by the test)")
+        return None
+
+sys.meta_path.insert(0, NoTorch())
+import numpy as np
+from scratchnet import models, optim, walkthroughs
+from scratchnet.gradcheck import check_module
+from scratchnet.nn import Linear
+from scratchnet.train import fit
+
+rng = np.random.default_rng(0)
+x = rng.random((120, 1, 28, 28), dtype=np.float32)
+y = rng.integers(0, 10, 120)
+model = models.SeedCNN(rng=0)
+hist = fit(model, optim.Adam(model.parameters(), lr=1e-3), (x, y), epochs=1, batch_size=30, progress=False)
+assert len(hist["epochs"]) == 1
+assert check_module(Linear(4, 3, rng=0, dtype=np.float64), rng.random((2, 4))).max_error < 1e-7
+md = walkthroughs.run("linear_softmax", sys.argv[1], echo=False)
+assert "torch" not in sys.modules
+print("RAN_WITHOUT_TORCH", md.read_text().count("torch is not installed"))
+"""
+
+
+def test_scratchnet_trains_checks_gradients_and_teaches_with_torch_uninstallable(tmp_path):
+    proc = subprocess.run([sys.executable, "-c", RUN_WITHOUT_TORCH, str(tmp_path)], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RAN_WITHOUT_TORCH"))
+    assert int(line.split()[1]) >= 1, "the walkthrough says which torch comparisons it skipped"
