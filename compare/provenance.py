@@ -4,20 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import sys
-from pathlib import Path
 from typing import Any
 
-from scratchnet.recipes import git_commit
+from scratchnet.recipes import command_line, git_commit
 from scratchnet.train import environment
-
-
-def command_line() -> str:
-    """The command as typed (``python -m compare.x --flag``), from ``sys.orig_argv``; under pytest, the test."""
-    argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
-    if not argv:
-        return "python"
-    return " ".join([Path(argv[0]).name, *argv[1:]])
 
 
 def collect(seed: int | None = None, device: str = "cpu") -> dict[str, Any]:

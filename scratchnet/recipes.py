@@ -68,6 +68,15 @@ def build_optimizer(recipe: Recipe, model):
     return opt, sched
 
 
+def command_line() -> str:
+    """The command as typed (``python -m scratchnet.train --flag``, or the ``python -m compare.x`` that
+    called this run), from ``sys.orig_argv``; under pytest, the test command."""
+    argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
+    if not argv:
+        return "python"
+    return " ".join([Path(argv[0]).name, *argv[1:]])
+
+
 def git_commit(where: str | os.PathLike | None = None) -> str:
     """HEAD's hash (of the repository holding ``where``, default this package), with "-dirty" when tracked code differs from it; read-only (no index refresh, no locks).
 
@@ -167,7 +176,6 @@ def run(
     rng = np.random.default_rng(seed)
     model = models.build_model(recipe.model, dtype=dtype, rng=rng)
     opt, sched = build_optimizer(recipe, model)
-    command = " ".join([Path(sys.executable).name, "-m", "scratchnet.train", *sys.argv[1:]])
     log(f"{type(model).__name__}: {model.num_parameters():,} parameters; {recipe.source}")
     log(f"data: {data['source']['train_samples']} train / {data['source']['test_samples']} test images from "
         f"{data['source']['train_dir']}; numba threads {numba.get_num_threads()}")
@@ -175,7 +183,7 @@ def run(
         model, opt, data["train"], epochs=recipe.epochs, batch_size=recipe.batch_size, scheduler=sched,
         val_data=data["val"], test_data=data["test"], seed=seed, checkpoint_path=checkpoint, resume=resume,
         history_path=out / f"{stem}.json", progress=progress, log=log,
-        extra={"recipe": asdict(recipe), "data": data["source"], "command": command, "git_commit": git_commit(),
+        extra={"recipe": asdict(recipe), "data": data["source"], "command": command_line(), "git_commit": git_commit(),
                "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                "load_average_at_start": load_average()},
     )

@@ -29,7 +29,7 @@ from torch import nn
 from scratchnet.data import IDXError, MNISTNotFoundError, kfold_indices, load_mnist_split
 from scratchnet.fileio import atomic_write_text
 from scratchnet.history import FOLD_METRICS, fold_row, summarise_folds
-from scratchnet.recipes import Recipe, run_command
+from scratchnet.recipes import Recipe, command_line, run_command
 
 from .data import DeviceData, to_device
 from .device import DeviceError, select_device
@@ -150,7 +150,7 @@ def run_kfold(
     result["model"] = name
     result["provenance"] = {
         "recipe": asdict(recipe), "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join([Path(sys.executable).name, "-m", "torchref.kfold", *sys.argv[1:]]),
+        "command": command_line(),
         "git_commit": git_commit(), "seed": seed, "init": init, "data_dir": str(split.directory),
         "samples": len(data), "environment": environment(dev), "wall_time_s": time.perf_counter() - wall0,
     }

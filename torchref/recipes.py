@@ -31,7 +31,7 @@ from scratchnet import models as scratch_models
 from scratchnet.data import IDXError, MNISTNotFoundError
 from scratchnet.fileio import atomic_write_text
 from scratchnet.recipes import RECIPES as SCRATCH_RECIPES
-from scratchnet.recipes import Recipe, git_commit, plot_history, run_command, run_stem, seed_lines
+from scratchnet.recipes import Recipe, command_line, git_commit, plot_history, run_command, run_stem, seed_lines
 
 from .checkpoint import save_state_dict
 from .data import load_device_mnist
@@ -180,11 +180,10 @@ def run(
                        weights=weights, weights_file=weights_file, download=download, image_size=image_size,
                        deterministic=deterministic)
     opt, sched = build_optimizer(recipe, model)
-    command = " ".join([Path(sys.executable).name, "-m", "torchref.train", *sys.argv[1:]])
     source = {"train_dir": train.info["directory"], "test_dir": test.info["directory"],
               "train_samples": len(train), "test_samples": len(test)}
     extra: dict[str, Any] = {
-        "recipe": asdict(recipe), "data": source, "command": command, "git_commit": git_commit(),
+        "recipe": asdict(recipe), "data": source, "command": command_line(), "git_commit": git_commit(),
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "init": init,
         "implementation": "torchref",
         "load_average_at_start": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
