@@ -1,0 +1,126 @@
+"""compare.seeds: the statistics against hand-computed values, the verdict's three cases, and a --quick study
+end to end (report, CSV, JSON and figure agree with the run files; finished seeds are reused, others not)."""
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+from compare import seeds
+
+
+def _t_cdf(x: float, df: int) -> float:
+    """P(T <= x) for Student's t, by integrating its density numerically (x > 0)."""
+    c = math.exp(math.lgamma((df + 1) / 2) - math.lgamma(df / 2)) / math.sqrt(df * math.pi)
+    t = np.linspace(0.0, x, 200_001)
+    pdf = c * (1 + t * t / df) ** (-(df + 1) / 2)
+    return 0.5 + float(np.sum((pdf[1:] + pdf[:-1]) / 2 * np.diff(t)))
+
+
+@pytest.mark.parametrize("df", [1, 2, 3, 5, 9, 19, 30, 31, 45, 120])
+def test_t_quantile_is_the_975_percent_point_of_students_t(df):
+    q = seeds.t_quantile_975(df)
+    assert _t_cdf(q, df) == pytest.approx(0.975, abs=2e-4), f"df {df}: P(T <= {q}) = {_t_cdf(q, df)}"
+
+
+def test_t_quantile_rounds_fractional_df_down_and_rejects_less_than_one():
+    assert seeds.t_quantile_975(4.9) == seeds.t_quantile_975(4) == 2.776
+    assert seeds.t_quantile_975(1e6) == pytest.approx(1.96, abs=1e-3)
+    with pytest.raises(ValueError, match="degrees of freedom: expected >= 1, got 0.5"):
+        seeds.t_quantile_975(0.5)
+
+
+def test_describe_matches_hand_computed_values():
+    s = seeds.describe([98.0, 98.5, 99.0], target=98.5)
+    half = 4.303 * 0.5 / math.sqrt(3)
+    assert s["n"] == 3 and s["mean"] == pytest.approx(98.5) and s["std"] == pytest.approx(0.5)
+    assert s["ci95"] == pytest.approx([98.5 - half, 98.5 + half])
+    assert (s["min"], s["max"], s["reach_target"]) == (98.0, 99.0, 2)
+    one = seeds.describe([97.0], target=98.0)
+    assert one["std"] is None and one["ci95"] is None and one["reach_target"] == 0
+    with pytest.raises(ValueError, match="no values"):
+        seeds.describe([])
+
+
+def test_difference_is_welchs_interval():
+    a, b = [1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 6.0]
+    va, vb = np.var(a, ddof=1) / 4, np.var(b, ddof=1) / 3
+    df = (va + vb) ** 2 / (va**2 / 3 + vb**2 / 2)
+    d = seeds.difference(a, b)
+    assert d["diff"] == pytest.approx(2.5 - 4.0) and d["df"] == pytest.approx(df)
+    half = seeds.t_quantile_975(df) * math.sqrt(va + vb)
+    assert d["ci95"] == pytest.approx([-1.5 - half, -1.5 + half])
+    assert seeds.difference([1.0], [1.0, 2.0]) is None
+    assert seeds.difference([1.0, 1.0], [1.0, 1.0]) == {"diff": 0.0, "ci95": [0.0, 0.0], "df": None}
+
+
+def test_verdict_follows_the_interval():
+    below = seeds.describe([98.5, 98.6, 98.7, 98.6], 98.8)
+    above = seeds.describe([98.9, 99.0, 99.1, 99.0], 98.8)
+    inside = seeds.describe([98.4, 99.2, 98.7], 98.8)
+    assert seeds.verdict(below, 98.8).startswith("falls short of the target on average")
+    assert "0 of 4 seeds reach 98.80 %" in seeds.verdict(below, 98.8)
+    assert seeds.verdict(above, 98.8).startswith("meets the target on average")
+    assert seeds.verdict(inside, 98.8).startswith("the target lies inside")
+    assert seeds.verdict(seeds.describe([99.0], 98.8), 98.8).startswith("one seed cannot say")
+
+
+def test_quick_study_writes_report_csv_json_figure_and_reuses_finished_seeds(tmp_path, data_dir):
+    out = tmp_path / "seeds"
+    args = ["--model", "ffn", "--quick", "--seeds", "2", "--data-dir", data_dir, "--out", str(out), "--no-progress"]
+    assert seeds.main(args) == 0
+    name = "ffn_ep1_quick"
+    study = json.loads((out / f"{name}.json").read_text())
+    assert study["seeds"] == [0, 1] and study["target"] == seeds.TARGETS["ffn"] and study["quick"]
+    report = (out / f"{name}.md").read_text()
+    assert report.startswith("# Seeds: FFN, adam lr 0.001, batch 60, 1 epoch, normalisation unit — QUICK")
+    assert "- git commit:" in report and f"![accuracy per epoch and per seed]({name}.png)" in report
+    rows = list(csv.DictReader((out / f"{name}.csv").open()))
+    assert [(r["library"], r["seed"]) for r in rows] == [("scratchnet", "0"), ("scratchnet", "1"),
+                                                         ("torch", "0"), ("torch", "1")]
+    for r in rows:  # every number comes from the run's own history file, which the report links
+        h = json.loads((out / r["history"]).read_text())
+        assert r["test_accuracy_pct"] == f"{100 * h['final_test']['accuracy']:.2f}"
+        assert f"[json]({r['history']})" in report and r["reused"] == "False"
+        assert h["extra"]["command"].startswith("python -m pytest") or "compare.seeds" in h["extra"]["command"]
+    for lib in ("scratchnet", "torch"):
+        s = study["stats"][lib]
+        assert f"**{s['mean']:.2f} %**" in report
+        assert s["mean"] == pytest.approx(np.mean([float(r["test_accuracy_pct"]) for r in rows if r["library"] == lib]),
+                                          abs=0.01)
+    assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # a run whose recipe differs from the study's is retrained; the others are read back as they are
+    changed = out / rows[1]["history"]
+    h = json.loads(changed.read_text())
+    h["extra"]["recipe"]["lr"] = 0.5
+    changed.write_text(json.dumps(h))
+    assert seeds.main(args) == 0
+    again = list(csv.DictReader((out / f"{name}.csv").open()))
+    assert [r["reused"] for r in again] == ["True", "False", "True", "True"]
+    assert [r["test_accuracy_pct"] for r in again] == [r["test_accuracy_pct"] for r in rows], "seeded runs repeat"
+
+
+def test_one_library_has_no_difference_section(tmp_path, data_dir):
+    out = tmp_path / "seeds"
+    assert seeds.main(["--model", "seedcnn", "--quick", "--seeds", "1", "--libraries", "scratchnet", "--no-target",
+                       "--data-dir", data_dir, "--out", str(out), "--no-progress"]) == 0
+    report = (out / "seedcnn_ep1_quick.md").read_text()
+    assert "## scratchnet against torch" not in report and "## Against the target" not in report
+    assert not (out / "seedcnn_ep1_quick" / "torch").exists()
+
+
+def test_bad_arguments_and_missing_data_are_clear_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        seeds.main(["--model", "ffn", "--seeds", "0"])
+    assert e.value.code == 2 and "--seeds must be >= 1, got 0" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        seeds.main(["--model", "ffn", "--target", "120"])
+    assert "--target is a test accuracy in percent" in capsys.readouterr().err
+    assert seeds.main(["--model", "ffn", "--quick", "--data-dir", str(tmp_path / "nowhere"), "--out",
+                       str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: data_dir=") and "missing train-images-idx3-ubyte" in err
+    assert not (tmp_path / "o").exists(), "nothing is written when the data cannot be found"
