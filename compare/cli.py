@@ -3,6 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+from scratchnet.data import IDXError, MNISTNotFoundError
+from torchref.device import DeviceError
+
+#: the failures a report command turns into one line on stderr and exit status 2: bad input, not a bug
+INPUT_ERRORS: tuple[type[BaseException], ...] = (MNISTNotFoundError, IDXError, DeviceError, ValueError)
 
 
 def add_report_arguments(p: argparse.ArgumentParser, out: str, seed: int = 0, quick: str = "a data subset, one epoch") -> None:
@@ -15,4 +24,20 @@ def add_report_arguments(p: argparse.ArgumentParser, out: str, seed: int = 0, qu
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-__all__ = ["add_report_arguments"]
+def run_report(work: Callable[[], Path], errors: tuple[type[BaseException], ...] = ()) -> int:
+    """Run a report command: print ``wrote <report>`` and return 0, or, for missing or bad data, an
+    unusable device, a bad value (and ``errors``), one ``error: ...`` line on stderr and 2; Ctrl-C
+    returns 130 (every file is written atomically, so none is left half-written)."""
+    try:
+        report = work()
+    except (*INPUT_ERRORS, *errors) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("\ninterrupted; every file written so far is complete", file=sys.stderr)
+        return 130
+    print(f"wrote {report}")
+    return 0
+
+
+__all__ = ["INPUT_ERRORS", "add_report_arguments", "run_report"]

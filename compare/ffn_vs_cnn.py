@@ -36,7 +36,7 @@ from torchref.recipes import build_optimizer as torch_optimizer
 from torchref.recipes import make_model as torch_model
 
 from . import provenance
-from .cli import add_report_arguments
+from .cli import add_report_arguments, run_report
 from .figures import pyplot, save
 
 MODELS = ("ffn", "seedcnn")
@@ -390,9 +390,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.epochs = 1
-    report = run(args)
-    print(f"wrote {report}")
-    return 0
+    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
+        if value < 1:
+            p.error(f"{flag} must be >= 1, got {value}")
+    return run_report(lambda: run(args))
 
 
 if __name__ == "__main__":

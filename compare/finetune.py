@@ -24,7 +24,6 @@ import argparse
 import csv
 import io
 import json
-import sys
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -34,19 +33,19 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from scratchnet.data import IDXError, MNISTNotFoundError, load_mnist_split
+from scratchnet.data import load_mnist_split
 from scratchnet.fileio import atomic_write_text
 from scratchnet.recipes import RECIPES
 from torchref.checkpoint import save_state_dict
 from torchref.data import to_device
-from torchref.device import DeviceError, select_device
+from torchref.device import select_device
 from torchref.kfold import cross_validate
 from torchref.recipes import RESNET_RECIPES, build_optimizer, data_normalization, make_model
 from torchref.resnet import PROTOCOLS, WeightsNotFoundError, locate_imagenet_weights
 from torchref.train import final_metrics, fit
 
 from . import provenance
-from .cli import add_report_arguments
+from .cli import add_report_arguments, run_report
 from .figures import pyplot, save
 
 #: the workshop's SimpleNN recipe: scratchnet's FFN with the workshop's Normalize((0.5,), (0.5,))
@@ -327,13 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.ffn_epochs = 1
         args.k = min(args.k, 3)
-    try:
-        report = run(args)
-    except (WeightsNotFoundError, MNISTNotFoundError, IDXError, DeviceError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {report}")
-    return 0
+    return run_report(lambda: run(args), (WeightsNotFoundError,))
 
 
 __all__ = ["SIMPLENN", "resolve_weights", "metrics_rows", "run", "main"]

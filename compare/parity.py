@@ -25,10 +25,11 @@ from tqdm.auto import tqdm
 
 import torchref
 from scratchnet import models, optim
-from scratchnet.data import MNISTNotFoundError, load_mnist, normalize
+from scratchnet.data import MNIST_DIR_ENV, MNISTNotFoundError, load_mnist, normalize
 from scratchnet.fileio import atomic_write, atomic_write_text
 
 from . import provenance
+from .cli import run_report
 
 MODEL_NAMES = ("ffn", "seedcnn", "examplesnet")
 NO_DROPOUT = {"ffn": {"dropout": 0.0}, "seedcnn": {}, "examplesnet": {"dropout1": 0.0, "dropout2": 0.0}}
@@ -43,12 +44,16 @@ def _scaled_max_diff(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float
 
 
 def load_images(data_dir: str | None, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
-    """n MNIST training images (uint8) and labels, or generated digit-like ones when MNIST is not found."""
+    """n MNIST training images (uint8) and labels, or generated digit-like ones when no directory was named
+    (``data_dir`` or ``MNIST_DIR``) and the cache holds no MNIST. A named directory without the files is
+    an error, not a reason to measure something else."""
     try:
         x, y = load_mnist(data_dir, "train", download=False)
         idx = np.random.default_rng(seed).choice(len(x), n, replace=False)
         return x[idx], y[idx], "MNIST training images"
     except MNISTNotFoundError:
+        if data_dir is not None or os.environ.get(MNIST_DIR_ENV):
+            raise
         rng = np.random.default_rng(seed)
         y = rng.integers(0, 10, size=n)
         x = rng.integers(0, 80, size=(n, 28, 28)).astype(np.uint8)
@@ -279,10 +284,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     steps = 10 if args.quick else args.steps
-    report = run(Path(args.out), args.data_dir, args.seed, args.batch_size, steps, args.quick,
-                 False if args.no_progress else None)
-    print(f"wrote {report}")
-    return 0
+    for flag, value in (("--steps", steps), ("--batch-size", args.batch_size)):
+        if value < 1:
+            p.error(f"{flag} must be >= 1, got {value}")
+    return run_report(lambda: run(Path(args.out), args.data_dir, args.seed, args.batch_size, steps, args.quick,
+                                  False if args.no_progress else None))
 
 
 if __name__ == "__main__":

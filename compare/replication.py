@@ -39,18 +39,18 @@ from tqdm.auto import tqdm
 
 from scratchnet import models as scratch_models
 from scratchnet import train as scratch_train
-from scratchnet.data import IDXError, MNISTNotFoundError, load_mnist_split, normalize
+from scratchnet.data import load_mnist_split, normalize
 from scratchnet.fileio import atomic_write_text
 from scratchnet.recipes import RECIPES
 from scratchnet.recipes import build_optimizer as scratch_optimizer
 from torchref import train as torch_train
 from torchref.data import to_device
-from torchref.device import DeviceError, select_device
+from torchref.device import select_device
 from torchref.recipes import build_optimizer as torch_optimizer
 from torchref.recipes import make_model as torch_model
 
 from . import provenance
-from .cli import add_report_arguments
+from .cli import add_report_arguments, run_report
 from .figures import pyplot, save
 
 OFFICIAL = RECIPES["examplesnet"]
@@ -407,13 +407,7 @@ def main(argv: list[str] | None = None) -> int:
         args.epochs = 1
     if args.epochs < 1:
         p.error(f"--epochs must be >= 1, got {args.epochs}")
-    try:
-        report = run(args)
-    except (ValueError, MNISTNotFoundError, IDXError, DeviceError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {report}")
-    return 0
+    return run_report(lambda: run(args))
 
 
 __all__ = ["Variant", "variants", "reuse_scratch_history", "explain", "run", "main"]

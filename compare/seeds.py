@@ -21,7 +21,6 @@ import csv
 import io
 import json
 import math
-import sys
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -30,16 +29,15 @@ from typing import Any
 import numpy as np
 from tqdm.auto import tqdm
 
-from scratchnet.data import IDXError, MNISTNotFoundError, locate_mnist
+from scratchnet.data import locate_mnist
 from scratchnet.fileio import atomic_write_text
 from scratchnet.recipes import RECIPES, Recipe, run_stem
 from scratchnet.recipes import run as scratch_run
-from torchref.device import DeviceError
 from torchref.recipes import run as torch_run
 from torchref.recipes import run_file_stem
 
 from . import provenance
-from .cli import add_report_arguments
+from .cli import add_report_arguments, run_report
 from .figures import pyplot, save
 
 #: the test accuracies (%) the project holds each recipe to (issue 3 of the project's tracker)
@@ -337,13 +335,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.target is not None and not 0 < args.target <= 100:
         p.error(f"--target is a test accuracy in percent, in (0, 100], got {args.target}")
     args.libraries = [lib for lib in LIBRARIES if lib in args.libraries]  # fixed order, no repeats
-    try:
-        report = run(args)
-    except (ValueError, MNISTNotFoundError, IDXError, DeviceError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {report}")
-    return 0
+    return run_report(lambda: run(args))
 
 
 __all__ = ["TARGETS", "t_quantile_975", "describe", "difference", "verdict", "study_name", "run_seed", "run", "main"]
