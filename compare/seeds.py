@@ -208,6 +208,12 @@ def _pct(v: float) -> str:
     return f"{v:.2f} %"
 
 
+def _signed(v: float) -> str:
+    """+0.12 / -0.12, and +0.00 rather than -0.00 for a difference that rounds to nothing."""
+    text = f"{v:+.2f}"
+    return "+0.00" if text == "-0.00" else text
+
+
 def _interval(ci: list[float] | None) -> str:
     return "-" if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
 
@@ -245,7 +251,7 @@ def write_report(info: dict, recipe: Recipe, results: dict[str, list[dict]], sta
         a, b = list(stats)
         same = diff["ci95"][0] <= 0 <= diff["ci95"][1]
         lines += ["## scratchnet against torch", "",
-                  f"Mean {a} − mean {b}: {diff['diff']:+.2f} points, 95 % interval {_interval(diff['ci95'])} "
+                  f"Mean {a} − mean {b}: {_signed(diff['diff'])} points, 95 % interval {_interval(diff['ci95'])} "
                   "(Welch). " + ("The interval contains 0: no difference between the libraries that these seeds "
                                  "can detect." if same else
                                  "The interval excludes 0: the libraries differ by more than seed noise."), ""]
@@ -309,7 +315,8 @@ def run(args) -> Path:
         "stats": stats, "difference": diff, "runs": results, "wall_time_s": time.perf_counter() - t0,
     }, indent=1))
     write_csv(results, out / f"{name}.csv")
-    plot(results, target, f"{recipe.model}: {len(seeds)} seeds, {recipe.epochs} epochs"
+    plot(results, target, f"{MODEL_NAMES.get(recipe.model, recipe.model)}, normalisation {recipe.normalization}: "
+         f"{len(seeds)} seeds, {recipe.epochs} epochs"
          + (" (quick)" if args.quick else ""), out / f"{name}.png")
     write_report(info, recipe, results, stats, diff, target, args.quick, name, out / f"{name}.md")
     return out / f"{name}.md"

@@ -54,6 +54,7 @@ def test_difference_is_welchs_interval():
     assert d["ci95"] == pytest.approx([-1.5 - half, -1.5 + half])
     assert seeds.difference([1.0], [1.0, 2.0]) is None
     assert seeds.difference([1.0, 1.0], [1.0, 1.0]) == {"diff": 0.0, "ci95": [0.0, 0.0], "df": None}
+    assert [seeds._signed(v) for v in (-0.004, 0.0, 0.126, -0.2)] == ["+0.00", "+0.00", "+0.13", "-0.20"]
 
 
 def test_verdict_follows_the_interval():
