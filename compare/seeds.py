@@ -102,11 +102,12 @@ def verdict(stats: dict[str, Any], target: float) -> str:
     if stats["ci95"] is None:
         return f"one seed cannot say what the recipe reaches on average; {hits}"
     lo, hi = stats["ci95"]
+    where = f"the 95 % interval of the mean, [{lo:.3f}, {hi:.3f}] %,"  # 3 decimals: 98.798 must not read 98.80
     if lo >= target:
-        return f"meets the target on average (the whole 95 % interval of the mean is at or above it); {hits}"
+        return f"meets the target on average ({where} lies at or above it); {hits}"
     if hi < target:
-        return f"falls short of the target on average (the whole 95 % interval of the mean is below it); {hits}"
-    return f"the target lies inside the 95 % interval of the mean: these seeds cannot tell; {hits}"
+        return f"falls short of the target on average ({where} lies below it); {hits}"
+    return f"these seeds cannot tell whether the recipe meets the target on average ({where} contains it); {hits}"
 
 
 def study_name(recipe: Recipe, quick: bool) -> str:

@@ -64,7 +64,9 @@ def test_verdict_follows_the_interval():
     assert seeds.verdict(below, 98.8).startswith("falls short of the target on average")
     assert "0 of 4 seeds reach 98.80 %" in seeds.verdict(below, 98.8)
     assert seeds.verdict(above, 98.8).startswith("meets the target on average")
-    assert seeds.verdict(inside, 98.8).startswith("the target lies inside")
+    assert seeds.verdict(inside, 98.8).startswith("these seeds cannot tell")
+    lo, hi = below["ci95"]
+    assert f"[{lo:.3f}, {hi:.3f}] %" in seeds.verdict(below, 98.8)
     assert seeds.verdict(seeds.describe([99.0], 98.8), 98.8).startswith("one seed cannot say")
 
 
