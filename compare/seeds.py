@@ -269,13 +269,17 @@ def write_report(info: dict, recipe: Recipe, results: dict[str, list[dict]], sta
             lines.append(f"- {lib}: the mean over seeds " + (f"first reaches {target:.2f} % after epoch {first}."
                                                              if first else f"never reaches {target:.2f} % in "
                                                              f"{n_epochs} epochs (best {max(means[lib]):.2f} %)."))
-    lines += ["", "## Runs", "", "| library | seed | test accuracy | best epoch's | train time | history |",
-              "|---|---|---|---|---|---|"]
+    reused = sum(r["reused"] for runs in results.values() for r in runs)
+    lines += ["", "## Runs", "",
+              "Trained by this command, or, where marked *reused*, by an earlier invocation of it (same recipe and "
+              f"data; read from its history, not retrained): {reused} of {sum(map(len, results.values()))} here.", "",
+              "| library | seed | test accuracy | best epoch's | train time | trained at | commit | history |",
+              "|---|---|---|---|---|---|---|---|"]
     for lib, runs in results.items():
         for r in runs:
             lines.append(f"| {lib} | {r['seed']} | {_pct(r['final'])} | {_pct(max(r['epoch_acc']))} | "
-                         f"{r['train_time_s']:.0f} s | [json]({r['history']})" + (" (reused)" if r["reused"] else "")
-                         + " |")
+                         f"{r['train_time_s']:.0f} s | {r['date']} | `{r['commit'][:9]}` | [json]({r['history']})"
+                         + (" *reused*" if r["reused"] else "") + " |")
     lines += ["", "The best epoch's accuracy is shown for curiosity only: picking the epoch by the test set would "
               "be selecting on the test set; every number above uses the last epoch.", "",
               f"Each run's own provenance (command, commit, machine, load) is in its history file; "
@@ -307,6 +311,7 @@ def run(args) -> Path:
                                    device=args.device, log=lambda *a, **k: None)
         results[lib].append({"seed": seed, "final": final_accuracy(h), "epoch_acc": epoch_accuracies(h),
                              "train_time_s": h["train_time_s"], "reused": reused,
+                             "date": h["extra"]["date"], "commit": h["extra"]["git_commit"],
                              "history": path.relative_to(out).as_posix()})
     stats = {lib: describe([r["final"] for r in runs], target) for lib, runs in results.items()}
     diff = difference(*[[r["final"] for r in results[lib]] for lib in LIBRARIES]) \

@@ -87,6 +87,7 @@ def test_quick_study_writes_report_csv_json_figure_and_reuses_finished_seeds(tmp
         h = json.loads((out / r["history"]).read_text())
         assert r["test_accuracy_pct"] == f"{100 * h['final_test']['accuracy']:.2f}"
         assert f"[json]({r['history']})" in report and r["reused"] == "False"
+        assert f"| {h['extra']['date']} | `{h['extra']['git_commit'][:9]}` |" in report
         assert h["extra"]["command"].startswith("python -m pytest") or "compare.seeds" in h["extra"]["command"]
     for lib in ("scratchnet", "torch"):
         s = study["stats"][lib]
@@ -103,6 +104,7 @@ def test_quick_study_writes_report_csv_json_figure_and_reuses_finished_seeds(tmp
     assert seeds.main(args) == 0
     again = list(csv.DictReader((out / f"{name}.csv").open()))
     assert [r["reused"] for r in again] == ["True", "False", "True", "True"]
+    assert "*reused*" in (out / f"{name}.md").read_text() and ": 3 of 4 here." in (out / f"{name}.md").read_text()
     assert [r["test_accuracy_pct"] for r in again] == [r["test_accuracy_pct"] for r in rows], "seeded runs repeat"
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 REPORTS = Path(__file__).resolve().parents[1] / "reports"
+SEED_STUDIES = sorted(p.relative_to(REPORTS).as_posix() for p in (REPORTS / "seeds").glob("*.md"))
 LINK = re.compile(r"\]\(([^)#\s]+)\)")
 
 
@@ -23,14 +24,14 @@ def test_every_link_in_a_report_points_at_a_file(md):
 def test_the_index_shows_one_figure_per_report():
     index = (REPORTS / "README.md").read_text()
     for report in ("ffn_vs_cnn/report.md", "replication/report.md", "finetune/report.md", "parity/report.md",
-                   "benchmarks.md", "mnist_cpu/README.md"):
+                   "benchmarks.md", "mnist_cpu/README.md", *SEED_STUDIES):
         assert f"]({report})" in index, report
     figures = re.findall(r"!\[[^\]]*\]\(([^)]+\.png)\)", index)
     assert len(figures) >= 6 and len(set(figures)) == len(figures)
 
 
 @pytest.mark.parametrize("report", ["ffn_vs_cnn/report.md", "replication/report.md", "finetune/report.md",
-                                    "parity/report.md"])
+                                    "parity/report.md", *SEED_STUDIES])
 def test_each_comparison_report_opens_with_its_provenance(report):
     text = (REPORTS / report).read_text()
     head = text[:3000]
