@@ -38,3 +38,27 @@ def test_each_comparison_report_opens_with_its_provenance(report):
     for field in ("- date:", "- command: `python -m compare.", "- git commit:", "- machine:", "- device:",
                   "- versions:"):
         assert field in head, f"{report}: no '{field}' in its provenance"
+
+
+def _seed_cell(stats: dict) -> str:
+    lo, hi = stats["ci95"]
+    return f"{stats['mean']:.2f} % ± {stats['std']:.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def test_the_readme_results_are_the_committed_runs_numbers():
+    import json
+
+    readme = (REPORTS.parent / "README.md").read_text().split("## What it reaches")[1].split("\n## ")[0]
+    rows = {line.split("|")[1].strip() + line.split("|")[2].strip(): line for line in readme.splitlines()
+            if line.startswith("| `")}
+    assert len(rows) == 4
+    for study, key in (("ffn", "`FFN`Adam 1e-3, batch 60, 10 epochs, /255"),
+                       ("seedcnn", "`SeedCNN`Adam 1e-3, batch 60, 10 epochs, /255"),
+                       ("seedcnn_mnist", "`SeedCNN`same, Normalize((0.1307,), (0.3081,))")):
+        stats = json.loads((REPORTS / "seeds" / f"{study}.json").read_text())["stats"]
+        assert rows[key].split("|")[3:5] == [f" {_seed_cell(stats['scratchnet'])} ", f" {_seed_cell(stats['torch'])} "], study
+    runs = json.loads((REPORTS / "replication" / "history.json").read_text())["histories"]
+    row = next(v for k, v in rows.items() if k.startswith("`ExamplesNet`"))
+    assert row.split("|")[3:5] == [f" {100 * runs[lib]['epochs'][-1]['test_accuracy']:.2f} % " for lib in ("scratchnet", "torch")]
+    ep20 = json.loads((REPORTS / "seeds" / "seedcnn_ep20.json").read_text())["stats"]["scratchnet"]["mean"]
+    assert f"trained for 20 epochs, its mean is still {ep20:.2f} %" in readme
