@@ -6,12 +6,14 @@
 
 Every seed is one ordinary run of ``python -m scratchnet.train`` / ``python -m torchref.train`` (the same
 recipe, each library with its own initialisation; for one seed both see the same batch order). Their
-histories land in ``<out>/<study>/scratchnet/`` and ``<out>/<study>/torch/``; a seed whose finished history
-is already there (same recipe and data) is read instead of retrained, so a study can be stopped and
-continued, or extended with more seeds. ``<out>/<study>.md`` gives, per library, the mean, sample standard
-deviation, 95 % confidence interval of the mean, range and how many seeds reach the target, the difference
-between the libraries with its confidence interval, and the mean accuracy per epoch;
-``<study>.png`` plots the curves and every seed's final accuracy, ``<study>.csv``/``.json`` hold the numbers.
+histories land in ``<out>/<study>/scratchnet/`` and ``<out>/<study>/torch/``. A study is the folder: seeds
+``--seed`` .. ``--seed + --seeds - 1`` are trained unless the folder already holds a finished run of that
+seed (same recipe, same data directory and sizes, same torch device type), and the report covers every
+finished seed in the folder, so a study can be stopped and continued, or grown with more seeds.
+``<out>/<study>.md`` gives, per library, the mean, sample standard deviation, 95 % confidence interval of the
+mean, range and how many seeds reach the target, the scratchnet - torch difference paired by seed with its
+interval, and the mean accuracy per epoch; ``<study>.png`` plots the curves and every seed's final accuracy,
+``<study>.csv``/``.json`` hold the numbers.
 """
 
 from __future__ import annotations
@@ -22,17 +24,19 @@ import io
 import json
 import math
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from scratchnet.data import locate_mnist
+from scratchnet.data import MNIST_FILES, find_idx_file, locate_mnist, read_idx_header
 from scratchnet.fileio import atomic_write_text
 from scratchnet.recipes import RECIPES, Recipe, run_stem
 from scratchnet.recipes import run as scratch_run
+from scratchnet.train import NonFiniteError
+from torchref.device import select_device
 from torchref.recipes import run as torch_run
 from torchref.recipes import run_file_stem
 
@@ -81,19 +85,16 @@ def describe(values: list[float], target: float | None = None) -> dict[str, Any]
     return out
 
 
-def difference(a: list[float], b: list[float]) -> dict[str, Any] | None:
-    """mean(a) - mean(b) with Welch's 95 % interval (unequal variances); None with fewer than 2 of either."""
-    x, y = np.asarray(a, np.float64), np.asarray(b, np.float64)
-    if x.size < 2 or y.size < 2:
+def paired_difference(a: dict[int, float], b: dict[int, float]) -> dict[str, Any] | None:
+    """mean over the seeds both have of (a - b), with the 95 % t-interval of that mean: the runs of one seed
+    share their batch order, so they are compared as pairs. None with fewer than 2 common seeds."""
+    common = sorted(set(a) & set(b))
+    if len(common) < 2:
         return None
-    vx, vy = x.var(ddof=1) / x.size, y.var(ddof=1) / y.size
-    diff = float(x.mean() - y.mean())
-    se = math.sqrt(vx + vy)
-    if se == 0:
-        return {"diff": diff, "ci95": [diff, diff], "df": None}
-    df = (vx + vy) ** 2 / (vx**2 / (x.size - 1) + vy**2 / (y.size - 1))
-    half = t_quantile_975(df) * se
-    return {"diff": diff, "ci95": [diff - half, diff + half], "df": df}
+    d = np.array([a[s] - b[s] for s in common], dtype=np.float64)
+    mean, std = float(d.mean()), float(d.std(ddof=1))
+    half = t_quantile_975(d.size - 1) * std / math.sqrt(d.size)
+    return {"diff": mean, "ci95": [mean - half, mean + half], "n": int(d.size), "seeds": common}
 
 
 def verdict(stats: dict[str, Any], target: float) -> str:
@@ -116,39 +117,81 @@ def study_name(recipe: Recipe, quick: bool) -> str:
     return run_stem(recipe, 0) + ("_quick" if quick else "")
 
 
-def _finished(path: Path, recipe: Recipe, data_dir: str, n_train: int | None, n_test: int | None) -> dict | None:
-    """The history at ``path`` if it is a finished run of exactly this recipe on this data."""
+#: the recipe fields that change what a run computes (its ``source`` text does not)
+TRAINING_FIELDS = ("model", "optimizer", "lr", "batch_size", "epochs", "normalization", "scheduler_step",
+                   "scheduler_gamma")
+
+
+@dataclass(frozen=True)
+class StudyData:
+    """The data a study trains on: the directory (resolved) and how many images each run sees."""
+
+    directory: str
+    n_train: int
+    n_test: int
+    subset: int | None = None
+    test_subset: int | None = None
+
+
+def study_data(data_dir: str | None, quick: bool) -> StudyData:
+    """Find the MNIST-format files once (``data_dir``, MNIST_DIR, cache, download) and read their sizes
+    from the IDX headers, so that every run and every reuse check of a study agree on the data."""
+    sizes = {}
+    for split in ("train", "test"):
+        directory = locate_mnist(data_dir, split)
+        sizes[split] = read_idx_header(find_idx_file(directory, MNIST_FILES[split][0])).shape[0]
+    subset = min(QUICK["subset"], sizes["train"]) if quick else None
+    test_subset = min(QUICK["test_subset"], sizes["test"]) if quick else None
+    return StudyData(str(Path(locate_mnist(data_dir, "train")).resolve()), subset or sizes["train"],
+                     test_subset or sizes["test"], subset, test_subset)
+
+
+def history_path(library: str, recipe: Recipe, seed: int, out: Path, data: StudyData) -> Path:
+    """Where ``python -m scratchnet.train`` / ``torchref.train`` write this seed's history."""
+    stem = run_stem(recipe, seed, subset=data.subset) if library == "scratchnet" else \
+        run_file_stem(recipe, None, seed, subset=data.subset)
+    return out / f"{stem}.json"
+
+
+def finished_run(path: Path, library: str, recipe: Recipe, data: StudyData, device_type: str | None) -> dict | None:
+    """The history at ``path`` if it is a finished run of this recipe on this data (and, for torch, on this
+    kind of device), else None: a missing, truncated or interrupted file is simply not reused."""
     try:
         h = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    extra = h.get("extra", {})
-    data = extra.get("data", {})
-    if ("final_test" not in h or extra.get("recipe") != asdict(recipe)
-            or len(h.get("epochs", [])) != recipe.epochs
-            or str(data.get("train_dir")) != data_dir
-            or (n_train is not None and data.get("train_samples") != n_train)
-            or (n_test is not None and data.get("test_samples") != n_test)):
+    if not isinstance(h, dict):
         return None
-    return h
+    extra, config = h.get("extra") or {}, h.get("config") or {}
+    saved, source = extra.get("recipe") or {}, extra.get("data") or {}
+    same_dir = source.get("train_dir") is not None and Path(source["train_dir"]).resolve() == Path(data.directory)
+    ok = (h.get("status") == "finished" and isinstance(h.get("final_test"), dict)
+          and all(saved.get(k) == getattr(recipe, k) for k in TRAINING_FIELDS)
+          and len(h.get("epochs") or []) == recipe.epochs and isinstance(config.get("seed"), int)
+          and path.name == history_path(library, recipe, config["seed"], path.parent, data).name
+          and same_dir and source.get("train_samples") == data.n_train and source.get("test_samples") == data.n_test
+          and (device_type is None or str(config.get("device", "cpu")).split(":")[0] == device_type))
+    return h if ok else None
 
 
-def run_seed(library: str, recipe: Recipe, seed: int, out: Path, *, data_dir: str, quick: bool,
-             device: str | None, log=print) -> tuple[dict[str, Any], Path, bool]:
-    """One seed of one library: its finished history if ``out`` has one, else a fresh run (which writes it).
-    Returns (history, history file, reused)."""
-    subset = QUICK["subset"] if quick else None
-    test_subset = QUICK["test_subset"] if quick else None
-    stem = run_stem(recipe, seed, subset=subset) if library == "scratchnet" else \
-        run_file_stem(recipe, None, seed, subset=subset)
-    path = out / f"{stem}.json"
-    h = _finished(path, recipe, data_dir, subset, test_subset)  # the full set's size: whatever data_dir holds
-    if h is not None:
-        return h, path, True
-    kwargs = dict(data_dir=data_dir, out=out, seed=seed, subset=subset, test_subset=test_subset, progress=False,
-                  log=log)
+def finished_runs(library: str, recipe: Recipe, out: Path, data: StudyData,
+                  device_type: str | None) -> dict[int, tuple[dict, Path]]:
+    """Every finished run of this study that ``out`` holds, by seed."""
+    found = {}
+    for path in sorted(out.glob("*.json")):
+        h = finished_run(path, library, recipe, data, device_type if library == "torch" else None)
+        if h is not None:
+            found[h["config"]["seed"]] = (h, path)
+    return found
+
+
+def train_seed(library: str, recipe: Recipe, seed: int, out: Path, data: StudyData, device,
+               log=print) -> tuple[dict[str, Any], Path]:
+    """One fresh run of one seed in one library (its history is written to ``out``)."""
+    kwargs = dict(data_dir=data.directory, out=out, seed=seed, subset=data.subset, test_subset=data.test_subset,
+                  progress=False, log=log)
     h = scratch_run(recipe, **kwargs) if library == "scratchnet" else torch_run(recipe, device=device, **kwargs)
-    return h, path, False
+    return h, history_path(library, recipe, seed, out, data)
 
 
 def final_accuracy(h: dict[str, Any]) -> float:
@@ -197,11 +240,11 @@ def write_csv(results: dict[str, list[dict]], path: Path) -> None:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(["library", "seed", "test_accuracy_pct", "best_epoch_test_accuracy_pct", "epochs", "train_time_s",
-                "reused", "history"])
+                "device", "reused", "trained_at", "git_commit", "history"])
     for lib, runs in results.items():
         for r in runs:
             w.writerow([lib, r["seed"], f"{r['final']:.2f}", f"{max(r['epoch_acc']):.2f}", len(r["epoch_acc"]),
-                        f"{r['train_time_s']:.1f}", r["reused"], r["history"]])
+                        f"{r['train_time_s']:.1f}", r["device"], r["reused"], r["date"], r["commit"], r["history"]])
     atomic_write_text(path, buf.getvalue())
 
 
@@ -219,72 +262,91 @@ def _interval(ci: list[float] | None) -> str:
     return "-" if ci is None else f"[{ci[0]:.2f}, {ci[1]:.2f}]"
 
 
-def write_report(info: dict, recipe: Recipe, results: dict[str, list[dict]], stats: dict[str, dict],
-                 diff: dict | None, target: float | None, quick: bool, name: str, path: Path) -> None:
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
+def _changes(recipe: Recipe, data: StudyData, quick: bool) -> str:
+    """What this study does differently from the published recipe, in words ('' when nothing)."""
     base = RECIPES[recipe.model]
-    epochs = f"{recipe.epochs} epoch" + ("s" if recipe.epochs != 1 else "")
+    changed = [f"{_count(recipe.epochs, 'epoch')} instead of {base.epochs}" if recipe.epochs != base.epochs else "",
+               f"normalisation {recipe.normalization} instead of {base.normalization}"
+               if recipe.normalization != base.normalization else "",
+               f"the first {data.n_train:,} training and {data.n_test:,} test images" if quick else ""]
+    changed = [c for c in changed if c]
+    return f"; this study uses {', '.join(changed)}" if changed else ""
+
+
+def write_report(info: dict, recipe: Recipe, results: dict[str, list[dict]], stats: dict[str, dict],
+                 diff: dict | None, target: float | None, data: StudyData, quick: bool, name: str,
+                 path: Path) -> None:
+    base = RECIPES[recipe.model]
+    n_reused = sum(r["reused"] for rs in results.values() for r in rs)
+    n_runs = sum(map(len, results.values()))
     lines = [f"# Seeds: {MODEL_NAMES.get(recipe.model, recipe.model)}, {recipe.optimizer} lr {recipe.lr:g}, batch "
-             f"{recipe.batch_size}, {epochs}, normalisation {recipe.normalization}"
+             f"{recipe.batch_size}, {_count(recipe.epochs, 'epoch')}, normalisation {recipe.normalization}"
              + (" — QUICK (data subset, CI-sized: not a result)" if quick else ""), "",
              provenance.markdown(info), "",
-             f"The published recipe: {base.source}"
-             + ("" if recipe == base else f"; this study changes it to {epochs}, normalisation {recipe.normalization}")
-             + ". Each seed is one full training run per library, each library "
-             "with its own initialisation (for one seed both see the same batch order); the test accuracy is "
-             "after the last epoch, on the test set. The interval is the 95 % t-interval of the mean over seeds: "
-             "where a run with a new seed would most likely put the *average*, not where one run lands.", "",
+             *([f"The lines above describe the invocation that wrote this report. {n_reused} of its {n_runs} runs "
+                "were trained by earlier invocations (read back from their histories, not retrained); the *Runs* "
+                "table gives each run's date and commit, and its history file its machine, load and command.", ""]
+               if n_reused else []),
+             f"The published recipe: {base.source}{_changes(recipe, data, quick)}. Each seed is one full training "
+             "run per library, each library with its own initialisation (for one seed both see the same batch "
+             f"order); data from `{data.directory}`, {data.n_train:,} training / {data.n_test:,} test images; the "
+             "test accuracy is after the last epoch, on the test set. The 95 % interval is a confidence interval "
+             "for the mean over all seeds (the recipe's expected accuracy), not the range one run falls in.", "",
              f"![accuracy per epoch and per seed]({name}.png)", "",
              "| library | seeds | mean | sample std | 95 % interval of the mean | lowest | highest"
-             + (f" | reach {target:.2f} %" if target is not None else "") + " | mean train time |",
-             "|---|---|---|---|---|---|---|" + ("---|" if target is not None else "") + "---|"]
+             + (f" | reach {target:.2f} %" if target is not None else "") + " | mean train time | device |",
+             "|---|---|---|---|---|---|---|" + ("---|" if target is not None else "") + "---|---|"]
     for lib, s in stats.items():
         std = "-" if s["std"] is None else f"{s['std']:.2f}"
         times = np.mean([r["train_time_s"] for r in results[lib]])
+        devices = ", ".join(sorted({r["device"] for r in results[lib]}))
         lines.append(f"| {lib} | {s['n']} | **{_pct(s['mean'])}** | {std} | {_interval(s['ci95'])} | {_pct(s['min'])} | "
                      f"{_pct(s['max'])}" + (f" | {s['reach_target']} of {s['n']}" if target is not None else "")
-                     + f" | {times:.0f} s |")
+                     + f" | {times:.0f} s | {devices} |")
     lines.append("")
     if target is not None:
         lines += ["## Against the target", ""]
         lines += [f"- {lib}: {verdict(s, target)}." for lib, s in stats.items()]
         lines.append("")
     if diff is not None:
-        a, b = list(stats)
         same = diff["ci95"][0] <= 0 <= diff["ci95"][1]
         lines += ["## scratchnet against torch", "",
-                  f"Mean {a} − mean {b}: {_signed(diff['diff'])} points, 95 % interval {_interval(diff['ci95'])} "
-                  "(Welch). " + ("The interval contains 0: no difference between the libraries that these seeds "
-                                 "can detect." if same else
-                                 "The interval excludes 0: the libraries differ by more than seed noise."), ""]
-    n_epochs = len(next(iter(results.values()))[0]["epoch_acc"])
+                  f"scratchnet − torch, paired by seed ({diff['n']} seeds; the two runs of a seed see the same "
+                  f"batches): {_signed(diff['diff'])} points on average, 95 % interval {_interval(diff['ci95'])}. "
+                  + ("The interval contains 0: no difference between the libraries that these seeds can detect."
+                     if same else "The interval excludes 0: the libraries differ by more than seed noise."), ""]
+    n_epochs = recipe.epochs
     lines += ["## Mean test accuracy per epoch", "",
               "| epoch | " + " | ".join(stats) + " |", "|---|" + "---|" * len(stats)]
-    means = {lib: np.mean([r["epoch_acc"] for r in runs], axis=0) for lib, runs in results.items()}
+    means = {lib: np.mean([r["epoch_acc"] for r in rs], axis=0) for lib, rs in results.items()}
     for e in range(n_epochs):
         lines.append(f"| {e + 1} | " + " | ".join(_pct(means[lib][e]) for lib in stats) + " |")
     if target is not None:
         lines.append("")
         for lib in stats:
             first = next((e + 1 for e in range(n_epochs) if means[lib][e] >= target), None)
-            lines.append(f"- {lib}: the mean over seeds " + (f"first reaches {target:.2f} % after epoch {first}."
-                                                             if first else f"never reaches {target:.2f} % in "
-                                                             f"{n_epochs} epochs (best {max(means[lib]):.2f} %)."))
-    reused = sum(r["reused"] for runs in results.values() for r in runs)
+            lines.append(f"- {lib}: the mean over seeds " + (
+                f"first reaches {target:.2f} % after epoch {first}." if first else
+                f"never reaches {target:.2f} % in {_count(n_epochs, 'epoch')} (highest {max(means[lib]):.3f} %)."))
     lines += ["", "## Runs", "",
-              "Trained by this command, or, where marked *reused*, by an earlier invocation of it (same recipe and "
-              f"data; read from its history, not retrained): {reused} of {sum(map(len, results.values()))} here.", "",
-              "| library | seed | test accuracy | best epoch's | train time | trained at | commit | history |",
-              "|---|---|---|---|---|---|---|---|"]
-    for lib, runs in results.items():
-        for r in runs:
+              "Trained by this invocation, or, where marked *reused*, by an earlier one (same recipe and data; read "
+              f"from its history, not retrained): {n_reused} of {n_runs} here.", "",
+              "| library | seed | test accuracy | best epoch's | train time | device | trained at | commit | history |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for lib, rs in results.items():
+        for r in rs:
             lines.append(f"| {lib} | {r['seed']} | {_pct(r['final'])} | {_pct(max(r['epoch_acc']))} | "
-                         f"{r['train_time_s']:.0f} s | {r['date']} | `{r['commit'][:9]}` | [json]({r['history']})"
-                         + (" *reused*" if r["reused"] else "") + " |")
+                         f"{r['train_time_s']:.0f} s | {r['device']} | {r['date']} | `{r['commit'][:9]}` | "
+                         f"[json]({r['history']})" + (" *reused*" if r["reused"] else "") + " |")
+    summaries = ", ".join(f"[{lib}]({name}/{lib}/README.md)" for lib in results)
     lines += ["", "The best epoch's accuracy is shown for curiosity only: picking the epoch by the test set would "
               "be selecting on the test set; every number above uses the last epoch.", "",
               f"Each run's own provenance (command, commit, machine, load) is in its history file; "
-              f"summaries per library: [scratchnet]({name}/scratchnet/README.md)"
-              + (f", [torch]({name}/torch/README.md)" if "torch" in results else "") + ".", ""]
+              f"summaries per library: {summaries}.", ""]
     atomic_write_text(path, "\n".join(lines))
 
 
@@ -297,34 +359,40 @@ def run(args) -> Path:
     name = study_name(recipe, args.quick)
     out = Path(args.out)
     target = None if args.no_target else (args.target if args.target is not None else TARGETS.get(args.model))
-    info = provenance.collect(args.seed, device=args.device or "cpu")
+    device = select_device(args.device) if "torch" in args.libraries else None  # a bad --device fails first
+    info = provenance.collect(args.seed, device=str(device or "cpu"))
+    data = study_data(args.data_dir, args.quick)
     progress = False if args.no_progress else None
-    seeds = list(range(args.seed, args.seed + args.seeds))
-    data_dir = str(locate_mnist(args.data_dir, "train"))  # once, so every run and every reuse check agree
-    results: dict[str, list[dict]] = {lib: [] for lib in args.libraries}
     t0 = time.perf_counter()
-    jobs = [(lib, s) for s in seeds for lib in args.libraries]
-    bar = tqdm(jobs, desc=f"{name}: seeds", disable=progress is False or None)
+    runs = {lib: finished_runs(lib, recipe, out / name / lib, data, device.type if device else None)
+            for lib in args.libraries}
+    reused = {lib: set(found) for lib, found in runs.items()}
+    jobs = [(lib, s) for s in range(args.seed, args.seed + args.seeds) for lib in args.libraries if s not in runs[lib]]
+    bar = tqdm(jobs, desc=f"{name}: training", disable=progress is False or None)
     for lib, seed in bar:
         bar.set_postfix_str(f"{lib} seed {seed}")
-        h, path, reused = run_seed(lib, recipe, seed, out / name / lib, data_dir=data_dir, quick=args.quick,
-                                   device=args.device, log=lambda *a, **k: None)
-        results[lib].append({"seed": seed, "final": final_accuracy(h), "epoch_acc": epoch_accuracies(h),
-                             "train_time_s": h["train_time_s"], "reused": reused,
-                             "date": h["extra"]["date"], "commit": h["extra"]["git_commit"],
-                             "history": path.relative_to(out).as_posix()})
-    stats = {lib: describe([r["final"] for r in runs], target) for lib, runs in results.items()}
-    diff = difference(*[[r["final"] for r in results[lib]] for lib in LIBRARIES]) \
+        runs[lib][seed] = train_seed(lib, recipe, seed, out / name / lib, data, device, log=lambda *a, **k: None)
+    results: dict[str, list[dict]] = {}
+    for lib, found in runs.items():
+        results[lib] = [{"seed": seed, "final": final_accuracy(h), "epoch_acc": epoch_accuracies(h),
+                         "train_time_s": h["train_time_s"], "reused": seed in reused[lib],
+                         "date": h["extra"]["date"], "commit": h["extra"]["git_commit"],
+                         "device": h["config"].get("device", "cpu"), "history": path.relative_to(out).as_posix()}
+                        for seed, (h, path) in sorted(found.items())]
+    stats = {lib: describe([r["final"] for r in rs], target) for lib, rs in results.items()}
+    diff = paired_difference(*[{r["seed"]: r["final"] for r in results[lib]} for lib in LIBRARIES]) \
         if all(lib in results for lib in LIBRARIES) else None
     atomic_write_text(out / f"{name}.json", json.dumps({
-        "provenance": info, "recipe": asdict(recipe), "target": target, "quick": args.quick, "seeds": seeds,
+        "provenance": info, "recipe": asdict(recipe), "target": target, "quick": args.quick,
+        "data": asdict(data), "seeds": {lib: [r["seed"] for r in rs] for lib, rs in results.items()},
         "stats": stats, "difference": diff, "runs": results, "wall_time_s": time.perf_counter() - t0,
     }, indent=1))
     write_csv(results, out / f"{name}.csv")
+    n_seeds = sorted({len(rs) for rs in results.values()})
     plot(results, target, f"{MODEL_NAMES.get(recipe.model, recipe.model)}, normalisation {recipe.normalization}: "
-         f"{len(seeds)} seeds, {recipe.epochs} epochs"
+         f"{'/'.join(map(str, n_seeds))} seed{'s' if n_seeds != [1] else ''}, {_count(recipe.epochs, 'epoch')}"
          + (" (quick)" if args.quick else ""), out / f"{name}.png")
-    write_report(info, recipe, results, stats, diff, target, args.quick, name, out / f"{name}.md")
+    write_report(info, recipe, results, stats, diff, target, data, args.quick, name, out / f"{name}.md")
     return out / f"{name}.md"
 
 
@@ -332,26 +400,30 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m compare.seeds", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=sorted(RECIPES), required=True)
-    p.add_argument("--seeds", type=int, default=5, help="how many seeds, from --seed on (default 5)")
+    p.add_argument("--seeds", type=int, default=5, help="train seeds --seed .. --seed + N - 1 that the study folder does not hold yet "
+                   "(default 5); the report covers every finished seed in the folder")
     p.add_argument("--epochs", type=int, help="default: the recipe's")
     p.add_argument("--normalization", choices=["unit", "mnist", "half"], help="default: the recipe's")
     p.add_argument("--libraries", nargs="+", choices=LIBRARIES, default=list(LIBRARIES))
     p.add_argument("--target", type=float, help="test accuracy in %% to hold the runs to (default: the project's "
                    "target for the model: " + ", ".join(f"{k} {v}" for k, v in TARGETS.items()) + ")")
     p.add_argument("--no-target", action="store_true", help="no target line or verdict")
-    add_report_arguments(p, "reports/seeds", quick="a data subset, one epoch")
+    add_report_arguments(p, "reports/seeds", quick="one epoch (overrides --epochs)")
     args = p.parse_args(argv)
     if args.seeds < 1:
         p.error(f"--seeds must be >= 1, got {args.seeds}")
     if args.epochs is not None and args.epochs < 1:
         p.error(f"--epochs must be >= 1, got {args.epochs}")
+    if args.target is not None and args.no_target:
+        p.error("--target and --no-target: give one of them")
     if args.target is not None and not 0 < args.target <= 100:
         p.error(f"--target is a test accuracy in percent, in (0, 100], got {args.target}")
     args.libraries = [lib for lib in LIBRARIES if lib in args.libraries]  # fixed order, no repeats
-    return run_report(lambda: run(args))
+    return run_report(lambda: run(args), (NonFiniteError,))
 
 
-__all__ = ["TARGETS", "t_quantile_975", "describe", "difference", "verdict", "study_name", "run_seed", "run", "main"]
+__all__ = ["TARGETS", "t_quantile_975", "describe", "paired_difference", "verdict", "study_name", "study_data",
+           "finished_run", "finished_runs", "train_seed", "run", "main"]
 
 
 if __name__ == "__main__":

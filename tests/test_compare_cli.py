@@ -25,6 +25,16 @@ def test_a_named_data_directory_without_mnist_is_a_clear_error_and_writes_nothin
     assert not out.exists() or not any(out.rglob("*")), f"{name} wrote files before failing"
 
 
+@pytest.mark.parametrize("name", ["ffn_vs_cnn", "replication", "finetune", "seeds"])
+def test_an_unusable_device_is_refused_before_any_training(name, tmp_path, capsys, data_dir):
+    main, extra = COMMANDS[name]
+    out = tmp_path / "out"
+    assert main([*extra, "--quick", "--no-progress", "--data-dir", data_dir, "--out", str(out), "--device", "cuda:7"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: --device cuda:7: "), err
+    assert not out.exists() or not any(out.rglob("*")), f"{name} wrote files before failing"
+
+
 @pytest.mark.parametrize("name, flag", [("ffn_vs_cnn", "--batch-size"), ("parity", "--steps"),
                                         ("parity", "--batch-size"), ("seeds", "--epochs")])
 def test_counts_below_one_are_refused_before_any_work(name, flag, capsys):

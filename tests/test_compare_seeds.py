@@ -4,6 +4,7 @@ end to end (report, CSV, JSON and figure agree with the run files; finished seed
 import csv
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -44,16 +45,17 @@ def test_describe_matches_hand_computed_values():
         seeds.describe([])
 
 
-def test_difference_is_welchs_interval():
-    a, b = [1.0, 2.0, 3.0, 4.0], [2.0, 4.0, 6.0]
-    va, vb = np.var(a, ddof=1) / 4, np.var(b, ddof=1) / 3
-    df = (va + vb) ** 2 / (va**2 / 3 + vb**2 / 2)
-    d = seeds.difference(a, b)
-    assert d["diff"] == pytest.approx(2.5 - 4.0) and d["df"] == pytest.approx(df)
-    half = seeds.t_quantile_975(df) * math.sqrt(va + vb)
-    assert d["ci95"] == pytest.approx([-1.5 - half, -1.5 + half])
-    assert seeds.difference([1.0], [1.0, 2.0]) is None
-    assert seeds.difference([1.0, 1.0], [1.0, 1.0]) == {"diff": 0.0, "ci95": [0.0, 0.0], "df": None}
+def test_paired_difference_is_the_t_interval_of_the_per_seed_differences():
+    a = {0: 98.0, 1: 98.5, 2: 98.9, 3: 97.0}
+    b = {0: 97.5, 1: 98.6, 2: 98.4, 5: 99.9}  # seed 3 and 5 have no partner: left out
+    d = seeds.paired_difference(a, b)
+    diffs = [0.5, -0.1, 0.5]
+    half = 4.303 * np.std(diffs, ddof=1) / math.sqrt(3)
+    assert d["n"] == 3 and d["seeds"] == [0, 1, 2] and d["diff"] == pytest.approx(0.3)
+    assert d["ci95"] == pytest.approx([0.3 - half, 0.3 + half])
+    assert seeds.paired_difference({0: 1.0}, {0: 2.0, 1: 3.0}) is None
+    same = seeds.paired_difference({0: 1.0, 1: 2.0}, {0: 0.5, 1: 1.5})  # a constant shift: no spread
+    assert same["diff"] == pytest.approx(0.5) and same["ci95"] == pytest.approx([0.5, 0.5])
     assert [seeds._signed(v) for v in (-0.004, 0.0, 0.126, -0.2)] == ["+0.00", "+0.00", "+0.13", "-0.20"]
 
 
@@ -70,42 +72,86 @@ def test_verdict_follows_the_interval():
     assert seeds.verdict(seeds.describe([99.0], 98.8), 98.8).startswith("one seed cannot say")
 
 
+def _rows(out, name):
+    return list(csv.DictReader((out / f"{name}.csv").open()))
+
+
 def test_quick_study_writes_report_csv_json_figure_and_reuses_finished_seeds(tmp_path, data_dir):
     out = tmp_path / "seeds"
     args = ["--model", "ffn", "--quick", "--seeds", "2", "--data-dir", data_dir, "--out", str(out), "--no-progress"]
     assert seeds.main(args) == 0
     name = "ffn_ep1_quick"
     study = json.loads((out / f"{name}.json").read_text())
-    assert study["seeds"] == [0, 1] and study["target"] == seeds.TARGETS["ffn"] and study["quick"]
+    assert study["seeds"] == {"scratchnet": [0, 1], "torch": [0, 1]} and study["target"] == seeds.TARGETS["ffn"]
+    assert study["quick"] and study["difference"]["seeds"] == [0, 1]
     report = (out / f"{name}.md").read_text()
     assert report.startswith("# Seeds: FFN, adam lr 0.001, batch 60, 1 epoch, normalisation unit — QUICK")
     assert "- git commit:" in report and f"![accuracy per epoch and per seed]({name}.png)" in report
-    rows = list(csv.DictReader((out / f"{name}.csv").open()))
+    assert "this study uses 1 epoch instead of 10, the first 2,000 training and 500 test images." in report
+    assert "earlier invocations" not in report, "nothing was reused"
+    rows = _rows(out, name)
     assert [(r["library"], r["seed"]) for r in rows] == [("scratchnet", "0"), ("scratchnet", "1"),
                                                          ("torch", "0"), ("torch", "1")]
     for r in rows:  # every number comes from the run's own history file, which the report links
         h = json.loads((out / r["history"]).read_text())
         assert r["test_accuracy_pct"] == f"{100 * h['final_test']['accuracy']:.2f}"
-        assert f"[json]({r['history']})" in report and r["reused"] == "False"
+        assert f"[json]({r['history']})" in report and r["reused"] == "False" and r["device"] == "cpu"
         assert f"| {h['extra']['date']} | `{h['extra']['git_commit'][:9]}` |" in report
-        assert h["extra"]["command"].startswith("python -m pytest") or "compare.seeds" in h["extra"]["command"]
+        assert "pytest" in h["extra"]["command"] or "compare.seeds" in h["extra"]["command"]
     for lib in ("scratchnet", "torch"):
         s = study["stats"][lib]
         assert f"**{s['mean']:.2f} %**" in report
         assert s["mean"] == pytest.approx(np.mean([float(r["test_accuracy_pct"]) for r in rows if r["library"] == lib]),
                                           abs=0.01)
+        assert f"[{lib}]({name}/{lib}/README.md)" in report
     assert (out / f"{name}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    # a run whose recipe differs from the study's is retrained; the others are read back as they are
+    # a run whose recipe differs from the study's, or that was interrupted, is retrained; the others are read back
+    first_torch = out / rows[2]["history"]
+    h = json.loads(first_torch.read_text())
+    h["status"] = "interrupted"
+    first_torch.write_text(json.dumps(h))
     changed = out / rows[1]["history"]
     h = json.loads(changed.read_text())
     h["extra"]["recipe"]["lr"] = 0.5
     changed.write_text(json.dumps(h))
     assert seeds.main(args) == 0
-    again = list(csv.DictReader((out / f"{name}.csv").open()))
-    assert [r["reused"] for r in again] == ["True", "False", "True", "True"]
-    assert "*reused*" in (out / f"{name}.md").read_text() and ": 3 of 4 here." in (out / f"{name}.md").read_text()
+    again = _rows(out, name)
+    assert [r["reused"] for r in again] == ["True", "False", "False", "True"]
     assert [r["test_accuracy_pct"] for r in again] == [r["test_accuracy_pct"] for r in rows], "seeded runs repeat"
+    report = (out / f"{name}.md").read_text()
+    assert "*reused*" in report and ": 2 of 4 here." in report and "2 of its 4 runs were trained by earlier" in report
+
+    # a study grows: one more seed trains only that seed, a smaller request still reports every finished seed
+    assert seeds.main([*args[:4], "3", *args[5:]]) == 0
+    assert [(r["seed"], r["reused"]) for r in _rows(out, name)] == [("0", "True"), ("1", "True"), ("2", "False")] * 2
+    assert seeds.main([*args[:4], "1", *args[5:]]) == 0
+    assert len(_rows(out, name)) == 6 and all(r["reused"] == "True" for r in _rows(out, name))
+
+
+def test_reuse_needs_the_same_data_directory_seed_and_device(tmp_path, data_dir):
+    out = tmp_path / "seeds"
+    assert seeds.main(["--model", "ffn", "--quick", "--seeds", "1", "--data-dir", data_dir, "--out", str(out),
+                       "--no-progress"]) == 0
+    recipe = seeds.replace(seeds.RECIPES["ffn"], epochs=1)
+    data = seeds.study_data(data_dir, quick=True)
+    torch_file = seeds.history_path("torch", recipe, 0, out / "ffn_ep1_quick" / "torch", data)
+    assert seeds.finished_run(torch_file, "torch", recipe, data, "cpu") is not None
+    assert seeds.finished_run(torch_file, "torch", recipe, data, "cuda") is None, "a CPU run is not a CUDA run"
+    other = seeds.replace(data, directory=str(tmp_path / "elsewhere"))
+    assert seeds.finished_run(torch_file, "torch", recipe, other, "cpu") is None
+    h = json.loads(torch_file.read_text())
+    h["extra"]["recipe"]["source"] = "another description of the same recipe"
+    h["extra"]["data"]["train_dir"] = str(Path(data.directory) / ".." / Path(data.directory).name)  # same, spelt otherwise
+    torch_file.write_text(json.dumps(h))
+    assert seeds.finished_run(torch_file, "torch", recipe, data, "cpu") is not None
+    h["config"]["seed"] = 7  # a file whose name does not match its seed is not trusted
+    torch_file.write_text(json.dumps(h))
+    assert seeds.finished_run(torch_file, "torch", recipe, data, "cpu") is None
+    torch_file.write_text(json.dumps(h)[:200])  # truncated
+    assert seeds.finished_run(torch_file, "torch", recipe, data, "cpu") is None
+    torch_file.write_text("null")
+    assert seeds.finished_run(torch_file, "torch", recipe, data, "cpu") is None
 
 
 def test_one_library_has_no_difference_section(tmp_path, data_dir):
@@ -124,6 +170,9 @@ def test_bad_arguments_and_missing_data_are_clear_errors(tmp_path, capsys):
     with pytest.raises(SystemExit):
         seeds.main(["--model", "ffn", "--target", "120"])
     assert "--target is a test accuracy in percent" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        seeds.main(["--model", "ffn", "--target", "98", "--no-target"])
+    assert "--target and --no-target: give one of them" in capsys.readouterr().err
     assert seeds.main(["--model", "ffn", "--quick", "--data-dir", str(tmp_path / "nowhere"), "--out",
                        str(tmp_path / "o"), "--no-progress"]) == 2
     err = capsys.readouterr().err
