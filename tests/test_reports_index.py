@@ -55,7 +55,10 @@ def test_the_readme_results_are_the_committed_runs_numbers():
     for study, key in (("ffn", "`FFN`Adam 1e-3, batch 60, 10 epochs, /255"),
                        ("seedcnn", "`SeedCNN`Adam 1e-3, batch 60, 10 epochs, /255"),
                        ("seedcnn_mnist", "`SeedCNN`same, Normalize((0.1307,), (0.3081,))")):
-        stats = json.loads((REPORTS / "seeds" / f"{study}.json").read_text())["stats"]
+        saved = json.loads((REPORTS / "seeds" / f"{study}.json").read_text())
+        stats = saved["stats"]
+        lo, hi = saved["difference"]["ci95"]
+        assert lo <= 0 <= hi, f"{study}: the README says the libraries do not differ, the study says [{lo}, {hi}]"
         assert rows[key].split("|")[3:5] == [f" {_seed_cell(stats['scratchnet'])} ", f" {_seed_cell(stats['torch'])} "], study
     runs = json.loads((REPORTS / "replication" / "history.json").read_text())["histories"]
     row = next(v for k, v in rows.items() if k.startswith("`ExamplesNet`"))
