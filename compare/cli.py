@@ -24,7 +24,8 @@ def add_report_arguments(p: argparse.ArgumentParser, out: str, seed: int = 0, qu
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def run_report(work: Callable[[], Path], errors: tuple[type[BaseException], ...] = ()) -> int:
+def run_report(work: Callable[[], Path], errors: tuple[type[BaseException], ...] = (),
+               interrupted: str = "interrupted; every file written so far is complete") -> int:
     """Run a report command: print ``wrote <report>`` and return 0, or, for missing or bad data, an
     unusable device, a bad value (and ``errors``), one ``error: ...`` line on stderr and 2; Ctrl-C
     returns 130 (every file is written atomically, so none is left half-written)."""
@@ -34,7 +35,7 @@ def run_report(work: Callable[[], Path], errors: tuple[type[BaseException], ...]
         print(f"error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("\ninterrupted; every file written so far is complete", file=sys.stderr)
+        print(f"\n{interrupted}", file=sys.stderr)
         return 130
     print(f"wrote {report}")
     return 0

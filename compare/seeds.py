@@ -419,7 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.target is not None and not 0 < args.target <= 100:
         p.error(f"--target is a test accuracy in percent, in (0, 100], got {args.target}")
     args.libraries = [lib for lib in LIBRARIES if lib in args.libraries]  # fixed order, no repeats
-    return run_report(lambda: run(args), (NonFiniteError,))
+    return run_report(lambda: run(args), (NonFiniteError,),
+                      interrupted="interrupted; the seeds that finished are kept: the same command continues the study")
 
 
 __all__ = ["TARGETS", "t_quantile_975", "describe", "paired_difference", "verdict", "study_name", "study_data",

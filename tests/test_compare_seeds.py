@@ -178,3 +178,26 @@ def test_bad_arguments_and_missing_data_are_clear_errors(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith("error: data_dir=") and "missing train-images-idx3-ubyte" in err
     assert not (tmp_path / "o").exists(), "nothing is written when the data cannot be found"
+
+
+def test_an_interrupted_study_keeps_finished_seeds_and_the_same_command_continues(tmp_path, data_dir, monkeypatch,
+                                                                                   capsys):
+    out = tmp_path / "seeds"
+    args = ["--model", "seedcnn", "--quick", "--seeds", "2", "--libraries", "scratchnet", "--data-dir", data_dir,
+            "--out", str(out), "--no-progress"]
+    real = seeds.train_seed
+    calls = []
+
+    def stop_on_second(*a, **k):
+        calls.append(a[2])
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(seeds, "train_seed", stop_on_second)
+    assert seeds.main(args) == 130
+    assert "the same command continues the study" in capsys.readouterr().err
+    assert not (out / "seedcnn_ep1_quick.md").exists(), "no report from half a study"
+    monkeypatch.setattr(seeds, "train_seed", real)
+    assert seeds.main(args) == 0
+    assert [(r["seed"], r["reused"]) for r in _rows(out, "seedcnn_ep1_quick")] == [("0", "True"), ("1", "False")]
