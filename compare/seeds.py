@@ -400,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m compare.seeds", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", choices=sorted(RECIPES), required=True)
-    p.add_argument("--seeds", type=int, default=5, help="train seeds --seed .. --seed + N - 1 that the study folder does not hold yet "
+    p.add_argument("--seeds", type=int, default=5, metavar="N", help="train seeds --seed .. --seed + N - 1 that the study folder does not hold yet "
                    "(default 5); the report covers every finished seed in the folder")
     p.add_argument("--epochs", type=int, help="default: the recipe's")
     p.add_argument("--normalization", choices=["unit", "mnist", "half"], help="default: the recipe's")
