@@ -206,6 +206,8 @@ def plot(results: dict[str, list[dict]], target: float | None, title: str, path:
     """Left: test accuracy per epoch (mean line, band from the lowest to the highest seed) per library.
     Right: every seed's final test accuracy, with the mean and its 95 % interval."""
     plt = pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [3, 2]})
     colours = {"scratchnet": "tab:blue", "torch": "tab:orange"}
     for i, (lib, runs) in enumerate(results.items()):
@@ -227,6 +229,7 @@ def plot(results: dict[str, list[dict]], target: float | None, title: str, path:
         ax.grid(alpha=0.3)
     lows = [min(min(r["epoch_acc"][-3:]) for r in runs) for runs in results.values()]
     ax1.set_ylim(bottom=min(lows + ([target] if target else [])) - 0.6)
+    ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax1.set(xlabel="epoch", ylabel="test accuracy (%)", title="test accuracy per epoch (band: lowest to highest seed)")
     ax1.legend(loc="lower right")
     ax2.set_xticks(range(len(results)), list(results))
