@@ -65,3 +65,5 @@ def test_the_readme_results_are_the_committed_runs_numbers():
     assert row.split("|")[3:5] == [f" {100 * runs[lib]['epochs'][-1]['test_accuracy']:.2f} % " for lib in ("scratchnet", "torch")]
     ep20 = json.loads((REPORTS / "seeds" / "seedcnn_ep20.json").read_text())["stats"]["scratchnet"]["mean"]
     assert f"trained for 20 epochs, its mean is still {ep20:.2f} %" in readme
+    ex = json.loads((REPORTS / "seeds" / "examplesnet.json").read_text())["stats"]["scratchnet"]
+    assert f"Over {ex['n']} seeds, scratchnet's ExamplesNet reaches {_seed_cell(ex)}" in " ".join(readme.split())
