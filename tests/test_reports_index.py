@@ -54,16 +54,13 @@ def test_the_readme_results_are_the_committed_runs_numbers():
     assert len(rows) == 4
     for study, key in (("ffn", "`FFN`Adam 1e-3, batch 60, 10 epochs, /255"),
                        ("seedcnn", "`SeedCNN`Adam 1e-3, batch 60, 10 epochs, /255"),
-                       ("seedcnn_mnist", "`SeedCNN`same, Normalize((0.1307,), (0.3081,))")):
+                       ("seedcnn_mnist", "`SeedCNN`same, Normalize((0.1307,), (0.3081,))"),
+                       ("examplesnet", "`ExamplesNet`the official example: Adadelta 1.0, StepLR(1, 0.7), batch 64, "
+                                       "14 epochs")):
         saved = json.loads((REPORTS / "seeds" / f"{study}.json").read_text())
         stats = saved["stats"]
         lo, hi = saved["difference"]["ci95"]
         assert lo <= 0 <= hi, f"{study}: the README says the libraries do not differ, the study says [{lo}, {hi}]"
         assert rows[key].split("|")[3:5] == [f" {_seed_cell(stats['scratchnet'])} ", f" {_seed_cell(stats['torch'])} "], study
-    runs = json.loads((REPORTS / "replication" / "history.json").read_text())["histories"]
-    row = next(v for k, v in rows.items() if k.startswith("`ExamplesNet`"))
-    assert row.split("|")[3:5] == [f" {100 * runs[lib]['epochs'][-1]['test_accuracy']:.2f} % " for lib in ("scratchnet", "torch")]
     ep20 = json.loads((REPORTS / "seeds" / "seedcnn_ep20.json").read_text())["stats"]["scratchnet"]["mean"]
-    assert f"trained for 20 epochs, its mean is still {ep20:.2f} %" in readme
-    ex = json.loads((REPORTS / "seeds" / "examplesnet.json").read_text())["stats"]["scratchnet"]
-    assert f"Over {ex['n']} seeds, scratchnet's ExamplesNet reaches {_seed_cell(ex)}" in " ".join(readme.split())
+    assert f"trained for 20 epochs, its mean is still {ep20:.2f} %" in " ".join(readme.split())
