@@ -136,14 +136,12 @@ class StudyData:
 def study_data(data_dir: str | None, quick: bool) -> StudyData:
     """Find the MNIST-format files once (``data_dir``, MNIST_DIR, cache, download) and read their sizes
     from the IDX headers, so that every run and every reuse check of a study agree on the data."""
-    sizes = {}
-    for split in ("train", "test"):
-        directory = locate_mnist(data_dir, split)
-        sizes[split] = read_idx_header(find_idx_file(directory, MNIST_FILES[split][0])).shape[0]
+    dirs = {split: locate_mnist(data_dir, split) for split in ("train", "test")}
+    sizes = {split: read_idx_header(find_idx_file(d, MNIST_FILES[split][0])).shape[0] for split, d in dirs.items()}
     subset = min(QUICK["subset"], sizes["train"]) if quick else None
     test_subset = min(QUICK["test_subset"], sizes["test"]) if quick else None
-    return StudyData(str(Path(locate_mnist(data_dir, "train")).resolve()), subset or sizes["train"],
-                     test_subset or sizes["test"], subset, test_subset)
+    return StudyData(str(Path(dirs["train"]).resolve()), subset or sizes["train"], test_subset or sizes["test"],
+                     subset, test_subset)
 
 
 def history_path(library: str, recipe: Recipe, seed: int, out: Path, data: StudyData) -> Path:
