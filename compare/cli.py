@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
 from scratchnet.data import IDXError, MNISTNotFoundError
+from scratchnet.recipes import run_command
 from torchref.device import DeviceError
 
 #: the failures a report command turns into one line on stderr and exit status 2: bad input, not a bug
@@ -24,21 +24,15 @@ def add_report_arguments(p: argparse.ArgumentParser, out: str, seed: int = 0, qu
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def run_report(work: Callable[[], Path], errors: tuple[type[BaseException], ...] = (),
-               interrupted: str = "interrupted; every file written so far is complete") -> int:
-    """Run a report command: print ``wrote <report>`` and return 0, or, for missing or bad data, an
-    unusable device, a bad value (and ``errors``), one ``error: ...`` line on stderr and 2; Ctrl-C
-    returns 130 (every file is written atomically, so none is left half-written)."""
-    try:
-        report = work()
-    except (*INPUT_ERRORS, *errors) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"\n{interrupted}", file=sys.stderr)
-        return 130
-    print(f"wrote {report}")
-    return 0
+def run_report(work: Callable[[], Path], errors: tuple[type[BaseException], ...] = (), hint: str | None = None) -> int:
+    """Run a report command through ``scratchnet.recipes.run_command`` (one line on stderr and exit 2 for
+    missing or bad data, an unusable device, a bad value and ``errors``; 3 when training diverged; 130 on
+    Ctrl-C, then ``hint``), and print ``wrote <report>`` when it succeeds."""
+    written: list[Path] = []
+    status = run_command(lambda: written.append(work()), (*INPUT_ERRORS, *errors), hint)
+    if status == 0:
+        print(f"wrote {written[0]}")
+    return status
 
 
 __all__ = ["INPUT_ERRORS", "add_report_arguments", "run_report"]

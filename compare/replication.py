@@ -26,7 +26,6 @@ import argparse
 import csv
 import io
 import json
-import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -397,12 +396,7 @@ def main(argv: list[str] | None = None) -> int:
                    help="rebuild report, CSV and figure from <out>/history.json of a finished run (no training)")
     args = p.parse_args(argv)
     if args.render_only:
-        try:
-            print(f"wrote {render(Path(args.out), args)}")
-        except ValueError as err:
-            print(f"error: {err}", file=sys.stderr)
-            return 2
-        return 0
+        return run_report(lambda: render(Path(args.out), args))
     if args.quick:
         args.epochs = 1
     if args.epochs < 1:

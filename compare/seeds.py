@@ -35,7 +35,6 @@ from scratchnet.data import MNIST_FILES, find_idx_file, locate_mnist, read_idx_h
 from scratchnet.fileio import atomic_write_text
 from scratchnet.recipes import RECIPES, Recipe, run_stem
 from scratchnet.recipes import run as scratch_run
-from scratchnet.train import NonFiniteError
 from torchref.device import select_device
 from torchref.recipes import run as torch_run
 from torchref.recipes import run_file_stem
@@ -420,8 +419,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.target is not None and not 0 < args.target <= 100:
         p.error(f"--target is a test accuracy in percent, in (0, 100], got {args.target}")
     args.libraries = [lib for lib in LIBRARIES if lib in args.libraries]  # fixed order, no repeats
-    return run_report(lambda: run(args), (NonFiniteError,),
-                      interrupted="interrupted; the seeds that finished are kept: the same command continues the study")
+    return run_report(lambda: run(args),
+                      hint="the seeds that finished are kept: the same command continues the study")
 
 
 __all__ = ["TARGETS", "t_quantile_975", "describe", "paired_difference", "verdict", "study_name", "study_data",

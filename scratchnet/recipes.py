@@ -318,17 +318,16 @@ def write_summary(out: Path) -> Path:
     return atomic_write_text(Path(out) / "README.md", text)
 
 
-def run_command(work: Callable[[], object], errors: tuple[type[BaseException], ...]) -> int:
-    """Run a training command's work and turn its known endings into an exit status and one line on
-    stderr: 0 done, 2 bad input (``errors``: missing data, bad file, ...), 3 training diverged,
-    130 Ctrl-C (inside training the message says where to resume; outside it, files are atomic)."""
+def run_command(work: Callable[[], object], errors: tuple[type[BaseException], ...], hint: str | None = None) -> int:
+    """Run a command's work and turn its known endings into an exit status and one line on stderr:
+    0 done, 2 bad input (``errors``: missing data, bad file, ...), 3 training diverged, 130 Ctrl-C (inside
+    training the message says where to resume; outside it, files are atomic). ``hint``, if given, is
+    printed after the Ctrl-C message (what to do next)."""
     try:
         work()
-    except TrainingInterrupted as err:
-        print(f"\n{err}", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:  # outside training (loading data, writing the final report): files are atomic
-        print("\ninterrupted; every file written so far is complete", file=sys.stderr)
+    except KeyboardInterrupt as err:
+        message = str(err) if isinstance(err, TrainingInterrupted) else "interrupted; every file written so far is complete"
+        print(f"\n{message}" + (f"\n{hint}" if hint else ""), file=sys.stderr)
         return 130
     except NonFiniteError as err:
         print(f"training diverged: {err}", file=sys.stderr)

@@ -4,6 +4,7 @@ import pytest
 
 from compare import ffn_vs_cnn, finetune, parity, replication, seeds
 from compare.cli import run_report
+from scratchnet.train import NonFiniteError
 
 COMMANDS = {
     "ffn_vs_cnn": (ffn_vs_cnn.main, []),
@@ -53,6 +54,13 @@ def test_run_report_maps_endings_to_exit_status(tmp_path, capsys):
 
     assert run_report(interrupted) == 130
     assert "every file written so far is complete" in capsys.readouterr().err
+    assert run_report(interrupted, hint="run it again") == 130
+    assert capsys.readouterr().err.endswith("complete\nrun it again\n")
+
+    def diverged():
+        raise NonFiniteError("epoch 1, step 3: loss is nan")
+
+    assert run_report(diverged) == 3 and "training diverged: epoch 1, step 3" in capsys.readouterr().err
 
     class Special(Exception):
         pass
