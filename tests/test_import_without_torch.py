@@ -1,7 +1,9 @@
 """scratchnet never imports torch: checked in a fresh interpreter."""
 
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 CODE = """
 import sys, pkgutil, importlib
@@ -14,6 +16,13 @@ bad = sorted(name for name in sys.modules if name == "torch" or name.startswith(
 print("TORCH_MODULES", bad)
 sys.exit(1 if bad else 0)
 """
+
+
+def test_no_scratchnet_source_file_imports_torch():
+    root = Path(__file__).resolve().parents[1] / "scratchnet"
+    offenders = [str(p.relative_to(root.parent)) for p in root.rglob("*.py")
+                 if re.search(r"^\s*(import torch|from torch\b)", p.read_text(), re.M)]
+    assert not offenders, f"scratchnet must run without torch; these files import it: {offenders}"
 
 
 def test_importing_every_scratchnet_module_never_imports_torch():
@@ -33,7 +42,8 @@ class NoTorch(importlib.abc.MetaPathFinder):  # as if torch were not installed
 
 sys.meta_path.insert(0, NoTorch())
 import numpy as np
-from scratchnet import models, optim, walkthroughs
+from compare import walkthroughs
+from scratchnet import models, optim
 from scratchnet.gradcheck import check_module
 from scratchnet.nn import Linear
 from scratchnet.train import fit

@@ -13,8 +13,8 @@ import pytest
 
 import scratchnet.ops
 import scratchnet.optim.adam
-from scratchnet import walkthroughs
-from scratchnet.walkthroughs import (
+from compare import walkthroughs
+from compare.walkthroughs import (
     ClaimFailed,
     Report,
     UnknownWalkthrough,
@@ -22,7 +22,7 @@ from scratchnet.walkthroughs import (
     claim,
     run,
 )
-from scratchnet.walkthroughs.__main__ import main
+from compare.walkthroughs.__main__ import main
 
 NAMES = walkthroughs.names()
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -207,9 +207,9 @@ def test_an_unknown_name_is_a_clear_error_that_lists_the_names(capsys):
 def test_the_module_runs_from_the_command_line_without_importing_torch():
     code = (
         "import sys, runpy; sys.argv = ['x', 'list']\n"
-        "try:\n    runpy.run_module('scratchnet.walkthroughs', run_name='__main__')\n"
+        "try:\n    runpy.run_module('compare.walkthroughs', run_name='__main__')\n"
         "except SystemExit as e:\n    assert e.code == 0, e.code\n"
-        "import scratchnet.walkthroughs._report\n"
+        "import compare.walkthroughs._report\n"
         "assert 'torch' not in sys.modules, 'importing the walkthroughs imported torch'\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -12,7 +12,7 @@
 # dW, db and dx. Every number is computed here, then checked against `scratchnet.ops`, against
 # finite differences and (when installed) against torch autograd.
 #
-# Run it with `python -m scratchnet.walkthroughs linear_softmax`, or cell by cell as a notebook.
+# Run it with `python -m compare.walkthroughs linear_softmax`, or cell by cell as a notebook.
 
 # %%
 import numpy as np
@@ -21,7 +21,7 @@ from matplotlib.figure import Figure
 from scratchnet import nn, ops
 from scratchnet.gradcheck import numerical_gradient
 from scratchnet.ops import naive
-from scratchnet.walkthroughs._report import Report, fmt, heatmap, optional_torch
+from compare.walkthroughs._report import Report, fmt, heatmap, optional_torch
 
 report = Report("linear_softmax", "Linear + softmax cross-entropy, every number on the table")
 rng = np.random.default_rng(7)

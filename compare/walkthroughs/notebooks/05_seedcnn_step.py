@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from scratchnet import models, nn, optim
 from scratchnet.data import ChecksumError, IDXError, load_mnist_split, normalize
 from scratchnet.gradcheck import check_module, kink_margin
-from scratchnet.walkthroughs._report import Report, fmt, optional_torch, settings
+from compare.walkthroughs._report import Report, fmt, optional_torch, settings
 
 report = Report("seedcnn_step", "One SeedCNN training step on one MNIST digit, opened up")
 torch = optional_torch()

@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 
 from scratchnet import nn
 from scratchnet.gradcheck import check_module, numerical_gradient, rel_error
-from scratchnet.walkthroughs._report import Report, fmt, optional_torch
+from compare.walkthroughs._report import Report, fmt, optional_torch
 
 report = Report("vanishing_exploding", "Vanishing and exploding gradients: 20 layers deep, at initialisation")
 torch = optional_torch()

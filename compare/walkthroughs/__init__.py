@@ -1,10 +1,13 @@
 """Teaching walkthroughs: backprop internals opened up, every number computed and every claim checked.
 
-``python -m scratchnet.walkthroughs list`` names them; ``python -m scratchnet.walkthroughs <name>``
+``python -m compare.walkthroughs list`` names them; ``python -m compare.walkthroughs <name>``
 (or ``all``) runs them, printing the account and writing ``reports/walkthroughs/<name>.md`` with its
 figures. Each walkthrough is one percent-format script in ``notebooks/`` (``# %%`` cells, so Jupyter
 with jupytext, VS Code or Spyder open it as a notebook). The scripts live in a plain folder, not a
-package, so importing ``scratchnet`` (or this module) never runs them, and never imports torch.
+package, so importing this module never runs them and never imports torch. They live in ``compare``,
+not in ``scratchnet``, because they check scratchnet's claims against torch autograd (importing torch on
+demand, and saying which checks they skipped when it is not installed); scratchnet itself never imports
+torch.
 """
 
 from __future__ import annotations
@@ -117,7 +120,7 @@ def run(
             out_dir=out, use_torch=use_torch, data_dir=None if data_dir is None else os.fspath(data_dir), echo=echo,
             single_threaded=True,
         ):
-            namespace = runpy.run_path(str(path), run_name=f"scratchnet.walkthroughs.{name}")
+            namespace = runpy.run_path(str(path), run_name=f"compare.walkthroughs.{name}")
     finally:
         numba.set_num_threads(threads)
         restore_torch_threads()

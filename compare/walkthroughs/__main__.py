@@ -1,4 +1,4 @@
-"""Command line: ``python -m scratchnet.walkthroughs list | all | <name> [<name> ...] [--out DIR]``."""
+"""Command line: ``python -m compare.walkthroughs list | all | <name> [<name> ...] [--out DIR]``."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from . import WALKTHROUGHS, ClaimFailed, UnknownWalkthrough, default_out_dir, ru
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m scratchnet.walkthroughs",
+        prog="python -m compare.walkthroughs",
         description="Teaching walkthroughs of backprop: each prints its account and writes <name>.md with figures.",
     )
     parser.add_argument("names", nargs="+", metavar="NAME", help="'list', 'all', or one or more walkthrough names")

@@ -24,7 +24,7 @@ from scratchnet.gradcheck import (
     rel_error,
     rel_error_elementwise,
 )
-from scratchnet.walkthroughs._report import Report, fmt, optional_torch
+from compare.walkthroughs._report import Report, fmt, optional_torch
 
 report = Report("gradient_checking", "Gradient checking: finite differences, step sizes, float32, and kinks")
 torch = optional_torch()

@@ -19,7 +19,7 @@ from matplotlib.patches import Rectangle
 from scratchnet import nn, ops
 from scratchnet.gradcheck import numerical_gradient
 from scratchnet.ops import naive
-from scratchnet.walkthroughs._report import Report, fmt, heatmap, optional_torch
+from compare.walkthroughs._report import Report, fmt, heatmap, optional_torch
 
 report = Report("pooling_relu_dropout", "Max-pooling, ReLU and dropout: layers whose gradient is a mask")
 torch = optional_torch()

@@ -264,10 +264,10 @@ class Report:
         self._in_list = False
         from . import WALKTHROUGHS  # here, not at the top: the package imports this module first
 
-        source = f"scratchnet/walkthroughs/notebooks/{WALKTHROUGHS[name][0]}" if name in WALKTHROUGHS else None
+        source = f"compare/walkthroughs/notebooks/{WALKTHROUGHS[name][0]}" if name in WALKTHROUGHS else None
         self._emit(f"# {title}")
         self._emit(
-            f"*Written by `python -m scratchnet.walkthroughs {name}`"
+            f"*Written by `python -m compare.walkthroughs {name}`"
             + (f" from `{source}` (percent-format cells: it also opens as a notebook)" if source else "")
             + ". Every number here is computed by the run, and every claim is checked as it runs: "
             "a claim that does not hold stops the walkthrough.*"

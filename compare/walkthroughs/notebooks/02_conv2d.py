@@ -21,7 +21,7 @@ from matplotlib.patches import Rectangle
 from scratchnet import ops
 from scratchnet.gradcheck import numerical_gradient
 from scratchnet.ops import naive
-from scratchnet.walkthroughs._report import Report, fmt, heatmap, optional_torch
+from compare.walkthroughs._report import Report, fmt, heatmap, optional_torch
 
 report = Report("conv2d", "Conv2d: a sliding window forward, a correlation and a full convolution backward")
 rng = np.random.default_rng(3)

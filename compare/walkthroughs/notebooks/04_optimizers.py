@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from scratchnet import optim
 from scratchnet.nn import Parameter
-from scratchnet.walkthroughs._report import Report, fmt, optional_torch
+from compare.walkthroughs._report import Report, fmt, optional_torch
 
 report = Report("optimizers", "Optimisers step by step: SGD, momentum, Adam, Adadelta")
 torch = optional_torch()
