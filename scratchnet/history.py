@@ -79,6 +79,14 @@ class EarlyStopping:
         resumed history that had already stopped: the resumed run then trains no further)."""
         return self.patience is not None and self.bad >= self.patience
 
+    def epochs_left(self, start_epoch: int, epochs: int) -> range:
+        """The epochs a (possibly resumed) run still trains: none when the history it resumes had already
+        stopped early (then marked ``stopped_early`` again), else ``start_epoch`` .. ``epochs - 1``."""
+        if self.stopped:
+            self.history["stopped_early"] = True
+            return range(start_epoch, start_epoch)
+        return range(start_epoch, epochs)
+
     def update(self, record: dict[str, Any]) -> bool:
         """See one more epoch's record; True when training should stop now."""
         self._see(record)

@@ -305,9 +305,7 @@ def fit(
     # Ctrl-C anywhere in the loop sets a flag: the run stops after the current step (with a mid-epoch
     # checkpoint) or at the end of the epoch (with its checkpoint), never half-way through an update.
     with _deferred_sigint() as interrupt:
-        if stopper.stopped:  # resumed from a run that had already stopped early
-            history["stopped_early"] = True
-        for epoch in range(start_epoch, epochs if not stopper.stopped else start_epoch):
+        for epoch in stopper.epochs_left(start_epoch, epochs):
             batches = loader.batch_indices(epoch)
             first = start_step if epoch == start_epoch else 0
             run = partial if (epoch == start_epoch and partial) else {"loss_sum": 0.0, "correct": 0, "seen": 0, "time_s": 0.0}

@@ -269,9 +269,7 @@ def fit(
     x_all, y_all = train_data.x, train_data.y
     try:
         model.train()
-        if stopper.stopped:  # resumed from a run that had already stopped early
-            history["stopped_early"] = True
-        for epoch in range(start_epoch, epochs if not stopper.stopped else start_epoch):
+        for epoch in stopper.epochs_left(start_epoch, epochs):
             batches = batch_indices(n, epoch, batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last)
             seen = sum(len(b) for b in batches)
             order = torch.from_numpy(np.concatenate(batches) if batches else np.empty(0, np.int64)).to(device)
