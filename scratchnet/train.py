@@ -17,7 +17,6 @@ so the last good ones stay on disk whatever happens.
 from __future__ import annotations
 
 import contextlib
-import inspect
 import json
 import math
 import os
@@ -40,7 +39,7 @@ from .data.loader import DataLoader
 from .data.splits import kfold_indices
 from .history import EarlyStopping, end_epoch, epoch_record, fold_row, summarise_folds
 from .metrics import classification_report
-from .nn.module import Module, Sequential
+from .nn.module import Module, Sequential, takes_input_grad
 
 
 class NonFiniteError(FloatingPointError):
@@ -299,7 +298,7 @@ def fit(
 
     stopper = EarlyStopping(early_stopping, history)
     # the input images need no gradient (torch: requires_grad=False): skip dL/dx of the first layer
-    backward_kwargs = {"input_grad": False} if "input_grad" in inspect.signature(model.backward).parameters else {}
+    backward_kwargs = {"input_grad": False} if takes_input_grad(model) else {}
     disable = progress_enabled(progress)
     model.train()
     # Ctrl-C anywhere in the loop sets a flag: the run stops after the current step (with a mid-epoch

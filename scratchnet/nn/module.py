@@ -6,6 +6,7 @@ with respect to the input and *adds* parameter gradients into ``param.grad``, ex
 
 from __future__ import annotations
 
+import functools
 import inspect
 
 from collections import OrderedDict
@@ -229,6 +230,17 @@ class Module:
         return "\n".join(lines)
 
 
+@functools.lru_cache(maxsize=None)
+def _signature_takes_input_grad(backward) -> bool:
+    return "input_grad" in inspect.signature(backward).parameters
+
+
+def takes_input_grad(module: "Module") -> bool:
+    """Whether ``module.backward`` accepts ``input_grad=`` (scratchnet's layers do; a user's own layer may
+    not). Read once per class, not on every training step."""
+    return _signature_takes_input_grad(type(module).backward)
+
+
 class Sequential(Module):
     """Modules applied in order; ``backward`` walks them in reverse.
 
@@ -279,7 +291,7 @@ class Sequential(Module):
                     object.__setattr__(sub, "_cache", None)
         for i in range(len(mods) - 1, first - 1, -1):
             if i == first and not input_grad:
-                if "input_grad" in inspect.signature(mods[i].backward).parameters:
+                if takes_input_grad(mods[i]):
                     return mods[i].backward(dout, input_grad=False)
                 mods[i].backward(dout)  # a layer of the user's own that always computes dL/dx
                 return None
