@@ -10,6 +10,8 @@ from scratchnet.data import IDXError, MNISTNotFoundError
 from scratchnet.recipes import run_command
 from torchref.device import DeviceError
 
+from .report import Report
+
 #: the failures a report command turns into one line on stderr and exit status 2: bad input, not a bug
 INPUT_ERRORS: tuple[type[BaseException], ...] = (MNISTNotFoundError, IDXError, DeviceError, ValueError)
 
@@ -24,14 +26,16 @@ def add_report_arguments(p: argparse.ArgumentParser, out: str, seed: int = 0, qu
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
-def run_report(work: Callable[[], Path], errors: tuple[type[BaseException], ...] = (), hint: str | None = None) -> int:
+def run_report(work: Callable[[], Path | Report], errors: tuple[type[BaseException], ...] = (), hint: str | None = None) -> int:
     """Run a report command through ``scratchnet.recipes.run_command`` (one line on stderr and exit 2 for
     missing or bad data, an unusable device, a bad value and ``errors``; 3 when training diverged; 130 on
-    Ctrl-C, then ``hint``), and print ``wrote <report>`` when it succeeds."""
-    written: list[Path] = []
-    status = run_command(lambda: written.append(work()), (*INPUT_ERRORS, *errors), hint)
+    Ctrl-C, then ``hint``), and print ``wrote <path>`` for each file written when it succeeds (``work``
+    returns the report's path, or the ``Report`` it wrote through)."""
+    done: list[Path | Report] = []
+    status = run_command(lambda: done.append(work()), (*INPUT_ERRORS, *errors), hint)
     if status == 0:
-        print(f"wrote {written[0]}")
+        for path in done[0].written if isinstance(done[0], Report) else done:
+            print(f"wrote {path}")
     return status
 
 

@@ -10,9 +10,6 @@ first-layer filters and feature maps). ``--quick`` trains on a subset for one ep
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -22,25 +19,20 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from scratchnet import models as scratch_models
 from scratchnet import train as scratch_train
 from scratchnet.data import load_mnist_split, normalize
-from scratchnet.fileio import atomic_write_text
 from scratchnet.metrics import classification_report
 from scratchnet.recipes import RECIPES
-from scratchnet.recipes import build_optimizer as scratch_optimizer
 from torchref import train as torch_train
 from torchref.data import to_device
 from torchref.device import select_device
-from torchref.recipes import build_optimizer as torch_optimizer
-from torchref.recipes import make_model as torch_model
 
-from . import provenance
 from .cli import add_report_arguments, run_report
-from .figures import pyplot, save
+from .figures import pyplot
+from .models import build_pair, display_name
+from .report import Report, table
 
 MODELS = ("ffn", "seedcnn")
-DISPLAY = {"ffn": "FFN", "seedcnn": "SeedCNN"}
 IMPLEMENTATIONS = ("scratchnet", "torch")
 # The published numbers this report answers to (shared/references.md).
 PUBLISHED = {
@@ -76,22 +68,20 @@ def train_pair(name: str, data: dict[str, Any], epochs: int, batch_size: int, se
     """Train one architecture with both implementations from the same initial weights and batches."""
     recipe = replace(RECIPES[name], epochs=epochs, batch_size=batch_size)
     results: dict[str, Any] = {}
+    pair = build_pair(recipe, seed, device=device)
 
-    model = scratch_models.build_model(name, rng=np.random.default_rng(seed))
-    opt, sched = scratch_optimizer(recipe, model)
-    t0 = time.perf_counter()
-    hist = scratch_train.fit(model, opt, data["train_np"], epochs=epochs, batch_size=batch_size, scheduler=sched,
-                             test_data=data["test_np"], seed=seed, progress=progress)
+    model, t0 = pair.scratchnet.model, time.perf_counter()
+    hist = scratch_train.fit(model, pair.scratchnet.optimizer, data["train_np"], epochs=epochs, batch_size=batch_size,
+                             scheduler=pair.scratchnet.scheduler, test_data=data["test_np"], seed=seed, progress=progress)
     probs = scratch_probabilities(model, data["test_np"][0])
     train_probs = scratch_probabilities(model, data["train_np"][0])
     results["scratchnet"] = {"model": model, "history": hist, "probs": probs, "train_probs": train_probs,
                              "device": "CPU (NumPy + Numba)", "wall_s": time.perf_counter() - t0}
 
-    tmodel = torch_model(name, seed=seed, device=device, init="scratchnet")
-    topt, tsched = torch_optimizer(recipe, tmodel)
-    t0 = time.perf_counter()
-    thist = torch_train.fit(tmodel, topt, data["train_t"], epochs=epochs, batch_size=batch_size, scheduler=tsched,
-                            test_data=data["test_t"], seed=seed, progress=progress, model_name=DISPLAY[name])
+    tmodel, t0 = pair.torch.model, time.perf_counter()
+    thist = torch_train.fit(tmodel, pair.torch.optimizer, data["train_t"], epochs=epochs, batch_size=batch_size,
+                            scheduler=pair.torch.scheduler, test_data=data["test_t"], seed=seed, progress=progress,
+                            model_name=display_name(name))
     results["torch"] = {"model": tmodel, "history": thist, "probs": torch_probabilities(tmodel, data["test_t"].x),
                         "train_probs": torch_probabilities(tmodel, data["train_t"].x),
                         "device": f"{device.type}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
@@ -107,7 +97,7 @@ def summarise(name: str, impl: str, run: dict[str, Any], y_test: np.ndarray, y_t
     n_params = model.num_parameters() if impl == "scratchnet" else sum(p.numel() for p in model.parameters())
     return {
         "implementation": impl,
-        "model": DISPLAY[name],
+        "model": display_name(name),
         "test_accuracy": rep["accuracy"],
         "test_macro_precision": rep["macro_precision"],
         "test_macro_recall": rep["macro_recall"],
@@ -125,7 +115,7 @@ def summarise(name: str, impl: str, run: dict[str, Any], y_test: np.ndarray, y_t
 # ----------------------------------------------------------------------------------------------- figures
 
 
-def plot_curves(runs: dict, path: Path) -> None:
+def plot_curves(runs: dict):
     plt = pyplot()
     fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
     styles = {"scratchnet": "-", "torch": "--"}
@@ -137,17 +127,17 @@ def plot_curves(runs: dict, path: Path) -> None:
                 axes[0][j].plot(e, [r[f"{key}_loss"] for r in ep], styles[impl], marker=marker, label=f"{impl} {key}")
                 axes[1][j].plot(e, [100 * r[f"{key}_accuracy"] for r in ep], styles[impl], marker=marker,
                                 label=f"{impl} {key}")
-        axes[0][j].set(title=f"{DISPLAY[name]}: loss per epoch", xlabel="epoch", ylabel="loss")
+        axes[0][j].set(title=f"{display_name(name)}: loss per epoch", xlabel="epoch", ylabel="loss")
         dropout = ", dropout on" if name == "ffn" else ""
-        axes[1][j].set(title=f"{DISPLAY[name]}: accuracy per epoch (train = running{dropout})", xlabel="epoch",
+        axes[1][j].set(title=f"{display_name(name)}: accuracy per epoch (train = running{dropout})", xlabel="epoch",
                        ylabel="accuracy (%)")
         for ax in axes[:, j]:
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
-    save(fig, path)
+    return fig
 
 
-def plot_confusions(summaries: list[dict], path: Path) -> None:
+def plot_confusions(summaries: list[dict]):
     plt = pyplot()
     fig, axes = plt.subplots(1, len(summaries), figsize=(4.6 * len(summaries), 4.4))
     for ax, s in zip(np.atleast_1d(axes), summaries):
@@ -162,10 +152,10 @@ def plot_confusions(summaries: list[dict], path: Path) -> None:
                             color="white" if i == k else ("crimson" if cm[i, k] >= 5 else "black"))
         ax.set(title=f"{s['model']} ({s['implementation']}): {100 * s['test_accuracy']:.2f}%",
                xlabel="predicted", ylabel="true", xticks=range(10), yticks=range(10))
-    save(fig, path)
+    return fig
 
 
-def plot_f1(summaries: list[dict], path: Path) -> None:
+def plot_f1(summaries: list[dict]):
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(11, 3.8))
     width = 0.8 / len(summaries)
@@ -177,10 +167,10 @@ def plot_f1(summaries: list[dict], path: Path) -> None:
            ylim=(max(0.0, lo - 0.02), 1.0))
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8, ncol=4)
-    save(fig, path)
+    return fig
 
 
-def plot_samples(images: np.ndarray, labels: np.ndarray, path: Path, n: int = 32) -> None:
+def plot_samples(images: np.ndarray, labels: np.ndarray, n: int = 32):
     plt = pyplot()
     fig, axes = plt.subplots(4, n // 4, figsize=(n // 4 * 1.1, 4.8))
     for ax, img, lab in zip(axes.ravel(), images[:n], labels[:n]):
@@ -188,15 +178,13 @@ def plot_samples(images: np.ndarray, labels: np.ndarray, path: Path, n: int = 32
         ax.set_title(str(lab), fontsize=9)
         ax.axis("off")
     fig.suptitle(f"The first {n} training images and their labels")
-    save(fig, path)
+    return fig
 
 
-def plot_misclassified(summaries: list[dict], runs: dict, images: np.ndarray, labels: np.ndarray, path: Path,
-                       per_run: int = 8) -> None:
+def plot_misclassified(summaries: list[dict], runs: dict, images: np.ndarray, labels: np.ndarray, per_run: int = 8):
     plt = pyplot()
     fig, axes = plt.subplots(len(summaries), per_run, figsize=(per_run * 1.25, len(summaries) * 1.6), squeeze=False)
-    for row, s in zip(axes, summaries):
-        name = "ffn" if s["model"] == "FFN" else "seedcnn"
+    for row, s, name in zip(axes, summaries, [n for n in MODELS for _ in IMPLEMENTATIONS]):
         probs = runs[name][s["implementation"]]["probs"]
         pred = probs.argmax(axis=1)
         wrong = np.flatnonzero(pred != labels)
@@ -209,10 +197,10 @@ def plot_misclassified(summaries: list[dict], runs: dict, images: np.ndarray, la
         row[0].text(-0.5, 0.5, f"{s['model']}\n{s['implementation']}", transform=row[0].transAxes, ha="right",
                     va="center", fontsize=9)
     fig.suptitle("Most confidently misclassified test digits: true→predicted (confidence)")
-    save(fig, path)
+    return fig
 
 
-def plot_filters(model, image: np.ndarray, x: np.ndarray, path: Path) -> None:
+def plot_filters(model, image: np.ndarray, x: np.ndarray):
     """SeedCNN's conv1 filters and the feature maps they produce (after ReLU) for one digit."""
     plt = pyplot()
     w = model.conv1.weight.data[:, 0]
@@ -237,148 +225,139 @@ def plot_filters(model, image: np.ndarray, x: np.ndarray, path: Path) -> None:
     for ax in (axes[0][0], axes[2][0]):
         ax.axis("off")
     fig.suptitle("SeedCNN (scratchnet) after training: conv1 filters (red +, blue -), ReLU feature maps, their histograms")
-    save(fig, path)
+    return fig
 
 
 # ----------------------------------------------------------------------------------------------- report
 
 
-def write_csv(summaries: list[dict], path: Path) -> None:
-    fields = ["implementation", "model", "test_accuracy", "test_macro_precision", "test_macro_recall", "test_macro_f1",
+CSV_FIELDS = ["implementation", "model", "test_accuracy", "test_macro_precision", "test_macro_recall", "test_macro_f1",
               "train_accuracy", "parameters", "epochs", "train_time_s", "images_per_s", "device"]
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows(summaries)
-    atomic_write_text(path, buf.getvalue())
+
+AGREEMENT_TEXT = """
+Both sides start from the same weights and see identical batches. SeedCNN has no randomness left, so
+any disagreement comes from floating-point rounding (summation order, fused multiply-adds) that grows
+over thousands of steps. FFN has Dropout(0.2), whose masks each library draws from its own random
+generator, so its two runs differ the way two seeds would. Step-for-step parity with dropout off is
+proven in `tests/test_training_parity.py` and shown in `reports/parity/`.
+"""
+
+PUBLISHED_TEXT = """
+The notebook's 99.13% was computed on the training loader, so it belongs next to the *train* column;
+the test column is what the model does on images it never saw. Train accuracy here is measured after
+training in eval mode (dropout off) over the whole training set.
+"""
+
+FIGURES_TEXT = """
+## Figures
+
+Confusion matrices (test set; off-diagonal counts of 5 or more in red):
+
+![confusion matrices](confusion.png)
+
+![per-class F1](f1.png)
+
+![most confidently misclassified](misclassified.png)
+
+![SeedCNN filters and feature maps](filters.png)
+
+![sample digits](samples.png)
+
+Numbers: [metrics.csv](metrics.csv); every epoch of every run: [history.json](history.json).
+"""
 
 
-def write_report(info: dict, summaries: list[dict], agreement: dict, data_info: dict, args, path: Path) -> None:
-    pct = lambda v: f"{100 * v:.2f}%"  # noqa: E731
+def _pct(v: float) -> str:
+    return f"{100 * v:.2f}%"
+
+
+def report_lines(rep: Report, summaries: list[dict], agreement: dict, data_line: str, args) -> list[str]:
     lines = [
-        "# FFN vs CNN on MNIST: scratchnet and PyTorch side by side",
-        "",
-        provenance.markdown(info),
+        *rep.header("FFN vs CNN on MNIST: scratchnet and PyTorch side by side"),
         f"- torch device: {summaries[1]['device']}",
-        f"- data: {data_info['train']} training / {data_info['test']} test images from `{data_info['dir']}`"
-        + (" (**--quick: a subset, one epoch; not comparable with the published numbers**)" if args.quick else ""),
+        data_line,
         f"- recipe: Adam lr 1e-3, batch {args.batch_size}, {args.epochs} epoch(s), input /255 only (ToTensor), "
         "cross-entropy; both implementations start from the same initial weights (scratchnet's, for the seed) and "
         "see the same batches in the same order",
-        "",
-        "![learning curves](curves.png)",
-        "",
-        "## Results on the test set",
-        "",
-        "| model | implementation | test accuracy | macro precision | macro recall | macro F1 | train accuracy (eval mode) "
-        "| parameters | train time | images/s | device |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for s in summaries:
-        lines.append(
-            f"| {s['model']} | {s['implementation']} | **{pct(s['test_accuracy'])}** | {pct(s['test_macro_precision'])} | "
-            f"{pct(s['test_macro_recall'])} | {pct(s['test_macro_f1'])} | {pct(s['train_accuracy'])} | "
-            f"{s['parameters']:,} | {s['train_time_s']:.1f} s | {s['images_per_s']:,.0f} | {s['device']} |"
-        )
-    lines += [
-        "",
-        "Train time is the time spent in training steps (evaluation excluded); images/s is the mean over epochs.",
-        "",
-        "## Do scratchnet and torch agree?",
-        "",
-        "| model | same predicted digit on the test set | test accuracy difference |",
-        "|---|---|---|",
-    ]
-    for name in MODELS:
-        a = agreement[name]
-        lines.append(f"| {DISPLAY[name]} | {a['same']:,} of {a['n']:,} ({pct(a['fraction'])}) | "
-                     f"{100 * a['accuracy_difference']:+.2f} points |")
-    lines += [
-        "",
-        "Both sides start from the same weights and see identical batches. SeedCNN has no randomness left, so",
-        "any disagreement comes from floating-point rounding (summation order, fused multiply-adds) that grows",
-        "over thousands of steps. FFN has Dropout(0.2), whose masks each library draws from its own random",
-        "generator, so its two runs differ the way two seeds would. Step-for-step parity with dropout off is",
-        "proven in `tests/test_training_parity.py` and shown in `reports/parity/`.",
-        "",
-        "## Against the published numbers",
-        "",
-        "| reference | published | measured on | this report (scratchnet) train / test | this report (torch) train / test |",
-        "|---|---|---|---|---|",
+        "", "![learning curves](curves.png)", "", "## Results on the test set", "",
+        *table(["model", "implementation", "test accuracy", "macro precision", "macro recall", "macro F1",
+                "train accuracy (eval mode)", "parameters", "train time", "images/s", "device"],
+               [[s["model"], s["implementation"], f"**{_pct(s['test_accuracy'])}**", _pct(s["test_macro_precision"]),
+                 _pct(s["test_macro_recall"]), _pct(s["test_macro_f1"]), _pct(s["train_accuracy"]), f"{s['parameters']:,}",
+                 f"{s['train_time_s']:.1f} s", f"{s['images_per_s']:,.0f}", s["device"]] for s in summaries]),
+        "", "Train time is the time spent in training steps (evaluation excluded); images/s is the mean over epochs.",
+        "", "## Do scratchnet and torch agree?", "",
+        *table(["model", "same predicted digit on the test set", "test accuracy difference"],
+               [[display_name(n), f"{a['same']:,} of {a['n']:,} ({_pct(a['fraction'])})",
+                 f"{100 * a['accuracy_difference']:+.2f} points"] for n, a in agreement.items()]),
+        AGREEMENT_TEXT, "## Against the published numbers", "",
     ]
     by = {(s["model"], s["implementation"]): s for s in summaries}
+    published = []
     for name in ("seedcnn", "ffn"):
         label, value, where = PUBLISHED[name]
-        s, t = by[(DISPLAY[name], "scratchnet")], by[(DISPLAY[name], "torch")]
-        lines.append(f"| {label} | {pct(value)} | {where} | {pct(s['train_accuracy'])} / {pct(s['test_accuracy'])} | "
-                     f"{pct(t['train_accuracy'])} / {pct(t['test_accuracy'])} |")
-    lines += [
-        "",
-        "The notebook's 99.13% was computed on the training loader, so it belongs next to the *train* column;",
-        "the test column is what the model does on images it never saw. Train accuracy here is measured after",
-        "training in eval mode (dropout off) over the whole training set.",
-        "",
-        "## Figures",
-        "",
-        "Confusion matrices (test set; off-diagonal counts of 5 or more in red):",
-        "",
-        "![confusion matrices](confusion.png)",
-        "",
-        "![per-class F1](f1.png)",
-        "",
-        "![most confidently misclassified](misclassified.png)",
-        "",
-        "![SeedCNN filters and feature maps](filters.png)",
-        "",
-        "![sample digits](samples.png)",
-        "",
-        "Numbers: [metrics.csv](metrics.csv); every epoch of every run: [history.json](history.json).",
-        "",
-    ]
-    atomic_write_text(path, "\n".join(lines))
+        s, t = by[(display_name(name), "scratchnet")], by[(display_name(name), "torch")]
+        published.append([label, _pct(value), where, f"{_pct(s['train_accuracy'])} / {_pct(s['test_accuracy'])}",
+                          f"{_pct(t['train_accuracy'])} / {_pct(t['test_accuracy'])}"])
+    lines += table(["reference", "published", "measured on", "this report (scratchnet) train / test",
+                    "this report (torch) train / test"], published)
+    return lines + [PUBLISHED_TEXT + FIGURES_TEXT]
 
 
-def run(args) -> Path:
-    out = Path(args.out)
-    device = select_device(args.device)
-    info = provenance.collect(args.seed, device=str(device))
+def load_data(args, device) -> tuple[dict[str, Any], Any]:
+    """Normalised train/test arrays for both libraries (a subset with --quick), and the training split."""
     train = load_mnist_split(args.data_dir, "train")
     test = load_mnist_split(args.data_dir, "test")
     xtr, ytr, xte, yte = train.images, train.labels, test.images, test.labels
     if args.quick:
         xtr, ytr, xte, yte = xtr[:2000], ytr[:2000], xte[:500], yte[:500]
-    data = {
+    return {
+        "images": (xtr, ytr, xte, yte),
         "train_np": (normalize(xtr, "unit"), ytr),
         "test_np": (normalize(xte, "unit"), yte),
         "train_t": to_device(xtr, ytr, device, normalization="unit"),
         "test_t": to_device(xte, yte, device, normalization="unit"),
-    }
+    }, train
+
+
+def agreements(runs: dict, summaries: list[dict]) -> dict[str, dict]:
+    """Per model: how often both libraries predict the same digit, and their test accuracy difference."""
+    out = {}
+    for name in MODELS:
+        a, b = (runs[name][impl]["probs"].argmax(axis=1) for impl in IMPLEMENTATIONS)
+        sa, sb = (s for s in summaries if s["model"] == display_name(name))
+        out[name] = {"same": int(np.sum(a == b)), "n": len(a), "fraction": float(np.mean(a == b)),
+                     "accuracy_difference": sa["test_accuracy"] - sb["test_accuracy"]}
+    return out
+
+
+def run(args) -> Report:
+    device = select_device(args.device)
+    rep = Report(args.out, seed=args.seed, device=str(device))
+    data, train_split = load_data(args, device)
+    xtr, ytr, xte, yte = data["images"]
     progress = False if args.no_progress else None
     runs = {}
     for name in tqdm(MODELS, desc="models", disable=progress is False or None):
         runs[name] = train_pair(name, data, args.epochs, args.batch_size, args.seed, device, progress)
     summaries = [summarise(n, impl, runs[n][impl], yte, ytr) for n in MODELS for impl in IMPLEMENTATIONS]
-    agreement = {}
-    for name in MODELS:
-        a, b = (runs[name][impl]["probs"].argmax(axis=1) for impl in IMPLEMENTATIONS)
-        sa, sb = (s for s in summaries if s["model"] == DISPLAY[name])
-        agreement[name] = {"same": int(np.sum(a == b)), "n": len(a), "fraction": float(np.mean(a == b)),
-                           "accuracy_difference": sa["test_accuracy"] - sb["test_accuracy"]}
-    data_info = {"train": len(ytr), "test": len(yte), "dir": str(train.directory)}
-    atomic_write_text(out / "history.json", json.dumps({
-        "provenance": info, "data": data_info, "agreement": agreement,
+    agreement = agreements(runs, summaries)
+    data_line, described = rep.data(train_split.directory, len(ytr), len(yte), args.quick)
+    rep.json("history.json", {
+        "provenance": rep.info, "data": {"train": len(ytr), "test": len(yte), "files": described["files"]},
+        "agreement": agreement,
         "summaries": [{k: v for k, v in s.items() if k != "report"} | {"final_test": s["report"]} for s in summaries],
         "histories": {f"{n}/{impl}": runs[n][impl]["history"] for n in MODELS for impl in IMPLEMENTATIONS},
-    }, indent=1))
-    write_csv(summaries, out / "metrics.csv")
-    plot_curves(runs, out / "curves.png")
-    plot_confusions(summaries, out / "confusion.png")
-    plot_f1(summaries, out / "f1.png")
-    plot_samples(xtr, ytr, out / "samples.png")
-    plot_misclassified(summaries, runs, xte, yte, out / "misclassified.png")
-    plot_filters(runs["seedcnn"]["scratchnet"]["model"], xte[0], data["test_np"][0][0], out / "filters.png")
-    write_report(info, summaries, agreement, data_info, args, out / "report.md")
-    return out / "report.md"
+    })
+    rep.csv("metrics.csv", summaries, CSV_FIELDS)
+    rep.figure("curves.png", plot_curves(runs))
+    rep.figure("confusion.png", plot_confusions(summaries))
+    rep.figure("f1.png", plot_f1(summaries))
+    rep.figure("samples.png", plot_samples(xtr, ytr))
+    rep.figure("misclassified.png", plot_misclassified(summaries, runs, xte, yte))
+    rep.figure("filters.png", plot_filters(runs["seedcnn"]["scratchnet"]["model"], xte[0], data["test_np"][0][0]))
+    rep.markdown("report.md", report_lines(rep, summaries, agreement, data_line, args))
+    return rep
 
 
 def main(argv: list[str] | None = None) -> int:

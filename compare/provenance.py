@@ -1,17 +1,25 @@
-"""Provenance for every report: date, command, git commit, machine, device, library versions, seed."""
+"""Provenance for every report: date, command, git commit, machine, device, library versions, seed, and the
+data named by what it is (file names, sizes, SHA-256), never by where it lies on one machine."""
 
 from __future__ import annotations
 
 import datetime as dt
+import gzip
+import hashlib
 import os
+from pathlib import Path
 from typing import Any
 
+from scratchnet.data import MNIST_FILES, MNIST_SHA256, find_idx_file
 from scratchnet.recipes import command_line, git_commit
 from scratchnet.train import environment
 
+from . import _machine
 
-def collect(seed: int | None = None, device: str = "cpu") -> dict[str, Any]:
-    """Everything a reader needs to know where the numbers came from."""
+
+def collect(seed: int | None = None, device: str = "cpu", threads: int | None = None) -> dict[str, Any]:
+    """Everything a reader needs to know where the numbers came from; with ``threads``, also the CPU facts
+    a benchmark needs (model, SIMD width, caches, clock, estimated peak; see ``compare._machine``)."""
     info: dict[str, Any] = {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "command": command_line(),
@@ -32,6 +40,8 @@ def collect(seed: int | None = None, device: str = "cpu") -> dict[str, Any]:
     except ImportError:
         info["torch"] = "not installed"
         info["device"] = f"CPU: {info['processor']}"
+    if threads is not None:
+        info["cpu"] = _machine.describe(threads)
     return info
 
 
@@ -48,6 +58,8 @@ def markdown(info: dict[str, Any]) -> str:
         + (f" ({info['torch_threads']} threads)" if "torch_threads" in info else "")
         + f", scratchnet {info['scratchnet']}",
     ]
+    if info.get("cpu"):
+        lines.append(_machine.markdown(info["cpu"]))
     if info.get("load_average") is not None:
         lines.append(f"- load average (1, 5, 15 min) when the run started: {info['load_average']} on "
                      f"{info['cpu_count']} cores; above the core count, other processes shared the CPU and "
@@ -57,4 +69,42 @@ def markdown(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["command_line", "collect", "markdown"]
+def _sha256(path: Path) -> str:
+    """SHA-256 of a file's bytes, decompressed when it is a ``.gz`` (what ``MNIST_SHA256`` lists)."""
+    digest = hashlib.sha256()
+    with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+_DATA_FILES: dict[tuple[str, float], dict[str, Any]] = {}  # (path, mtime) -> description: hash each file once
+
+
+def data_files(directory: str | os.PathLike) -> list[dict[str, Any]]:
+    """The MNIST-format IDX files in ``directory``: for each, its file name, size in bytes, the SHA-256 of
+    its (decompressed) bytes and whether that is the original MNIST file's. Missing files are left out."""
+    out = []
+    for name in (n for pair in MNIST_FILES.values() for n in pair):
+        path = find_idx_file(directory, name)
+        if path is None:
+            continue
+        key = (str(path.resolve()), path.stat().st_mtime)
+        if key not in _DATA_FILES:
+            sha = _sha256(path)
+            _DATA_FILES[key] = {"file": path.name, "bytes": path.stat().st_size, "sha256": sha,
+                                "original_mnist": MNIST_SHA256.get(name) == sha}
+        out.append(_DATA_FILES[key])
+    return out
+
+
+def data_markdown(files: list[dict[str, Any]], n_train: int, n_test: int, note: str = "") -> str:
+    """``- data: N training / M test images from <file> (<bytes>, SHA-256 <first 16 hex>) ...``: the
+    provenance line of the data, with ``note`` (e.g. that --quick used a subset) after it."""
+    original = files and all(f["original_mnist"] for f in files)
+    named = ", ".join(f"`{f['file']}` ({f['bytes']:,} bytes, SHA-256 `{f['sha256'][:16]}`)" for f in files)
+    return (f"- data: {n_train:,} training / {n_test:,} test images from "
+            + ("the original MNIST files " if original else "MNIST-format files ") + named + note)
+
+
+__all__ = ["command_line", "collect", "markdown", "data_files", "data_markdown"]

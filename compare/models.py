@@ -1,0 +1,78 @@
+"""The models compare runs: their display names, and a scratchnet model with its torch twin built from one
+recipe (the same initial weights through ``torchref.from_scratch``, each side's optimiser from its library's
+``build_optimizer``). torch is imported only by what builds a torch model, so scratchnet-only code stays light."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from scratchnet import models as scratch_models
+from scratchnet.recipes import Recipe
+from scratchnet.recipes import build_optimizer as scratch_optimizer
+
+#: ``ffn -> FFN``, ``seedcnn -> SeedCNN``, ``examplesnet -> ExamplesNet``: scratchnet's class names, which
+#: torchref's twins share (the home of these names is ``scratchnet.models.MODELS``)
+DISPLAY_NAMES: dict[str, str] = {key: cls.__name__ for key, cls in scratch_models.MODELS.items()}
+
+
+def display_name(model: str) -> str:
+    """How reports name a model: ``FFN`` for ``ffn``...; a name it does not know, unchanged."""
+    return DISPLAY_NAMES.get(model, model)
+
+
+@dataclass
+class Side:
+    """One library's model with its loss, optimiser and scheduler (None when the recipe has none)."""
+
+    model: Any
+    loss: Any
+    optimizer: Any
+    scheduler: Any
+
+
+@dataclass
+class Pair:
+    """A scratchnet model and its torch twin, equal at the start."""
+
+    scratchnet: Side
+    torch: Side
+
+
+def scratch_side(recipe: Recipe, seed: int = 0, dtype=np.float32, **model_kwargs) -> Side:
+    """scratchnet's model for ``recipe``, initialised from ``np.random.default_rng(seed)`` as ``scratchnet.train``
+    builds it, with its loss and the recipe's optimiser."""
+    model = scratch_models.build_model(recipe.model, dtype=dtype, rng=np.random.default_rng(seed), **model_kwargs)
+    return Side(model, model.make_loss(), *scratch_optimizer(recipe, model))
+
+
+def torch_side(recipe: Recipe, model) -> Side:
+    """A torch model with its loss and the recipe's optimiser (``torchref.recipes.build_optimizer``)."""
+    from torchref.models import make_loss
+    from torchref.recipes import build_optimizer
+
+    return Side(model, make_loss(model), *build_optimizer(recipe, model))
+
+
+def torch_twin(scratch_model, seed: int = 0, device="cpu", **model_kwargs):
+    """The torch twin of a scratchnet model, with its weights and dtype, on ``device``. ``torch.manual_seed(seed)``
+    first, as ``torchref.recipes.make_model`` does, so the twin's dropout masks repeat for a seed."""
+    import torch
+
+    import torchref
+
+    torch.manual_seed(seed)
+    name = type(scratch_model).__name__.lower()
+    return torchref.from_scratch(scratch_model, torchref.build_model(name, **model_kwargs)).to(device)
+
+
+def build_pair(recipe: Recipe, seed: int = 0, *, dtype=np.float32, device="cpu", **model_kwargs) -> Pair:
+    """scratchnet's model for ``recipe`` and ``seed`` and its torch twin from the same weights, each with its
+    loss and the recipe's optimiser (``model_kwargs``, e.g. ``dropout=0.0``, go to both models)."""
+    ours = scratch_side(recipe, seed, dtype, **model_kwargs)
+    return Pair(ours, torch_side(recipe, torch_twin(ours.model, seed, device, **model_kwargs)))
+
+
+__all__ = ["DISPLAY_NAMES", "display_name", "Side", "Pair", "scratch_side", "torch_side", "torch_twin", "build_pair"]

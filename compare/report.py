@@ -1,0 +1,90 @@
+"""The skeleton every report is written through: the provenance header, Markdown tables that always
+render, atomic writes of .md / .csv / .json / figures, and the list of files the command prints at the end."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from scratchnet.fileio import atomic_write_text
+
+from . import figures, provenance
+
+#: what a --quick report says after its data line
+QUICK_NOTE = " (**--quick: a subset, one epoch; not comparable with the published numbers**)"
+
+
+def table(head: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
+    """A Markdown table that always renders: the header, the separator, then every row with the header's
+    column count (a short row is filled with '-'; a '|' inside a cell is escaped). A row with more cells
+    than the header is a bug and raises ValueError."""
+    def line(cells: Sequence[Any]) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
+
+    out = [line(head), "|" + "---|" * len(head)]
+    for row in rows:
+        row = list(row)
+        if len(row) > len(head):
+            raise ValueError(f"table row with {len(row)} cells under a header of {len(head)}: {row}")
+        out.append(line(row + ["-"] * (len(head) - len(row))))
+    return out
+
+
+class Report:
+    """One report being written into ``out``: its provenance (``info``), and every file written so far
+    (``written``, in order; ``compare.cli.run_report`` prints them)."""
+
+    def __init__(self, out: str | Path, *, seed: int | None = None, device: str = "cpu", threads: int | None = None,
+                 info: dict[str, Any] | None = None) -> None:
+        self.out = Path(out)
+        self.info = provenance.collect(seed, device=device, threads=threads) if info is None else info
+        self.written: list[Path] = []
+
+    def header(self, title: str) -> list[str]:
+        """The report's first lines: its title and the provenance block."""
+        return [f"# {title}", "", provenance.markdown(self.info)]
+
+    def data(self, directory: str | Path, n_train: int, n_test: int, quick: bool = False) -> tuple[str, dict[str, Any]]:
+        """The data's provenance line for the markdown, and its description for the JSON: image counts and
+        each file's name, size and SHA-256 (never the directory, which names one machine)."""
+        files = provenance.data_files(directory)
+        line = provenance.data_markdown(files, n_train, n_test, QUICK_NOTE if quick else "")
+        return line, {"n_train": n_train, "n_test": n_test, "files": files}
+
+    def _wrote(self, path: Path) -> Path:
+        self.written.append(path)
+        return path
+
+    def text(self, name: str, text: str) -> Path:
+        return self._wrote(atomic_write_text(self.out / name, text))
+
+    def markdown(self, name: str, lines: Iterable[str]) -> Path:
+        return self.text(name, "\n".join(lines))
+
+    def json(self, name: str, obj: Any, **dumps: Any) -> Path:
+        return self.text(name, json.dumps(obj, indent=1, **dumps))
+
+    def csv(self, name: str, rows: Iterable[Mapping[str, Any] | Sequence[Any]], fields: Sequence[str],
+            float_format: str | None = None) -> Path:
+        """Rows (dicts, keyed by ``fields``; or sequences in ``fields``' order) under a header of ``fields``;
+        floats written with ``float_format`` (e.g. ``'.6f'``) when given."""
+        def cell(v: Any) -> Any:
+            return format(v, float_format) if float_format and isinstance(v, float) else v
+
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(fields)
+        for r in rows:
+            w.writerow([cell(r.get(k, "")) for k in fields] if isinstance(r, Mapping) else [cell(v) for v in r])
+        return self.text(name, buf.getvalue())
+
+    def figure(self, name: str, fig, dpi: int = 100) -> Path:
+        figures.save(fig, self.out / name, dpi=dpi)
+        return self._wrote(self.out / name)
+
+
+__all__ = ["QUICK_NOTE", "Report", "table"]
