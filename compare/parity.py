@@ -12,10 +12,8 @@ Writes ``reports/parity/``: report.md, parity.csv, curves.json, layers.png, trai
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +21,13 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-import torchref
-from scratchnet import models, optim
-from scratchnet.data import MNIST_DIR_ENV, MNISTNotFoundError, load_mnist, normalize
-from scratchnet.fileio import atomic_write, atomic_write_text
+from scratchnet.data import MNIST_DIR_ENV, MNISTNotFoundError, load_mnist_split, normalize
+from scratchnet.recipes import RECIPES
 
-from . import provenance
 from .cli import run_report
+from .figures import pyplot
+from .models import Pair, build_pair, display_name
+from .report import Report, table
 
 MODEL_NAMES = ("ffn", "seedcnn", "examplesnet")
 NO_DROPOUT = {"ffn": {"dropout": 0.0}, "seedcnn": {}, "examplesnet": {"dropout1": 0.0, "dropout2": 0.0}}
@@ -43,14 +41,14 @@ def _scaled_max_diff(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float
     return float(d.max()), float(d.max()) / scale, int(np.count_nonzero(d > 1e-4 * scale))
 
 
-def load_images(data_dir: str | None, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, str]:
+def load_images(data_dir: str | None, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, str, Path | None]:
     """n MNIST training images (uint8) and labels, or generated digit-like ones when no directory was named
     (``data_dir`` or ``MNIST_DIR``) and the cache holds no MNIST. A named directory without the files is
-    an error, not a reason to measure something else."""
+    an error, not a reason to measure something else. Also returns the source in words and the directory."""
     try:
-        x, y = load_mnist(data_dir, "train", download=False)
-        idx = np.random.default_rng(seed).choice(len(x), n, replace=False)
-        return x[idx], y[idx], "MNIST training images"
+        split = load_mnist_split(data_dir, "train", download=False)
+        idx = np.random.default_rng(seed).choice(len(split), n, replace=False)
+        return split.images[idx], split.labels[idx], "MNIST training images", split.directory
     except MNISTNotFoundError:
         if data_dir is not None or os.environ.get(MNIST_DIR_ENV):
             raise
@@ -59,7 +57,7 @@ def load_images(data_dir: str | None, n: int, seed: int) -> tuple[np.ndarray, np
         x = rng.integers(0, 80, size=(n, 28, 28)).astype(np.uint8)
         for i, c in enumerate(y):
             x[i, 3 + 2 * c : 6 + 2 * c, 5:23] = 255
-        return x, y.astype(np.int64), "generated digit-like images (MNIST not found)"
+        return x, y.astype(np.int64), "generated digit-like images (MNIST not found)", None
 
 
 def _row(model: str, dtype: str, layer: str, kind: str, ours, theirs) -> dict[str, Any]:
@@ -68,12 +66,17 @@ def _row(model: str, dtype: str, layer: str, kind: str, ours, theirs) -> dict[st
             "elements_off": n_off, "elements": int(np.size(theirs))}
 
 
+def dropout_free_pair(name: str, dtype: str, seed: int) -> Pair:
+    """scratchnet's model and its torch twin from the same weights, dropout off, with Adam(1e-3) on both."""
+    recipe = replace(RECIPES[name], optimizer="adam", lr=1e-3)
+    return build_pair(recipe, seed, dtype=DTYPES[dtype][0], **NO_DROPOUT[name])
+
+
 def layer_parity(name: str, dtype: str, x: np.ndarray, y: np.ndarray, seed: int) -> list[dict[str, Any]]:
     """Per-layer forward/backward differences and per-parameter gradient differences."""
-    np_dtype, _ = DTYPES[dtype]
-    ours = models.build_model(name, dtype=np_dtype, rng=seed, **NO_DROPOUT[name])
-    theirs = torchref.from_scratch(ours, torchref.build_model(name, **NO_DROPOUT[name]))
-    xs = x.astype(np_dtype)
+    pair = dropout_free_pair(name, dtype, seed)
+    ours, theirs = pair.scratchnet.model, pair.torch.model
+    xs = x.astype(DTYPES[dtype][0])
     t_in = torch.from_numpy(xs.copy()).requires_grad_(True)
     rows: list[dict[str, Any]] = []
     outs, t_outs = [], []
@@ -85,7 +88,7 @@ def layer_parity(name: str, dtype: str, x: np.ndarray, y: np.ndarray, seed: int)
         outs.append(h)
         t_outs.append(th)
         rows.append(_row(name, dtype, lname, "forward output", h, th.detach().numpy()))
-    crit, tcrit = ours.make_loss(), torchref.models.make_loss(theirs)
+    crit, tcrit = pair.scratchnet.loss, pair.torch.loss
     loss = crit(outs[-1], y)
     tloss = tcrit(t_outs[-1], torch.from_numpy(y))
     tloss.backward()
@@ -104,13 +107,11 @@ def layer_parity(name: str, dtype: str, x: np.ndarray, y: np.ndarray, seed: int)
 
 def training_curves(name: str, dtype: str, x: np.ndarray, y: np.ndarray, steps: int, batch: int, seed: int) -> dict[str, Any]:
     """Both sides trained with Adam(1e-3) from the same weights on the same batches; both loss curves."""
-    np_dtype, _ = DTYPES[dtype]
-    ours = models.build_model(name, dtype=np_dtype, rng=seed, **NO_DROPOUT[name])
-    theirs = torchref.from_scratch(ours, torchref.build_model(name, **NO_DROPOUT[name]))
-    opt, topt = optim.Adam(ours.parameters(), lr=1e-3), torch.optim.Adam(theirs.parameters(), lr=1e-3)
-    crit, tcrit = ours.make_loss(), torchref.models.make_loss(theirs)
+    pair = dropout_free_pair(name, dtype, seed)
+    ours, crit, opt = pair.scratchnet.model, pair.scratchnet.loss, pair.scratchnet.optimizer
+    theirs, tcrit, topt = pair.torch.model, pair.torch.loss, pair.torch.optimizer
     rng = np.random.default_rng(seed)
-    xs = x.astype(np_dtype)
+    xs = x.astype(DTYPES[dtype][0])
     a, b = [], []
     for _ in range(steps):
         idx = rng.choice(len(xs), batch, replace=False)
@@ -127,12 +128,8 @@ def training_curves(name: str, dtype: str, x: np.ndarray, y: np.ndarray, steps: 
     return {"model": name, "dtype": dtype, "scratchnet": a, "torch": b}
 
 
-def _plot_layers(rows: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot_layers(rows: list[dict[str, Any]]):
+    plt = pyplot()
     kinds = ["forward output", "gradient at output", "parameter gradient"]
     fig, axes = plt.subplots(len(MODEL_NAMES), len(kinds), figsize=(15, 3.2 * len(MODEL_NAMES)), squeeze=False)
     for i, name in enumerate(MODEL_NAMES):
@@ -147,22 +144,17 @@ def _plot_layers(rows: list[dict[str, Any]], path: Path) -> None:
                 ax.set_xticks(np.arange(len(sel)), [r["layer"] for r in sel], rotation=45, ha="right", fontsize=7)
             ax.set_yscale("log")
             ax.set_ylim(1e-18, 1e-2)
-            ax.set_title(f"{name}: {kind}", fontsize=9)
+            ax.set_title(f"{display_name(name)}: {kind}", fontsize=9)
             ax.grid(alpha=0.3, axis="y")
             if i == 0 and j == 0:
                 ax.legend()
             if j == 0:
                 ax.set_ylabel("max |diff| / max |torch|")
-    fig.tight_layout()
-    _save(fig, path)
+    return fig
 
 
-def _plot_curves(curves: list[dict[str, Any]], path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def plot_curves(curves: list[dict[str, Any]]):
+    plt = pyplot()
     fig, axes = plt.subplots(2, len(MODEL_NAMES), figsize=(5 * len(MODEL_NAMES), 6.5), squeeze=False)
     for j, name in enumerate(MODEL_NAMES):
         if not any(c["model"] == name for c in curves):
@@ -176,100 +168,81 @@ def _plot_curves(curves: list[dict[str, Any]], path: Path) -> None:
                 axes[0][j].plot(steps, b, "-", color="tab:orange", lw=3, alpha=0.5, label="torch (float32)")
                 axes[0][j].plot(steps, a, "--", color="tab:blue", lw=1.2, label="scratchnet (float32)")
             axes[1][j].semilogy(steps, np.maximum(np.abs(a - b), 1e-18), label=c["dtype"])
-        axes[0][j].set(title=f"{name}: training loss, Adam 1e-3", xlabel="step", ylabel="loss")
-        axes[1][j].set(title=f"{name}: |scratchnet - torch| loss", xlabel="step", ylabel="abs difference")
+        axes[0][j].set(title=f"{display_name(name)}: training loss, Adam 1e-3", xlabel="step", ylabel="loss")
+        axes[1][j].set(title=f"{display_name(name)}: |scratchnet - torch| loss", xlabel="step", ylabel="abs difference")
         for ax in axes[:, j]:
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
-    fig.tight_layout()
-    _save(fig, path)
+    return fig
 
 
-def _save(fig, path: Path) -> None:
-    import matplotlib.pyplot as plt
+CSV_FIELDS = ["model", "dtype", "layer", "kind", "max_abs", "max_rel", "elements_off", "elements"]
 
-    atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=100))
-    plt.close(fig)
+INTRO_TEXT = """
+Each number is the largest absolute difference between scratchnet and torch in one tensor, divided by
+the largest |torch value| in that tensor. float64 differences come from summation order alone (about
+1e-16 per operation); float32 ones are the same effect at float32's 6e-8 resolution.
+
+![per-layer differences](layers.png)
+"""
+
+TIES_TEXT = """: these are max-pool windows whose two largest entries are equal in one implementation and one
+rounding step apart in the other. MNIST's uniform background makes exact ties common (neighbouring
+windows see identical patches); torch's convolution rounds one of the tied values differently, so its
+max-pool sends the gradient to the neighbour. Both choices are valid subgradients, and the parameter
+gradients still agree to round-off because the tied positions see identical input patches."""
 
 
-def run(out: Path, data_dir: str | None, seed: int, batch: int, steps: int, quick: bool, progress: bool | None) -> Path:
-    out = Path(out)
-    info = provenance.collect(seed)
+def run(out: Path, data_dir: str | None, seed: int, batch: int, steps: int, quick: bool, progress: bool | None) -> Report:
+    rep = Report(out, seed=seed)
     names = ("ffn", "seedcnn") if quick else MODEL_NAMES
-    images, labels, source = load_images(data_dir, max(batch * 4, 256), seed)
+    images, labels, source, directory = load_images(data_dir, max(batch * 4, 256), seed)
     x = normalize(images, "mnist", dtype=np.float64)
     rows, curves = [], []
     jobs = [(n, d) for n in names for d in DTYPES]
     for name, dtype in tqdm(jobs, desc="parity", disable=None if progress is None else not progress):
         rows += layer_parity(name, dtype, x[:batch], labels[:batch], seed)
         curves.append(training_curves(name, dtype, x, labels, steps, batch, seed))
-    buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["model", "dtype", "layer", "kind", "max_abs", "max_rel", "elements_off", "elements"])
-    writer.writeheader()
-    writer.writerows(rows)
-    atomic_write_text(out / "parity.csv", buf.getvalue())
-    atomic_write_text(out / "curves.json", json.dumps({"provenance": info, "curves": curves}, indent=1))
-    _plot_layers(rows, out / "layers.png")
-    _plot_curves(curves, out / "training.png")
-    atomic_write_text(out / "report.md", _report(info, rows, curves, source, batch, steps))
-    return out / "report.md"
+    data_line = f"- data: {batch} {source}" if directory is None else rep.data(directory, batch)[0]
+    rep.csv("parity.csv", rows, CSV_FIELDS)
+    rep.json("curves.json", {"provenance": rep.info, "curves": curves})
+    rep.figure("layers.png", plot_layers(rows))
+    rep.figure("training.png", plot_curves(curves))
+    rep.markdown("report.md", report_lines(rep, rows, curves, data_line, batch, steps))
+    return rep
 
 
-def _report(info, rows, curves, source, batch, steps) -> str:
-    lines = [
-        "# Parity: scratchnet against torch, layer by layer and over training",
-        "",
-        provenance.markdown(info),
-        f"- data: {batch} {source}, normalised with (0.1307, 0.3081); dropout probabilities set to 0 on both sides",
-        "",
-        "Each number is the largest absolute difference between scratchnet and torch in one tensor, divided by",
-        "the largest |torch value| in that tensor. float64 differences come from summation order alone (about",
-        "1e-16 per operation); float32 ones are the same effect at float32's 6e-8 resolution.",
-        "",
-        "![per-layer differences](layers.png)",
-        "",
-        "| model | dtype | largest forward diff | largest input-gradient diff | largest parameter-gradient diff | loss diff |",
-        "|---|---|---|---|---|---|",
-    ]
+def _worst(rows: list[dict[str, Any]], kind: str) -> str:
+    r = max((r for r in rows if r["kind"] == kind), key=lambda r: r["max_rel"])
+    return f"{r['max_rel']:.1e} ({r['layer']})"
+
+
+def report_lines(rep: Report, rows, curves, data_line: str, batch: int, steps: int) -> list[str]:
+    lines = [*rep.header("Parity: scratchnet against torch, layer by layer and over training"),
+             data_line + ", normalised with (0.1307, 0.3081); dropout probabilities set to 0 on both sides", INTRO_TEXT]
+    worst = []
     for name in dict.fromkeys(r["model"] for r in rows):
         for dtype in DTYPES:
             sel = [r for r in rows if r["model"] == name and r["dtype"] == dtype]
-
-            def worst(kind: str) -> str:
-                cand = [r for r in sel if r["kind"] == kind]
-                r = max(cand, key=lambda r: r["max_rel"])
-                return f"{r['max_rel']:.1e} ({r['layer']})"
-
-            lines.append(f"| {name} | {dtype} | {worst('forward output')} | {worst('gradient at output')} | "
-                         f"{worst('parameter gradient')} | {worst('loss value')} |")
+            worst.append([display_name(name), dtype, *(_worst(sel, k) for k in ("forward output", "gradient at output",
+                                                                                  "parameter gradient", "loss value"))])
+    lines += table(["model", "dtype", "largest forward diff", "largest input-gradient diff",
+                    "largest parameter-gradient diff", "loss diff"], worst)
     flipped = [r for r in rows if r["kind"] == "gradient at output" and r["max_rel"] > 1e-3]
     if flipped:
-        lines += [
-            "",
-            "**Where a gradient differs by much more than round-off** ("
-            + ", ".join(f"{r['model']} {r['dtype']} at {r['layer']}: {r['elements_off']} of {r['elements']} elements"
-                        for r in flipped)
-            + "): these are max-pool windows whose two largest entries are equal in one implementation and one",
-            "rounding step apart in the other. MNIST's uniform background makes exact ties common (neighbouring",
-            "windows see identical patches); torch's convolution rounds one of the tied values differently, so its",
-            "max-pool sends the gradient to the neighbour. Both choices are valid subgradients, and the parameter",
-            "gradients still agree to round-off because the tied positions see identical input patches.",
-        ]
-    lines += [
-        "",
-        f"## Training: {steps} Adam steps from the same weights on the same batches of {batch}",
-        "",
-        "![training curves](training.png)",
-        "",
-        "| model | dtype | first loss (scratchnet / torch) | last loss (scratchnet / torch) | largest |difference| |",
-        "|---|---|---|---|---|",
-    ]
+        lines += ["", "**Where a gradient differs by much more than round-off** (" + ", ".join(
+            f"{r['model']} {r['dtype']} at {r['layer']}: {r['elements_off']} of {r['elements']} elements"
+            for r in flipped) + ")" + TIES_TEXT]
+    lines += ["", f"## Training: {steps} Adam steps from the same weights on the same batches of {batch}", "",
+              "![training curves](training.png)", ""]
+    finals = []
     for c in curves:
         a, b = np.array(c["scratchnet"]), np.array(c["torch"])
-        lines.append(f"| {c['model']} | {c['dtype']} | {a[0]:.6f} / {b[0]:.6f} | {a[-1]:.6f} / {b[-1]:.6f} | "
-                     f"{np.max(np.abs(a - b)):.1e} |")
-    lines += ["", "Full per-layer numbers: [parity.csv](parity.csv); curves: [curves.json](curves.json).", ""]
-    return "\n".join(lines)
+        finals.append([display_name(c["model"]), c["dtype"], f"{a[0]:.6f} / {b[0]:.6f}", f"{a[-1]:.6f} / {b[-1]:.6f}",
+                       f"{np.max(np.abs(a - b)):.1e}"])
+    lines += table(["model", "dtype", "first loss (scratchnet / torch)", "last loss (scratchnet / torch)",
+                    "largest |difference|"], finals)
+    return lines + ["", "Full per-layer numbers: [parity.csv](parity.csv); curves: [curves.json](curves.json).", ""]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -98,13 +98,12 @@ def data_files(directory: str | os.PathLike) -> list[dict[str, Any]]:
     return out
 
 
-def data_markdown(files: list[dict[str, Any]], n_train: int, n_test: int, note: str = "") -> str:
-    """``- data: N training / M test images from <file> (<bytes>, SHA-256 <first 16 hex>) ...``: the
-    provenance line of the data, with ``note`` (e.g. that --quick used a subset) after it."""
+def data_markdown(files: list[dict[str, Any]], what: str, note: str = "") -> str:
+    """``- data: <what> from <file> (<bytes>, SHA-256 <first 16 hex>), ...``: the provenance line of the
+    data, with ``note`` (e.g. that --quick used a subset) after it."""
     original = files and all(f["original_mnist"] for f in files)
     named = ", ".join(f"`{f['file']}` ({f['bytes']:,} bytes, SHA-256 `{f['sha256'][:16]}`)" for f in files)
-    return (f"- data: {n_train:,} training / {n_test:,} test images from "
-            + ("the original MNIST files " if original else "MNIST-format files ") + named + note)
+    return f"- data: {what} from " + ("the original MNIST files " if original else "MNIST-format files ") + named + note
 
 
 __all__ = ["command_line", "collect", "markdown", "data_files", "data_markdown"]

@@ -48,11 +48,13 @@ class Report:
         """The report's first lines: its title and the provenance block."""
         return [f"# {title}", "", provenance.markdown(self.info)]
 
-    def data(self, directory: str | Path, n_train: int, n_test: int, quick: bool = False) -> tuple[str, dict[str, Any]]:
+    def data(self, directory: str | Path, n_train: int, n_test: int | None = None,
+             quick: bool = False) -> tuple[str, dict[str, Any]]:
         """The data's provenance line for the markdown, and its description for the JSON: image counts and
         each file's name, size and SHA-256 (never the directory, which names one machine)."""
         files = provenance.data_files(directory)
-        line = provenance.data_markdown(files, n_train, n_test, QUICK_NOTE if quick else "")
+        what = f"{n_train:,} training" + ("" if n_test is None else f" / {n_test:,} test") + " images"
+        line = provenance.data_markdown(files, what, QUICK_NOTE if quick else "")
         return line, {"n_train": n_train, "n_test": n_test, "files": files}
 
     def _wrote(self, path: Path) -> Path:
