@@ -23,8 +23,6 @@ says so). Writes ``reports/replication/``: report.md, accuracy.png, metrics.csv,
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import time
 from collections.abc import Callable
@@ -36,21 +34,17 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from scratchnet import models as scratch_models
 from scratchnet import train as scratch_train
 from scratchnet.data import load_mnist_split, normalize
-from scratchnet.fileio import atomic_write_text
 from scratchnet.recipes import RECIPES
-from scratchnet.recipes import build_optimizer as scratch_optimizer
 from torchref import train as torch_train
 from torchref.data import to_device
 from torchref.device import select_device
-from torchref.recipes import build_optimizer as torch_optimizer
-from torchref.recipes import make_model as torch_model
 
-from . import provenance
 from .cli import add_report_arguments, run_report
-from .figures import pyplot, save
+from .figures import pyplot
+from .models import build_pair, scratch_side
+from .report import Report, data_line, table
 
 OFFICIAL = RECIPES["examplesnet"]
 OFFICIAL_SEED = 1
@@ -94,13 +88,14 @@ def variants(extra_seeds: int) -> list[Variant]:
 # ----------------------------------------------------------------------------------------------- runs
 
 
-def load_data(data_dir: str | None, device: torch.device, quick: bool) -> dict[str, Any]:
+def load_data(rep: Report, data_dir: str | None, device: torch.device, quick: bool) -> dict[str, Any]:
+    """The data in both normalisations on ``device``, in NumPy for scratchnet, and its description."""
     train, test = load_mnist_split(data_dir, "train"), load_mnist_split(data_dir, "test")
     xtr, ytr, xte, yte = train.images, train.labels, test.images, test.labels
     if quick:
         xtr, ytr, xte, yte = xtr[:2000], ytr[:2000], xte[:500], yte[:500]
-    data: dict[str, Any] = {"dir": str(train.directory), "n_train": len(ytr), "n_test": len(yte),
-                            "numpy": {"train": (normalize(xtr, "mnist"), ytr), "test": (normalize(xte, "mnist"), yte)}}
+    data: dict[str, Any] = {"described": {**rep.data(train.directory, len(ytr), len(yte))[1], "quick": quick},
+                            "n_train": len(ytr), "n_test": len(yte), "numpy": {"train": (normalize(xtr, "mnist"), ytr), "test": (normalize(xte, "mnist"), yte)}}
     for norm in ("mnist", "unit"):
         data[norm] = (to_device(xtr, ytr, device, normalization=norm), to_device(xte, yte, device, normalization=norm))
     return data
@@ -109,8 +104,8 @@ def load_data(data_dir: str | None, device: torch.device, quick: bool) -> dict[s
 def train_torch(data: dict[str, Any], epochs: int, seed: int, device, progress, *, shuffle: bool = True,
                 normalization: str = "mnist", optimizer=None) -> dict[str, Any]:
     """ExamplesNet in torch from scratchnet's initial weights for ``seed`` (as scratchnet.train builds them)."""
-    model = torch_model("examplesnet", seed=seed, device=device, init="scratchnet")
-    opt, sched = torch_optimizer(OFFICIAL, model)
+    twin = build_pair(OFFICIAL, seed, device=device).torch
+    model, opt, sched = twin.model, twin.optimizer, twin.scheduler
     if optimizer is not None:
         opt, sched = optimizer(model), None
     train, test = data[normalization]
@@ -119,10 +114,10 @@ def train_torch(data: dict[str, Any], epochs: int, seed: int, device, progress, 
 
 
 def train_scratch(data: dict[str, Any], epochs: int, seed: int, progress) -> dict[str, Any]:
-    model = scratch_models.build_model("examplesnet", rng=np.random.default_rng(seed))
-    opt, sched = scratch_optimizer(OFFICIAL, model)
-    return scratch_train.fit(model, opt, data["numpy"]["train"], epochs=epochs, batch_size=OFFICIAL.batch_size,
-                             scheduler=sched, test_data=data["numpy"]["test"], seed=seed, progress=progress)
+    ours = scratch_side(OFFICIAL, seed)
+    return scratch_train.fit(ours.model, ours.optimizer, data["numpy"]["train"], epochs=epochs,
+                             batch_size=OFFICIAL.batch_size, scheduler=ours.scheduler, test_data=data["numpy"]["test"],
+                             seed=seed, progress=progress)
 
 
 def reuse_scratch_history(path: str | Path, epochs: int, seed: int, n_train: int, n_test: int) -> dict[str, Any]:
@@ -154,7 +149,7 @@ def _accuracies(hist: dict[str, Any]) -> list[float]:
     return [e["test_accuracy"] for e in hist["epochs"]]
 
 
-def plot(runs: dict[str, dict], one_epoch: list[dict], path: Path) -> None:
+def plot(runs: dict[str, dict], one_epoch: list[dict]):
     plt = pyplot()
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [1.25, 1]})
     styles = {"torch": ("--", "s"), "scratchnet": ("-", "o")}
@@ -183,21 +178,20 @@ def plot(runs: dict[str, dict], one_epoch: list[dict], path: Path) -> None:
     bx.invert_yaxis()
     bx.grid(alpha=0.3, axis="x")
     bx.legend(fontsize=8, loc="lower left")
-    save(fig, path)
+    return fig
 
 
-def write_csv(runs: dict[str, dict], one_epoch: list[dict], path: Path) -> None:
-    buf = io.StringIO()
-    w = csv.writer(buf)
-    w.writerow(["run", "implementation", "epoch", "lr", "train_loss", "test_loss", "test_accuracy", "images_per_s"])
-    for impl, hist in runs.items():
-        for e in hist["epochs"]:
-            w.writerow(["official recipe", impl, e["epoch"], e["lr"], f"{e['train_loss']:.6f}", f"{e['test_loss']:.6f}",
-                        f"{e['test_accuracy']:.4f}", f"{e['images_per_s']:.1f}"])
-    for r in one_epoch:
-        w.writerow([f"one epoch: {r['label']}", "torch", 1, r["lr"], f"{r['train_loss']:.6f}", f"{r['test_loss']:.6f}",
-                    f"{r['test_accuracy']:.4f}", f"{r['images_per_s']:.1f}"])
-    atomic_write_text(path, buf.getvalue())
+CSV_FIELDS = ["run", "implementation", "epoch", "lr", "train_loss", "test_loss", "test_accuracy", "images_per_s"]
+
+
+def csv_rows(runs: dict[str, dict], one_epoch: list[dict]) -> list[list]:
+    """Every epoch of the official runs, then each one-epoch variant."""
+    def row(run: str, impl: str, e: dict) -> list:
+        return [run, impl, e["epoch"], e["lr"], f"{e['train_loss']:.6f}", f"{e['test_loss']:.6f}",
+                f"{e['test_accuracy']:.4f}", f"{e['images_per_s']:.1f}"]
+
+    rows = [row("official recipe", impl, e) for impl, hist in runs.items() for e in hist["epochs"]]
+    return rows + [row(f"one epoch: {r['label']}", "torch", {**r, "epoch": 1}) for r in one_epoch]
 
 
 def _pct(v: float) -> str:
@@ -268,65 +262,71 @@ def closing(one_epoch: list[dict], full: bool = True) -> list[str]:
             "show which kinds of change move the first epoch, and by how much."]
 
 
-def write_report(info: dict, runs: dict[str, dict], one_epoch: list[dict], data: dict, args, path: Path) -> None:
-    lines = [
-        "# Replicating the official PyTorch MNIST example",
-        "",
-        provenance.markdown(info),
-        f"- data: {data['n_train']} training / {data['n_test']} test images from `{data['dir']}`"
-        + (" (**--quick: a subset, one epoch; not comparable with the published numbers**)" if args.quick else ""),
-        f"- recipe: ExamplesNet (Conv 1->32->64, max-pool, dropout 0.25/0.5, Linear 9216->128->10, log-softmax, "
-        f"NLL loss), {OFFICIAL.source}; seed {args.seed}; {args.epochs} epoch(s); test batch 1000."
-        + (" torch and scratchnet start from the same initial weights and see the same shuffled batches."
-           if "scratchnet" in runs else " torch only (--no-scratchnet)."),
-    ]
+SPEED_TEXT = ("Train times come from separate runs, each on a machine that may have been shared (every history "
+              "records the load average at its start and end); for a like-for-like speed comparison, measured in "
+              "one process, see [benchmarks.md](../benchmarks.md).")
+PUBLISHED_ROWS = [["official example (published logs)", "99.12-99.24% (9912-9924 / 10000)", 14],
+                  ["a published replication (course exercise, `main.py --epochs 1`)", "\"92-95%\"", 1]]
+
+
+def _published(epoch: int) -> str:
+    pub = PUBLISHED_EPOCHS.get(epoch)
+    return "-" if pub is None else (f"~{100 * pub[0]:.1f}%" if pub[0] == pub[1] else
+                                    f"{100 * pub[0]:.2f}-{100 * pub[1]:.2f}%")
+
+
+def epoch_table(runs: dict[str, dict]) -> list[str]:
+    """Test accuracy and loss per epoch of each main run, beside the published logs."""
+    rows = []
+    for i in range(max(len(h["epochs"]) for h in runs.values())):
+        first = next(h for h in runs.values() if len(h["epochs"]) > i)
+        row = [str(i + 1), f"{first['epochs'][i]['lr']:.4g}"]
+        for h in runs.values():
+            e = h["epochs"][i] if len(h["epochs"]) > i else None
+            row += [_pct(e["test_accuracy"]), f"{e['test_loss']:.4f}"] if e else ["-", "-"]
+        rows.append([*row, _published(i + 1)])
+    head = [c for impl in runs for c in (f"{impl} test accuracy", f"{impl} test loss")]
+    return table(["epoch", "lr", *head, "official example (published logs)"], rows)
+
+
+def report_lines(rep: Report, runs: dict[str, dict], one_epoch: list[dict], data: dict, args) -> list[str]:
+    lines = [*rep.header("Replicating the official PyTorch MNIST example"), data_line(data, args.quick),
+             f"- recipe: ExamplesNet (Conv 1->32->64, max-pool, dropout 0.25/0.5, Linear 9216->128->10, log-softmax, "
+             f"NLL loss), {OFFICIAL.source}; seed {args.seed}; {args.epochs} epoch(s); test batch 1000."
+             + (" torch and scratchnet start from the same initial weights and see the same shuffled batches."
+                if "scratchnet" in runs else " torch only (--no-scratchnet).")]
     if "reused_from" in runs.get("scratchnet", {}):
         h = runs["scratchnet"]
         lines.append(f"- scratchnet run reused from `{h['reused_from']}` (its command `{h['extra'].get('command')}`, "
                      f"commit `{h['extra'].get('git_commit')}`, {h['extra'].get('date')}), checked to be this recipe, "
                      "seed and data")
-    lines += ["", "![accuracy per epoch and one-epoch variants](accuracy.png)", "",
-              "## Test accuracy per epoch", "",
-              "| epoch | lr | " + " | ".join(f"{impl} test accuracy | {impl} test loss" for impl in runs)
-              + " | official example (published logs) |",
-              "|---|---|" + "---|---|" * len(runs) + "---|"]
-    n = max(len(h["epochs"]) for h in runs.values())
-    for i in range(n):
-        row = [str(i + 1)]
-        first = next(h for h in runs.values() if len(h["epochs"]) > i)
-        row.append(f"{first['epochs'][i]['lr']:.4g}")
-        for h in runs.values():
-            e = h["epochs"][i] if len(h["epochs"]) > i else None
-            row += [_pct(e["test_accuracy"]), f"{e['test_loss']:.4f}"] if e else ["-", "-"]
-        pub = PUBLISHED_EPOCHS.get(i + 1)
-        row.append("-" if pub is None else (f"~{100 * pub[0]:.1f}%" if pub[0] == pub[1] else
-                                            f"{100 * pub[0]:.2f}-{100 * pub[1]:.2f}%"))
-        lines.append("| " + " | ".join(row) + " |")
-    lines += ["", "| run | test accuracy | epochs | train time | images/s | device |", "|---|---|---|---|---|---|"]
-    for impl, h in runs.items():
-        ips = float(np.mean([e["images_per_s"] for e in h["epochs"]]))
-        lines.append(f"| {impl} ({'reused run' if 'reused_from' in h else 'this run'}) | {_pct(h['epochs'][-1]['test_accuracy'])} | {len(h['epochs'])} | "
-                     f"{h['train_time_s']:.0f} s | {ips:,.0f} | {h['device_label']} |")
-    lines += ["| official example (published logs) | 99.12-99.24% (9912-9924 / 10000) | 14 | - | - | - |",
-              "| a published replication (course exercise, `main.py --epochs 1`) | \"92-95%\" | 1 | - | - | - |",
-              "", "Train times come from separate runs, each on a machine that may have been shared (every history "
-              "records the load average at its start and end); for a like-for-like speed comparison, measured in "
-              "one process, see [benchmarks.md](../benchmarks.md).",
-              "", "## One epoch, one change at a time", "",
+    lines += ["", "![accuracy per epoch and one-epoch variants](accuracy.png)", "", "## Test accuracy per epoch", "",
+              *epoch_table(runs), ""]
+    lines += table(["run", "test accuracy", "epochs", "train time", "images/s", "device"], [
+        [f"{impl} ({'reused run' if 'reused_from' in h else 'this run'})", _pct(h["epochs"][-1]["test_accuracy"]),
+         len(h["epochs"]), f"{h['train_time_s']:.0f} s", f"{np.mean([e['images_per_s'] for e in h['epochs']]):,.0f}",
+         h["device_label"]] for impl, h in runs.items()] + PUBLISHED_ROWS)
+    lo, hi = CLAIM_ONE_EPOCH
+    lines += ["", SPEED_TEXT, "", "## One epoch, one change at a time", "",
               "Every variant is ExamplesNet trained for one epoch with torch from scratchnet's initial weights for "
               f"its seed (seed {OFFICIAL_SEED} unless stated), tested on the same test images.", "",
-              "| variant | what changes | test accuracy after 1 epoch | in the claimed 92-95%? |", "|---|---|---|---|"]
-    lo, hi = CLAIM_ONE_EPOCH
-    for r in one_epoch:
-        lines.append(f"| {r['label']} | {r['why']} | {_pct(r['test_accuracy'])} | "
-                     f"{'yes' if lo <= r['test_accuracy'] <= hi else 'no'} |")
-    lines += ["", "## What the data says", "", *explain(runs, one_epoch), "",
-              *closing(one_epoch, full=not args.quick),
+              *table(["variant", "what changes", "test accuracy after 1 epoch", "in the claimed 92-95%?"],
+                     [[r["label"], r["why"], _pct(r["test_accuracy"]), "yes" if lo <= r["test_accuracy"] <= hi else "no"]
+                      for r in one_epoch]),
+              "", "## What the data says", "", *explain(runs, one_epoch), "", *closing(one_epoch, full=not args.quick),
               "", "Numbers: [metrics.csv](metrics.csv); every epoch of every run: [history.json](history.json).", ""]
-    atomic_write_text(path, "\n".join(lines))
+    return lines
 
 
-def render(out: Path, args) -> Path:
+def write_outputs(rep: Report, runs: dict[str, dict], one_epoch: list[dict], data: dict, args) -> Report:
+    """metrics.csv, accuracy.png and report.md of a run (just trained, or read back by --render-only)."""
+    rep.csv("metrics.csv", csv_rows(runs, one_epoch), CSV_FIELDS)
+    rep.figure("accuracy.png", plot(runs, one_epoch))
+    rep.markdown("report.md", report_lines(rep, runs, one_epoch, data, args))
+    return rep
+
+
+def render(out: Path, args) -> Report:
     """Rewrite report.md, metrics.csv and accuracy.png from a finished run's history.json (no training)."""
     try:
         saved = json.loads((out / "history.json").read_text())
@@ -336,17 +336,14 @@ def render(out: Path, args) -> Path:
     args.epochs = len(runs["torch"]["epochs"])
     args.seed = saved["provenance"]["seed"]
     args.quick = bool(data.get("quick"))
-    write_csv(runs, one_epoch, out / "metrics.csv")
-    plot(runs, one_epoch, out / "accuracy.png")
-    write_report(saved["provenance"], runs, one_epoch, data, args, out / "report.md")
-    return out / "report.md"
+    return write_outputs(Report(out, info=saved["provenance"]), runs, one_epoch, data, args)
 
 
-def run(args) -> Path:
-    out = Path(args.out)
+def run(args) -> Report:
     device = select_device(args.device)
-    info = provenance.collect(args.seed, device=str(device))
-    data = load_data(args.data_dir, device, args.quick)
+    rep = Report(args.out, seed=args.seed, device=str(device))
+    info = rep.info
+    data = load_data(rep, args.data_dir, device, args.quick)
     progress = False if args.no_progress else None
     dev_label = f"{device.type}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else
                                     f" ({info['processor']})")
@@ -373,14 +370,9 @@ def run(args) -> Path:
                             optimizer=v.optimizer)
             e = h["epochs"][0]
         one_epoch.append({"key": v.key, "label": v.label, "why": v.why, "seed": v.seed, **e})
-    atomic_write_text(out / "history.json", json.dumps({
-        "provenance": info, "data": {**{k: data[k] for k in ("dir", "n_train", "n_test")}, "quick": args.quick},
-        "histories": runs, "one_epoch": one_epoch, "wall_time_s": time.perf_counter() - t0,
-    }, indent=1, default=str))
-    write_csv(runs, one_epoch, out / "metrics.csv")
-    plot(runs, one_epoch, out / "accuracy.png")
-    write_report(info, runs, one_epoch, data, args, out / "report.md")
-    return out / "report.md"
+    rep.json("history.json", {"provenance": info, "data": data["described"], "histories": runs, "one_epoch": one_epoch,
+                              "wall_time_s": time.perf_counter() - t0}, default=str)
+    return write_outputs(rep, runs, one_epoch, data["described"], args)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,6 +34,13 @@ def table(head: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
     return out
 
 
+def data_line(described: dict[str, Any], quick: bool = False) -> str:
+    """The markdown line of data described by ``Report.data`` (also from a saved JSON, to re-render a report)."""
+    n_test = described.get("n_test")
+    what = f"{described['n_train']:,} training" + ("" if n_test is None else f" / {n_test:,} test") + " images"
+    return provenance.data_markdown(described["files"], what, QUICK_NOTE if quick else "")
+
+
 class Report:
     """One report being written into ``out``: its provenance (``info``), and every file written so far
     (``written``, in order; ``compare.cli.run_report`` prints them)."""
@@ -50,12 +57,10 @@ class Report:
 
     def data(self, directory: str | Path, n_train: int, n_test: int | None = None,
              quick: bool = False) -> tuple[str, dict[str, Any]]:
-        """The data's provenance line for the markdown, and its description for the JSON: image counts and
-        each file's name, size and SHA-256 (never the directory, which names one machine)."""
-        files = provenance.data_files(directory)
-        what = f"{n_train:,} training" + ("" if n_test is None else f" / {n_test:,} test") + " images"
-        line = provenance.data_markdown(files, what, QUICK_NOTE if quick else "")
-        return line, {"n_train": n_train, "n_test": n_test, "files": files}
+        """The data's description for the JSON (image counts, each file's name, size and SHA-256; never the
+        directory, which names one machine) and its provenance line for the markdown."""
+        described = {"n_train": n_train, "n_test": n_test, "files": provenance.data_files(directory)}
+        return data_line(described, quick), described
 
     def _wrote(self, path: Path) -> Path:
         self.written.append(path)
@@ -89,4 +94,4 @@ class Report:
         return self._wrote(self.out / name)
 
 
-__all__ = ["QUICK_NOTE", "Report", "table"]
+__all__ = ["QUICK_NOTE", "Report", "data_line", "table"]
