@@ -21,9 +21,6 @@ folds.csv, history.json, loss.png, confusion.png, example.png, and the trained R
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import time
 from dataclasses import replace
 from pathlib import Path
@@ -34,7 +31,6 @@ import torch
 from tqdm.auto import tqdm
 
 from scratchnet.data import load_mnist_split
-from scratchnet.fileio import atomic_write_text
 from scratchnet.recipes import RECIPES
 from torchref.checkpoint import save_state_dict
 from torchref.data import to_device
@@ -44,9 +40,10 @@ from torchref.recipes import RESNET_RECIPES, build_optimizer, data_normalization
 from torchref.resnet import PROTOCOLS, WeightsNotFoundError, locate_imagenet_weights
 from torchref.train import final_metrics, fit
 
-from . import provenance
 from .cli import add_report_arguments, run_report
-from .figures import pyplot, save
+from .figures import pyplot
+from .models import torch_side
+from .report import Report, table
 
 #: the workshop's SimpleNN recipe: scratchnet's FFN with the workshop's Normalize((0.5,), (0.5,))
 SIMPLENN = replace(RECIPES["ffn"], normalization="half",
@@ -71,8 +68,8 @@ def _loaders(images: np.ndarray, labels: np.ndarray, norm: str, device, dtype=to
 
 
 def train_and_test(name: str, model, recipe, train, test, epochs: int, seed: int, progress) -> dict[str, Any]:
-    opt, sched = build_optimizer(recipe, model)
-    hist = fit(model, opt, train, epochs=epochs, batch_size=recipe.batch_size, scheduler=sched, test_data=test,
+    side = torch_side(recipe, model)
+    hist = fit(model, side.optimizer, train, epochs=epochs, batch_size=recipe.batch_size, scheduler=side.scheduler, test_data=test,
                seed=seed, progress=progress, model_name=name)
     hist["final_test"] = final_metrics(model, test)
     return hist
@@ -88,7 +85,7 @@ def predict(model, x: torch.Tensor) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------- outputs
 
 
-def plot_losses(runs: dict[str, dict], folds: list[dict], path: Path) -> None:
+def plot_losses(runs: dict[str, dict], folds: list[dict]):
     plt = pyplot()
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.4))
     for name, r in runs.items():
@@ -105,10 +102,10 @@ def plot_losses(runs: dict[str, dict], folds: list[dict], path: Path) -> None:
     bx.set(xlabel="epoch", ylabel="train loss", title=f"SimpleNN: train loss of each of the {len(folds)} folds",
            yscale="log")
     bx.grid(alpha=0.3)
-    save(fig, path)
+    return fig
 
 
-def plot_confusions(runs: dict[str, dict], path: Path) -> None:
+def plot_confusions(runs: dict[str, dict]):
     plt = pyplot()
     fig, axes = plt.subplots(1, len(runs), figsize=(4.4 * len(runs), 4.3))
     for ax, (name, r) in zip(np.atleast_1d(axes), runs.items()):
@@ -121,10 +118,10 @@ def plot_confusions(runs: dict[str, dict], path: Path) -> None:
                             color="white" if i == k else "black")
         ax.set(title=f"{name}: {100 * r['history']['final_test']['accuracy']:.2f}%", xlabel="predicted", ylabel="true",
                xticks=range(10), yticks=range(10))
-    save(fig, path)
+    return fig
 
 
-def plot_example(image: np.ndarray, label: int, probs: dict[str, np.ndarray], path: Path) -> None:
+def plot_example(image: np.ndarray, label: int, probs: dict[str, np.ndarray]):
     plt = pyplot()
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(9, 3.4), gridspec_kw={"width_ratios": [1, 2.4]})
     ax.imshow(image, cmap="gray")
@@ -134,7 +131,7 @@ def plot_example(image: np.ndarray, label: int, probs: dict[str, np.ndarray], pa
         bx.bar(np.arange(10) + (i - (len(probs) - 1) / 2) * width, p, width, label=f"{name}: {int(p.argmax())}")
     bx.set(xticks=range(10), xlabel="digit", ylabel="probability", title="What each model predicts", ylim=(0, 1.05))
     bx.legend(fontsize=7)
-    save(fig, path)
+    return fig
 
 
 METRIC_FIELDS = ["model", "protocol", "weights", "evaluated_on", "accuracy", "precision", "recall", "f1",
@@ -159,46 +156,34 @@ def metrics_rows(runs: dict[str, dict], kfold: dict[str, Any], k: int) -> list[d
     return rows
 
 
-def write_csv(rows: list[dict], fields: list[str], path: Path) -> None:
-    buf = io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, extrasaction="ignore")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (f"{v:.6f}" if isinstance(v, float) else v) for k, v in r.items()})
-    atomic_write_text(path, buf.getvalue())
+RANDOM_WEIGHTS_TEXT = """
+> **These ResNet18 numbers are not fine-tuning.** The workshop fine-tuned a network pretrained on ImageNet; no
+> ImageNet weights could be found or downloaded here, so every ResNet18 below started from random initialisation.
+> With the backbone frozen (`workshop`, `linear-probe`), only the new layers learn on top of random features.
+> Rerun with `--weights-file resnet18-f37072fd.pth` (or with internet access) for the real comparison.
+>
+> What was looked for:
+>"""
+RESULT_FIELDS = ["model", "protocol", "weights", "evaluated on", "accuracy", "precision (macro)", "recall (macro)",
+                 "F1 (macro)", "trainable / all parameters", "epochs", "train time", "device"]
 
 
-def write_report(info: dict, rows: list[dict], kfold: dict, weights_line: str, weights_error: str | None,
-                 used: str, data: dict, args, path: Path) -> None:
-    title_weights = "ImageNet weights" if used == "imagenet" else "random-init weights (no ImageNet weights)"
-    lines = [f"# SimpleNN vs ResNet18 on MNIST ({title_weights})", "", provenance.markdown(info),
-             f"- data: {data['n_train']} training / {data['n_test']} test images from `{data['dir']}`"
-             + (" (**--quick: a subset, one epoch; not comparable with the published numbers**)" if args.quick else ""),
-             f"- **ResNet18 weights used: {weights_line}**"]
-    if weights_error:
-        lines += ["", "> **These ResNet18 numbers are not fine-tuning.** The workshop fine-tuned a network pretrained "
-                  "on ImageNet; no ImageNet weights could be found or downloaded here, so every ResNet18 below started "
-                  "from random initialisation. With the backbone frozen (`workshop`, `linear-probe`), only the new "
-                  "layers learn on top of random features. Rerun with `--weights-file resnet18-f37072fd.pth` (or with "
-                  "internet access) for the real comparison.", ">", "> What was looked for:", ">",
-                  *[f"> {ln}" for ln in weights_error.splitlines()]]
-    lines += ["", "## Results", "",
-              "| model | protocol | weights | evaluated on | accuracy | precision (macro) | recall (macro) | F1 (macro) | "
-              "trainable / all parameters | epochs | train time | device |",
-              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        acc = f"{100 * r['accuracy']:.2f}%" + (f" ± {100 * r['accuracy_std']:.2f}" if r["accuracy_std"] != "" else "")
-        lines.append(f"| {r['model']} | {r['protocol']} | {r['weights']} | {r['evaluated_on']} | {acc} | "
-                     f"{r['precision']:.4f} | {r['recall']:.4f} | {r['f1']:.4f} | {r['trainable_parameters']:,} / "
-                     f"{r['parameters']:,} | {r['epochs']} | {r['train_time_s']:.0f} s | {r['device']} |")
+def result_row(r: dict) -> list:
+    acc = f"{100 * r['accuracy']:.2f}%" + (f" ± {100 * r['accuracy_std']:.2f}" if r["accuracy_std"] != "" else "")
+    return [r["model"], r["protocol"], r["weights"], r["evaluated_on"], acc, f"{r['precision']:.4f}", f"{r['recall']:.4f}",
+            f"{r['f1']:.4f}", f"{r['trainable_parameters']:,} / {r['parameters']:,}", r["epochs"],
+            f"{r['train_time_s']:.0f} s", r["device"]]
+
+
+def findings(rows: list[dict], kfold: dict, used: str, data: dict, args) -> list[str]:
+    """What the numbers say, in sentences drawn from them."""
     best = max(rows[1:], key=lambda r: r["accuracy"])
     simple = next(r for r in rows[1:] if r["model"].startswith("SimpleNN"))
     resnets = [r for r in rows[1:] if r["model"].startswith("ResNet18")]
-    lines += ["", "## What it says", "",
-              f"- On the test set the best model here is **{best['model']}** ({100 * best['accuracy']:.2f}%).",
-              f"- SimpleNN: {100 * kfold['mean']['accuracy']:.2f}% ± {100 * kfold['std']['accuracy']:.2f} over "
-              f"{args.k} folds (validation), {100 * simple['accuracy']:.2f}% on the test set after training on all "
-              f"{data['n_train']} images."]
+    lines = [f"- On the test set the best model here is **{best['model']}** ({100 * best['accuracy']:.2f}%).",
+             f"- SimpleNN: {100 * kfold['mean']['accuracy']:.2f}% ± {100 * kfold['std']['accuracy']:.2f} over "
+             f"{args.k} folds (validation), {100 * simple['accuracy']:.2f}% on the test set after training on all "
+             f"{data['n_train']} images."]
     for r in resnets:
         cmp = "above" if r["accuracy"] > simple["accuracy"] else "below"
         lines.append(f"- {r['model']} ({r['protocol']}, {r['trainable_parameters']:,} trainable parameters): "
@@ -211,36 +196,34 @@ def write_report(info: dict, rows: list[dict], kfold: dict, weights_line: str, w
               f"{' / '.join(map(str, epochs))} epoch{'s' if epochs != [1] else ''}.")
     verdict = (f"on the test set SimpleNN is above ResNet18 {', '.join(above) or 'in no protocol'}"
                + (f" and below it in {', '.join(below)}" if below else "") + ".")
-    lines += ["- The workshop concluded that the simple net beat the fine-tuned ResNet18 on MNIST. "
-              + (f"With ImageNet weights, as the workshop had: {verdict}" if used == "imagenet" else
-                 f"These ResNet18 runs started from random weights, so they cannot test that claim; {verdict}")
-              + " " + budget,
+    return lines + ["- The workshop concluded that the simple net beat the fine-tuned ResNet18 on MNIST. "
+                    + (f"With ImageNet weights, as the workshop had: {verdict}" if used == "imagenet" else
+                       f"These ResNet18 runs started from random weights, so they cannot test that claim; {verdict}")
+                    + " " + budget]
+
+
+def report_lines(rep: Report, rows: list[dict], kfold: dict, weights: dict, data_line: str, data: dict,
+                 args) -> list[str]:
+    title_weights = "ImageNet weights" if weights["used"] == "imagenet" else "random-init weights (no ImageNet weights)"
+    lines = [*rep.header(f"SimpleNN vs ResNet18 on MNIST ({title_weights})"), data_line,
+             f"- **ResNet18 weights used: {weights['description']}**"]
+    if weights["not_found"]:
+        lines += [RANDOM_WEIGHTS_TEXT, *[f"> {ln}" for ln in weights["not_found"].splitlines()]]
+    lines += ["", "## Results", "", *table(RESULT_FIELDS, map(result_row, rows)), "", "## What it says", "",
+              *findings(rows, kfold, weights["used"], data, args),
               "", "![loss curves](loss.png)", "", "![confusion matrices](confusion.png)", "",
               "![an example digit and each model's prediction](example.png)", "",
               "Numbers: [metrics.csv](metrics.csv), SimpleNN folds [folds.csv](folds.csv), every epoch "
               "[history.json](history.json). Trained ResNet18 state dicts: "
               + ", ".join(f"`{p}`" for p in data["saved"]) + " (in the output directory; git ignores them).", ""]
-    atomic_write_text(path, "\n".join(lines))
+    return lines
 
 
 # ----------------------------------------------------------------------------------------------- run
 
 
-def run(args) -> Path:
-    out = Path(args.out)
-    device = select_device(args.device)
-    info = provenance.collect(args.seed, device=str(device))
-    used, weights_line, weights_error = resolve_weights(args.weights, args.weights_file, not args.no_download)
-    train_split, test_split = load_mnist_split(args.data_dir, "train"), load_mnist_split(args.data_dir, "test")
-    xtr, ytr, xte, yte = train_split.images, train_split.labels, test_split.images, test_split.labels
-    if args.quick:
-        xtr, ytr, xte, yte = xtr[:2000], ytr[:2000], xte[:500], yte[:500]
-    progress = False if args.no_progress else None
-    dev_label = (torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({info['processor']})")
-    data = {"dir": str(train_split.directory), "n_train": len(ytr), "n_test": len(yte), "saved": []}
-    t0 = time.perf_counter()
-
-    # SimpleNN: k-fold over the training set, then the whole training set against the test set
+def run_simplenn(args, xtr, ytr, xte, yte, device, dev_label: str, progress) -> tuple[dict, dict, Any]:
+    """SimpleNN: k-fold over the training set, then the whole training set against the test set."""
     simple_epochs = SIMPLENN.epochs if args.ffn_epochs is None else args.ffn_epochs
     recipe = replace(SIMPLENN, epochs=simple_epochs)
     norm = data_normalization(recipe)
@@ -251,50 +234,70 @@ def run(args) -> Path:
                            log=None if args.no_progress else print)
     kfold.update(parameters=sum(p.numel() for p in make_model("ffn").parameters()), epochs=simple_epochs,
                  device=dev_label)
-    runs: dict[str, dict] = {}
-    probs: dict[str, np.ndarray] = {}
     model = make_model("ffn", seed=args.seed, device=device)
     test = _loaders(xte, yte, norm, device)
     hist = train_and_test("SimpleNN", model, recipe, train_all, test, simple_epochs, args.seed, progress)
     n = sum(p.numel() for p in model.parameters())
-    runs["SimpleNN (FFN)"] = {"history": hist, "protocol": "whole training set", "weights": "random init",
-                              "trainable": n, "parameters": n, "device": dev_label}
-    probs["SimpleNN"] = predict(model, test.x[:1])[0]
+    run = {"history": hist, "protocol": "whole training set", "weights": "random init", "trainable": n,
+           "parameters": n, "device": dev_label}
+    return kfold, run, predict(model, test.x[:1])[0]
 
+
+def run_resnet(args, protocol: str, used: str, xtr, ytr, xte, yte, device, dev_label: str, progress,
+               rep: Report) -> tuple[dict, Any]:
+    """ResNet18 fine-tuned by ``protocol`` on the training set, scored on the test set; its state dict saved."""
+    recipe = RESNET_RECIPES[protocol]
+    if args.epochs is not None:
+        recipe = replace(recipe, epochs=args.epochs)
+    if args.quick:
+        recipe = replace(recipe, epochs=1)
+    norm = data_normalization(recipe)
+    train, test = _loaders(xtr, ytr, norm, device), _loaders(xte, yte, norm, device)
+    model = make_model("resnet18", seed=args.seed, device=device, protocol=protocol, weights=used,
+                       weights_file=args.weights_file if used == "imagenet" else None, download=not args.no_download,
+                       image_size=args.image_size)
+    hist = train_and_test(f"ResNet18 {protocol}", model, recipe, train, test, recipe.epochs, args.seed, progress)
+    hist["resnet"] = model.info
+    rep.written.append(save_state_dict(rep.out / f"resnet18_{protocol}.pt", model))
+    run = {"history": hist, "protocol": protocol, "weights": model.info["weights"]["description"],
+           "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+           "parameters": sum(p.numel() for p in model.parameters()), "device": dev_label, "recipe": recipe.source}
+    return run, predict(model, test.x[:1])[0]
+
+
+def run(args) -> Report:
+    device = select_device(args.device)
+    rep = Report(args.out, seed=args.seed, device=str(device))
+    used, weights_line, weights_error = resolve_weights(args.weights, args.weights_file, not args.no_download)
+    weights = {"used": used, "description": weights_line, "not_found": weights_error}
+    train_split, test_split = load_mnist_split(args.data_dir, "train"), load_mnist_split(args.data_dir, "test")
+    xtr, ytr, xte, yte = train_split.images, train_split.labels, test_split.images, test_split.labels
+    if args.quick:
+        xtr, ytr, xte, yte = xtr[:2000], ytr[:2000], xte[:500], yte[:500]
+    progress = False if args.no_progress else None
+    dev_label = (torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({rep.info['processor']})")
+    data_line, data = rep.data(train_split.directory, len(ytr), len(yte), args.quick)
+    t0 = time.perf_counter()
+    kfold, simple, probs0 = run_simplenn(args, xtr, ytr, xte, yte, device, dev_label, progress)
+    runs: dict[str, dict] = {"SimpleNN (FFN)": simple}
+    probs: dict[str, np.ndarray] = {"SimpleNN": probs0}
     for protocol in tqdm(args.protocols, desc="ResNet18 protocols", disable=progress is False or None):
-        recipe = RESNET_RECIPES[protocol]
-        if args.epochs is not None:
-            recipe = replace(recipe, epochs=args.epochs)
-        if args.quick:
-            recipe = replace(recipe, epochs=1)
-        norm = data_normalization(recipe)
-        train, test = _loaders(xtr, ytr, norm, device), _loaders(xte, yte, norm, device)
-        model = make_model("resnet18", seed=args.seed, device=device, protocol=protocol, weights=used,
-                           weights_file=args.weights_file if used == "imagenet" else None, download=not args.no_download, image_size=args.image_size)
         name = f"ResNet18 {protocol}"
-        hist = train_and_test(name, model, recipe, train, test, recipe.epochs, args.seed, progress)
-        hist["resnet"] = model.info
-        saved = save_state_dict(out / f"resnet18_{protocol}.pt", model)
-        data["saved"].append(saved.name)
-        runs[name] = {"history": hist, "protocol": protocol, "weights": model.info["weights"]["description"],
-                      "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
-                      "parameters": sum(p.numel() for p in model.parameters()), "device": dev_label,
-                      "recipe": recipe.source}
-        probs[name] = predict(model, test.x[:1])[0]
-
+        runs[name], probs[name] = run_resnet(args, protocol, used, xtr, ytr, xte, yte, device, dev_label, progress, rep)
+    data["saved"] = [p.name for p in rep.written if p.suffix == ".pt"]
     rows = metrics_rows(runs, kfold, args.k)
-    write_csv(rows, METRIC_FIELDS, out / "metrics.csv")
-    write_csv(kfold["folds"], list(kfold["folds"][0]), out / "folds.csv")
-    atomic_write_text(out / "history.json", json.dumps({
-        "provenance": info, "weights": {"used": used, "description": weights_line, "not_found": weights_error},
-        "data": data, "metrics": rows, "kfold": {k: v for k, v in kfold.items() if k != "histories"},
-        "kfold_histories": kfold["histories"], "runs": runs, "wall_time_s": time.perf_counter() - t0,
-    }, indent=1, default=str))
-    plot_losses(runs, kfold["histories"], out / "loss.png")
-    plot_confusions(runs, out / "confusion.png")
-    plot_example(xte[0], int(yte[0]), probs, out / "example.png")
-    write_report(info, rows, kfold, weights_line, weights_error, used, data, args, out / "report.md")
-    return out / "report.md"
+    rep.csv("metrics.csv", rows, METRIC_FIELDS, float_format=".6f")
+    rep.csv("folds.csv", kfold["folds"], list(kfold["folds"][0]), float_format=".6f")
+    rep.json("history.json", {
+        "provenance": rep.info, "weights": weights, "data": data, "metrics": rows,
+        "kfold": {k: v for k, v in kfold.items() if k != "histories"}, "kfold_histories": kfold["histories"],
+        "runs": runs, "wall_time_s": time.perf_counter() - t0,
+    }, default=str)
+    rep.figure("loss.png", plot_losses(runs, kfold["histories"]))
+    rep.figure("confusion.png", plot_confusions(runs))
+    rep.figure("example.png", plot_example(xte[0], int(yte[0]), probs))
+    rep.markdown("report.md", report_lines(rep, rows, kfold, weights, data_line, data, args))
+    return rep
 
 
 def main(argv: list[str] | None = None) -> int:
