@@ -19,8 +19,6 @@ interval, and the mean accuracy per epoch; ``<study>.png`` plots the curves and 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import math
 import time
@@ -32,21 +30,20 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from scratchnet.data import MNIST_FILES, find_idx_file, locate_mnist, read_idx_header
-from scratchnet.fileio import atomic_write_text
 from scratchnet.recipes import RECIPES, Recipe, run_stem
 from scratchnet.recipes import run as scratch_run
 from torchref.device import select_device
 from torchref.recipes import run as torch_run
 from torchref.recipes import run_file_stem
 
-from . import provenance
 from .cli import add_report_arguments, run_report
-from .figures import pyplot, save
+from .figures import pyplot
+from .models import display_name
+from .report import Report, table
 
 #: the test accuracies (%) the project holds each recipe to (issue 3 of the project's tracker)
 TARGETS = {"ffn": 97.8, "seedcnn": 98.8, "examplesnet": 99.0}
 LIBRARIES = ("scratchnet", "torch")
-MODEL_NAMES = {"ffn": "FFN", "seedcnn": "SeedCNN", "examplesnet": "ExamplesNet"}
 QUICK = {"subset": 2000, "test_subset": 500, "epochs": 1}
 
 # two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom (any statistics table)
@@ -199,7 +196,7 @@ def epoch_accuracies(h: dict[str, Any]) -> list[float]:
     return [100 * e["test_accuracy"] for e in h["epochs"]]
 
 
-def plot(results: dict[str, list[dict]], target: float | None, title: str, path: Path) -> None:
+def plot(results: dict[str, list[dict]], target: float | None, title: str):
     """Left: test accuracy per epoch (mean line, band from the lowest to the highest seed) per library.
     Right: every seed's final test accuracy, with the mean and its 95 % interval."""
     plt = pyplot()
@@ -233,19 +230,17 @@ def plot(results: dict[str, list[dict]], target: float | None, title: str, path:
     ax2.set_xlim(-0.5, len(results) - 0.3)
     ax2.set(ylabel="final test accuracy (%)", title="each seed; ◆ mean with 95 % interval")
     fig.suptitle(title)
-    save(fig, path)
+    return fig
 
 
-def write_csv(results: dict[str, list[dict]], path: Path) -> None:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["library", "seed", "test_accuracy_pct", "best_epoch_test_accuracy_pct", "epochs", "train_time_s",
-                "device", "reused", "trained_at", "git_commit", "history"])
-    for lib, runs in results.items():
-        for r in runs:
-            w.writerow([lib, r["seed"], f"{r['final']:.2f}", f"{max(r['epoch_acc']):.2f}", len(r["epoch_acc"]),
-                        f"{r['train_time_s']:.1f}", r["device"], r["reused"], r["date"], r["commit"], r["history"]])
-    atomic_write_text(path, buf.getvalue())
+CSV_FIELDS = ["library", "seed", "test_accuracy_pct", "best_epoch_test_accuracy_pct", "epochs", "train_time_s",
+              "device", "reused", "trained_at", "git_commit", "history"]
+
+
+def csv_rows(results: dict[str, list[dict]]) -> list[list]:
+    return [[lib, r["seed"], f"{r['final']:.2f}", f"{max(r['epoch_acc']):.2f}", len(r["epoch_acc"]),
+             f"{r['train_time_s']:.1f}", r["device"], r["reused"], r["date"], r["commit"], r["history"]]
+            for lib, runs in results.items() for r in runs]
 
 
 def _pct(v: float) -> str:
@@ -277,41 +272,35 @@ def _changes(recipe: Recipe, data: StudyData, quick: bool) -> str:
     return f"; this study uses {', '.join(changed)}" if changed else ""
 
 
-def write_report(info: dict, recipe: Recipe, results: dict[str, list[dict]], stats: dict[str, dict],
-                 diff: dict | None, target: float | None, data: StudyData, quick: bool, name: str,
-                 path: Path) -> None:
-    base = RECIPES[recipe.model]
-    n_reused = sum(r["reused"] for rs in results.values() for r in rs)
-    n_runs = sum(map(len, results.values()))
-    lines = [f"# Seeds: {MODEL_NAMES.get(recipe.model, recipe.model)}, {recipe.optimizer} lr {recipe.lr:g}, batch "
-             f"{recipe.batch_size}, {_count(recipe.epochs, 'epoch')}, normalisation {recipe.normalization}"
-             + (" — QUICK (data subset, CI-sized: not a result)" if quick else ""), "",
-             provenance.markdown(info), "",
-             *([f"The lines above describe the invocation that wrote this report. {n_reused} of its {n_runs} runs "
-                "were trained by earlier invocations (read back from their histories, not retrained); the *Runs* "
-                "table gives each run's date and commit, and its history file its machine, load and command.", ""]
-               if n_reused else []),
-             f"The published recipe: {base.source}{_changes(recipe, data, quick)}. Each seed is one full training "
-             "run per library, each library with its own initialisation (for one seed both see the same batch "
-             f"order); data from `{data.directory}`, {data.n_train:,} training / {data.n_test:,} test images; the "
-             "test accuracy is after the last epoch, on the test set. The 95 % interval is a confidence interval "
-             "for the mean over all seeds (the recipe's expected accuracy), not the range one run falls in.", "",
-             f"![accuracy per epoch and per seed]({name}.png)", "",
-             "| library | seeds | mean | sample std | 95 % interval of the mean | lowest | highest"
-             + (f" | reach {target:.2f} %" if target is not None else "") + " | mean train time | device |",
-             "|---|---|---|---|---|---|---|" + ("---|" if target is not None else "") + "---|---|"]
+REUSED_TEXT = ("The lines above describe the invocation that wrote this report. {n_reused} of its {n_runs} runs "
+               "were trained by earlier invocations (read back from their histories, not retrained); the *Runs* "
+               "table gives each run's date and commit, and its history file its machine, load and command.")
+METHOD_TEXT = ("Each seed is one full training run per library, each library with its own initialisation (for one "
+               "seed both see the same batch order); the test accuracy is after the last epoch, on the test set. The "
+               "95 % interval is a confidence interval for the mean over all seeds (the recipe's expected accuracy), "
+               "not the range one run falls in.")
+BEST_EPOCH_TEXT = ("The best epoch's accuracy is shown for curiosity only: picking the epoch by the test set would "
+                   "be selecting on the test set; every number above uses the last epoch.")
+
+
+def stats_table(results: dict[str, list[dict]], stats: dict[str, dict], target: float | None) -> list[str]:
+    """Per library: seeds, mean, spread, interval, range, hits of the target, time and device."""
+    rows = []
     for lib, s in stats.items():
-        std = "-" if s["std"] is None else f"{s['std']:.2f}"
-        times = np.mean([r["train_time_s"] for r in results[lib]])
-        devices = ", ".join(sorted({r["device"] for r in results[lib]}))
-        lines.append(f"| {lib} | {s['n']} | **{_pct(s['mean'])}** | {std} | {_interval(s['ci95'])} | {_pct(s['min'])} | "
-                     f"{_pct(s['max'])}" + (f" | {s['reach_target']} of {s['n']}" if target is not None else "")
-                     + f" | {times:.0f} s | {devices} |")
-    lines.append("")
+        rows.append([lib, s["n"], f"**{_pct(s['mean'])}**", "-" if s["std"] is None else f"{s['std']:.2f}",
+                     _interval(s["ci95"]), _pct(s["min"]), _pct(s["max"]),
+                     *([f"{s['reach_target']} of {s['n']}"] if target is not None else []),
+                     f"{np.mean([r['train_time_s'] for r in results[lib]]):.0f} s",
+                     ", ".join(sorted({r["device"] for r in results[lib]}))])
+    return table(["library", "seeds", "mean", "sample std", "95 % interval of the mean", "lowest", "highest",
+                  *([f"reach {target:.2f} %"] if target is not None else []), "mean train time", "device"], rows)
+
+
+def comparison_lines(stats: dict[str, dict], diff: dict | None, target: float | None) -> list[str]:
+    """The verdicts against the target, and scratchnet against torch paired by seed."""
+    lines = []
     if target is not None:
-        lines += ["## Against the target", ""]
-        lines += [f"- {lib}: {verdict(s, target)}." for lib, s in stats.items()]
-        lines.append("")
+        lines += ["## Against the target", "", *[f"- {lib}: {verdict(s, target)}." for lib, s in stats.items()], ""]
     if diff is not None:
         same = diff["ci95"][0] <= 0 <= diff["ci95"][1]
         lines += ["## scratchnet against torch", "",
@@ -319,38 +308,54 @@ def write_report(info: dict, recipe: Recipe, results: dict[str, list[dict]], sta
                   f"batches): {_signed(diff['diff'])} points on average, 95 % interval {_interval(diff['ci95'])}. "
                   + ("The interval contains 0: no difference between the libraries that these seeds can detect."
                      if same else "The interval excludes 0: the libraries differ by more than seed noise."), ""]
-    n_epochs = recipe.epochs
-    lines += ["## Mean test accuracy per epoch", "",
-              "| epoch | " + " | ".join(stats) + " |", "|---|" + "---|" * len(stats)]
+    return lines
+
+
+def epoch_lines(results: dict[str, list[dict]], n_epochs: int, target: float | None) -> list[str]:
+    """The mean test accuracy over seeds after each epoch, and when it first reaches the target."""
     means = {lib: np.mean([r["epoch_acc"] for r in rs], axis=0) for lib, rs in results.items()}
-    for e in range(n_epochs):
-        lines.append(f"| {e + 1} | " + " | ".join(_pct(means[lib][e]) for lib in stats) + " |")
+    lines = ["## Mean test accuracy per epoch", "",
+             *table(["epoch", *means], [[e + 1, *(_pct(m[e]) for m in means.values())] for e in range(n_epochs)])]
     if target is not None:
         lines.append("")
-        for lib in stats:
-            first = next((e + 1 for e in range(n_epochs) if means[lib][e] >= target), None)
+        for lib, m in means.items():
+            first = next((e + 1 for e in range(n_epochs) if m[e] >= target), None)
             lines.append(f"- {lib}: the mean over seeds " + (
                 f"first reaches {target:.2f} % after epoch {first}." if first else
-                f"never reaches {target:.2f} % in {_count(n_epochs, 'epoch')} (highest {max(means[lib]):.3f} %)."))
-    lines += ["", "## Runs", "",
-              "Trained by this invocation, or, where marked *reused*, by an earlier one (same recipe and data; read "
-              f"from its history, not retrained): {n_reused} of {n_runs} here.", "",
-              "| library | seed | test accuracy | best epoch's | train time | device | trained at | commit | history |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    for lib, rs in results.items():
-        for r in rs:
-            lines.append(f"| {lib} | {r['seed']} | {_pct(r['final'])} | {_pct(max(r['epoch_acc']))} | "
-                         f"{r['train_time_s']:.0f} s | {r['device']} | {r['date']} | `{r['commit'][:9]}` | "
-                         f"[json]({r['history']})" + (" *reused*" if r["reused"] else "") + " |")
+                f"never reaches {target:.2f} % in {_count(n_epochs, 'epoch')} (highest {max(m):.3f} %)."))
+    return lines
+
+
+def runs_table(results: dict[str, list[dict]]) -> list[str]:
+    return table(["library", "seed", "test accuracy", "best epoch's", "train time", "device", "trained at", "commit",
+                  "history"],
+                 [[lib, r["seed"], _pct(r["final"]), _pct(max(r["epoch_acc"])), f"{r['train_time_s']:.0f} s", r["device"],
+                   r["date"], f"`{r['commit'][:9]}`", f"[json]({r['history']})" + (" *reused*" if r["reused"] else "")]
+                  for lib, rs in results.items() for r in rs])
+
+
+def report_lines(rep: Report, recipe: Recipe, results: dict[str, list[dict]], stats: dict[str, dict],
+                 diff: dict | None, target: float | None, data: StudyData, data_line: str, quick: bool,
+                 name: str) -> list[str]:
+    n_reused = sum(r["reused"] for rs in results.values() for r in rs)
+    n_runs = sum(map(len, results.values()))
+    title = (f"Seeds: {display_name(recipe.model)}, {recipe.optimizer} lr {recipe.lr:g}, batch {recipe.batch_size}, "
+             f"{_count(recipe.epochs, 'epoch')}, normalisation {recipe.normalization}"
+             + (" — QUICK (data subset, CI-sized: not a result)" if quick else ""))
     summaries = ", ".join(f"[{lib}]({name}/{lib}/README.md)" for lib in results)
-    lines += ["", "The best epoch's accuracy is shown for curiosity only: picking the epoch by the test set would "
-              "be selecting on the test set; every number above uses the last epoch.", "",
-              f"Each run's own provenance (command, commit, machine, load) is in its history file; "
-              f"summaries per library: {summaries}.", ""]
-    atomic_write_text(path, "\n".join(lines))
+    return [*rep.header(title), data_line, "",
+            *([REUSED_TEXT.format(n_reused=n_reused, n_runs=n_runs), ""] if n_reused else []),
+            f"The published recipe: {RECIPES[recipe.model].source}{_changes(recipe, data, quick)}. {METHOD_TEXT}", "",
+            f"![accuracy per epoch and per seed]({name}.png)", "", *stats_table(results, stats, target), "",
+            *comparison_lines(stats, diff, target), *epoch_lines(results, recipe.epochs, target),
+            "", "## Runs", "",
+            "Trained by this invocation, or, where marked *reused*, by an earlier one (same recipe and data; read "
+            f"from its history, not retrained): {n_reused} of {n_runs} here.", "", *runs_table(results),
+            "", BEST_EPOCH_TEXT, "", f"Each run's own provenance (command, commit, machine, load) is in its history "
+            f"file; summaries per library: {summaries}.", ""]
 
 
-def run(args) -> Path:
+def run(args) -> Report:
     base = RECIPES[args.model]
     recipe = replace(base, **{k: v for k, v in (("epochs", args.epochs), ("normalization", args.normalization))
                               if v is not None})
@@ -360,7 +365,7 @@ def run(args) -> Path:
     out = Path(args.out)
     target = None if args.no_target else (args.target if args.target is not None else TARGETS.get(args.model))
     device = select_device(args.device) if "torch" in args.libraries else None  # a bad --device fails first
-    info = provenance.collect(args.seed, device=str(device or "cpu"))
+    rep = Report(out, seed=args.seed, device=str(device or "cpu"))
     data = study_data(args.data_dir, args.quick)
     progress = False if args.no_progress else None
     t0 = time.perf_counter()
@@ -382,18 +387,20 @@ def run(args) -> Path:
     stats = {lib: describe([r["final"] for r in rs], target) for lib, rs in results.items()}
     diff = paired_difference(*[{r["seed"]: r["final"] for r in results[lib]} for lib in LIBRARIES]) \
         if all(lib in results for lib in LIBRARIES) else None
-    atomic_write_text(out / f"{name}.json", json.dumps({
-        "provenance": info, "recipe": asdict(recipe), "target": target, "quick": args.quick,
-        "data": asdict(data), "seeds": {lib: [r["seed"] for r in rs] for lib, rs in results.items()},
+    data_line, described = rep.data(data.directory, data.n_train, data.n_test)
+    described.update(subset=data.subset, test_subset=data.test_subset)
+    rep.json(f"{name}.json", {
+        "provenance": rep.info, "recipe": asdict(recipe), "target": target, "quick": args.quick,
+        "data": described, "seeds": {lib: [r["seed"] for r in rs] for lib, rs in results.items()},
         "stats": stats, "difference": diff, "runs": results, "wall_time_s": time.perf_counter() - t0,
-    }, indent=1))
-    write_csv(results, out / f"{name}.csv")
+    })
+    rep.csv(f"{name}.csv", csv_rows(results), CSV_FIELDS)
     n_seeds = sorted({len(rs) for rs in results.values()})
-    plot(results, target, f"{MODEL_NAMES.get(recipe.model, recipe.model)}, normalisation {recipe.normalization}: "
-         f"{'/'.join(map(str, n_seeds))} seed{'s' if n_seeds != [1] else ''}, {_count(recipe.epochs, 'epoch')}"
-         + (" (quick)" if args.quick else ""), out / f"{name}.png")
-    write_report(info, recipe, results, stats, diff, target, data, args.quick, name, out / f"{name}.md")
-    return out / f"{name}.md"
+    rep.figure(f"{name}.png", plot(results, target, f"{display_name(recipe.model)}, normalisation {recipe.normalization}: "
+               f"{'/'.join(map(str, n_seeds))} seed{'s' if n_seeds != [1] else ''}, {_count(recipe.epochs, 'epoch')}"
+               + (" (quick)" if args.quick else "")))
+    rep.markdown(f"{name}.md", report_lines(rep, recipe, results, stats, diff, target, data, data_line, args.quick, name))
+    return rep
 
 
 def main(argv: list[str] | None = None) -> int:
