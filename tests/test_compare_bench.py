@@ -2,7 +2,9 @@
 
 import csv
 
-from compare import bench
+from compare.bench.__main__ import main
+from compare.bench.children import run_child
+from compare.bench.workload import IMPLS
 
 
 def _rows(path):
@@ -12,7 +14,7 @@ def _rows(path):
 def test_bench_quick_writes_markdown_csv_and_chart_and_reads_a_baseline(tmp_path):
     first, second = tmp_path / "first", tmp_path / "second"
     common = ["--quick", "--models", "ffn", "--skip", "ops,jit,memory", "--threads", "1"]
-    assert bench.main([*common, "--out", str(first)]) == 0
+    assert main([*common, "--out", str(first)]) == 0
     rows = _rows(first / "benchmarks.csv")
     train = {r["impl"]: float(r["median"]) for r in rows if r["section"] == "train" and r["item"] == "ffn"}
     assert set(train) >= {"scratchnet", "torch"} and all(v > 0 for v in train.values())
@@ -22,7 +24,7 @@ def test_bench_quick_writes_markdown_csv_and_chart_and_reads_a_baseline(tmp_path
     assert ratio in md, "the ratio in the report is the ratio of the medians in the CSV"
     assert (first / "benchmarks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    assert bench.main([*common, "--out", str(second), "--baseline", str(first / "benchmarks.csv")]) == 0
+    assert main([*common, "--out", str(second), "--baseline", str(first / "benchmarks.csv")]) == 0
     rows2 = _rows(second / "benchmarks.csv")
     old = [r for r in rows2 if r.get("run") == "baseline" and r["section"] == "train" and r["impl"] == "scratchnet"]
     assert old and float(old[0]["median"]) == train["scratchnet"]
@@ -30,7 +32,7 @@ def test_bench_quick_writes_markdown_csv_and_chart_and_reads_a_baseline(tmp_path
 
 
 def test_bench_alone_child_measures_each_implementation_in_its_own_process():
-    for impl in bench.IMPLS:
-        out, _ = bench.run_child(["alone", "--impl", impl, "--model", "ffn", "--threads", "1", "--steps", "2",
+    for impl in IMPLS:
+        out, _ = run_child(["alone", "--impl", impl, "--model", "ffn", "--threads", "1", "--steps", "2",
                                   "--reps", "2", "--warmup", "1"])
         assert len(out["images_per_s"]) == 2 and min(out["images_per_s"]) > 0

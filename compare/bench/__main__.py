@@ -1,0 +1,107 @@
+"""``python -m compare.bench``: the command line of the benchmark (see ``compare.bench``'s docstring). A
+``--child`` run does one measurement for the parent and imports nothing else first."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .children import REPO, run_as_child
+
+QUICK = dict(reps=3, warmup=1, steps={"ffn": 20, "seedcnn": 3, "examplesnet": 1}, infer_reps=3, op_reps=5,
+             gemm_reps=3, alone=False)
+FULL = dict(reps=15, warmup=2, steps={"ffn": 50, "seedcnn": 10, "examplesnet": 3}, infer_reps=15, op_reps=30,
+            gemm_reps=10, alone=True)
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m compare.bench",
+                                description="scratchnet vs torch on the CPU, side by side: train and inference "
+                                            "throughput, per-op speed, JIT cost, memory.")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions and a data subset: under a minute")
+    p.add_argument("--threads", type=int, default=None, help="threads for both (default: usable cores)")
+    p.add_argument("--models", default="ffn,seedcnn,examplesnet")
+    p.add_argument("--out", default=str(REPO / "reports"), help="directory for benchmarks.{md,csv,png}")
+    p.add_argument("--skip", default="", help="comma-separated sections to skip: ops,jit,memory")
+    p.add_argument("--memory-images", type=int, default=None, help="images in the memory epoch (default: all; quick: 3000)")
+    p.add_argument("--baseline", default=None, help="CSV of an earlier run to show as 'before' columns")
+    p.add_argument("--child", choices=["jit", "memory", "alone"], help=argparse.SUPPRESS)
+    p.add_argument("--steps", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--reps", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--warmup", type=int, default=1, help=argparse.SUPPRESS)
+    p.add_argument("--model", help=argparse.SUPPRESS)
+    p.add_argument("--impl", help=argparse.SUPPRESS)
+    p.add_argument("--images", type=int, default=0, help=argparse.SUPPRESS)
+    return p
+
+
+def run_sections(res, names: list[str], cfg: dict, skip: set[str], threads: int, jit_names: list[str],
+                 mem_images: int) -> dict[str, float]:
+    """Every section not skipped, under one progress bar; the CPU other processes used during each."""
+    from tqdm import tqdm
+
+    from .children import bench_jit, bench_memory
+    from .ops import bench_ops, op_cases
+    from .throughput import bench_sgemm, bench_throughput
+    from .timing import OtherLoad
+
+    def per_op(bar) -> None:
+        bench_sgemm(res, cfg)
+        bench_ops(res, cfg, float(res.meta["peak_gflops"]), bar)
+
+    sections = [  # (the --skip name, the label in the report, parts for the progress bar, the work)
+        (None, "throughput", 2 * len(names), lambda bar: bench_throughput(res, names, cfg, threads, bar)),
+        ("ops", "per-op", len(op_cases()), per_op),
+        ("jit", "JIT", 2 * len(jit_names), lambda bar: bench_jit(res, jit_names, threads, bar)),
+        ("memory", "memory", 2 * len(names), lambda bar: bench_memory(res, names, threads, mem_images, bar)),
+    ]
+    todo = [(label, parts, work) for key, label, parts, work in sections if key not in skip]
+    others: dict[str, float] = {}
+    with tqdm(total=sum(n for _, n, _ in todo), desc="benchmarks", unit="part") as bar:
+        for label, _, work in todo:
+            meter = OtherLoad()
+            work(bar)
+            others[label] = meter.cores()
+    return others
+
+
+def bench(args, threads: int):
+    """The whole benchmark: measure, print the summary, write the report; returns the Report written."""
+    from ..report import Report
+    from . import report
+    from .timing import Results, load_average, set_threads
+    from .workload import INFER_BATCH, sample_batches
+
+    names = [n.strip() for n in args.models.split(",") if n.strip()]
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    cfg = dict(QUICK if args.quick else FULL, infer_batch=INFER_BATCH)
+    mem_images = args.memory_images or (3000 if args.quick else 0)
+    jit_names = (["ffn"] if "ffn" in names else names[:1]) if args.quick else names  # quick: fewest kernels
+    set_threads(threads)
+    rep = Report(args.out, threads=threads)
+    info = rep.info
+    res = Results({**info["cpu"], "python": info["python"], "numpy": info["numpy"], "numba": info["numba"],
+                   "torch": info["torch"], "platform": info["platform"], "date": info["date"],
+                   "command": info["command"], "commit": info["git_commit"], "load_start": load_average(),
+                   "reps": cfg["reps"], "data": sample_batches(1)[2]})
+    baseline = report.read_baseline(Path(args.baseline)) if args.baseline else None
+    others = run_sections(res, names, cfg, skip, threads, jit_names, mem_images)
+    res.meta.update(load_end=load_average(), others=", ".join(f"{k} {v:.2f}" for k, v in others.items()))
+    print("\n".join(report.summary(res, names)))
+    return report.write(rep, res, names, baseline, args.quick)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    from .._machine import usable_cores
+
+    threads = args.threads or usable_cores()
+    if args.child:
+        return run_as_child(args, threads)
+    from ..cli import run_report
+
+    return run_report(lambda: bench(args, threads))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

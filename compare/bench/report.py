@@ -1,0 +1,218 @@
+"""The benchmark's outputs, written through ``compare.report``: benchmarks.csv (one row per measurement, and
+an earlier run's rows with ``--baseline``), benchmarks.png (throughput bars) and benchmarks.md; and the
+summary printed to the console."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+
+from .. import _machine
+from ..figures import pyplot
+from ..models import display_name
+from ..report import Report, table
+from . import narrative
+from .timing import Results, fmt_row
+from .workload import IMPLS, INFER_BATCH, optimiser_label
+
+#: issue 5's targets: scratchnet / torch train throughput at the recipe batch, and warm start in seconds
+TARGETS = {"seedcnn": 1.5, "ffn": 1.0, "examplesnet": 0.7}
+WARM_START_S = 3.0
+
+
+def csv_rows(res: Results, baseline: dict | None) -> tuple[list[dict], list[str]]:
+    """One row per measurement (column ``run`` = 'this run'); with a baseline, that run's rows follow
+    (``run`` = 'baseline'), so the report's 'before' columns can be traced to numbers in the file."""
+    rows = [dict(run="this run", section="meta", item=k, impl=str(v)) for k, v in res.meta.items()]
+    rows += [{"run": "this run", **r} for r in res.rows]
+    if baseline:
+        rows += [dict(run="baseline", section="meta", item=k, impl=v) for k, v in baseline["meta"].items()]
+        rows += [{**r, "run": "baseline"} for r in baseline["rows"].values()]
+    fields: list[str] = ["run", "section", "item", "impl"]
+    for r in rows:
+        fields += [k for k in r if k not in fields]
+    return rows, fields
+
+
+def read_baseline(path: Path) -> dict:
+    """A previous run's CSV (e.g. of the code before a change): its meta and its rows by key (only the rows
+    of that run itself, if the file holds a baseline of its own)."""
+    meta, rows = {}, {}
+    with path.open() as fh:
+        for r in csv.DictReader(fh):
+            if r.get("run", "this run") != "this run":
+                continue
+            r.pop("run", None)
+            if r["section"] == "meta":
+                meta[r["item"]] = r["impl"]
+            else:
+                rows[(r["section"], r["item"], r["impl"])] = r
+    return {"meta": meta, "rows": rows, "path": str(path)}
+
+
+def plot(res: Results, names: list[str]):
+    """Train and inference throughput per model, both libraries, log scale, labelled with their ratio."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    colours = {"scratchnet": "#1f77b4", "torch": "#ee7733"}
+    xs = np.arange(len(names))
+    for ax, section, title in zip(axes, ("train", "infer"), ("train step (recipe batch)", "inference (batch 1000)")):
+        for k, impl in enumerate(IMPLS):
+            rows = [res.get(section, n, impl) for n in names]
+            med = np.array([r["median"] for r in rows])
+            err = np.array([med - [r["min"] for r in rows], [r["max"] for r in rows] - med])
+            ax.bar(xs + (k - 0.5) * 0.38, med, 0.38, yerr=err, capsize=3, label=impl, color=colours[impl])
+        for i, n in enumerate(names):
+            top = max(res.get(section, n, impl)["max"] for impl in IMPLS)
+            ax.text(i, top * 1.15, f"{res.ratio(section, n):.2f}x", ha="center", fontsize=9)
+        ax.set_yscale("log")
+        ax.set_xticks(xs, [display_name(n) for n in names])
+        ax.set(ylabel="images / s (log scale)", title=title)
+        ax.set_ylim(top=ax.get_ylim()[1] * 2.5)
+        ax.legend(loc="lower left")
+    fig.suptitle(f"scratchnet vs torch, CPU, {res.meta['threads']} threads (median, min-max; label = scratchnet/torch)",
+                 fontsize=10)
+    return fig
+
+
+def _before_cells(baseline: dict, section: str, item: str) -> list[str]:
+    """The 'before' columns of a row: scratchnet's median and its ratio to torch in the baseline run."""
+    old, oldt = baseline["rows"].get((section, item, "scratchnet")), baseline["rows"].get((section, item, "torch"))
+    if not (old and oldt):
+        return ["-", "-"]
+    return [f"{float(old['median']):,.0f}", f"{float(old['median']) / float(oldt['median']):.2f}x"]
+
+
+def _own_ratio(res: Results, name: str) -> float | None:
+    sa, ta = res.get("train", name, "scratchnet alone"), res.get("train", name, "torch alone")
+    return sa["median"] / ta["median"] if sa and ta else None
+
+
+def train_section(res: Results, names: list[str], baseline: dict | None) -> list[str]:
+    head = ["model", "batch", "optimiser", "scratchnet img/s", "torch img/s", "ratio (same process)",
+            "scratchnet alone img/s", "torch alone img/s", "ratio (own processes)"]
+    rows = []
+    for n in names:
+        own = _own_ratio(res, n)
+        row = [display_name(n), res.get("train", n, "scratchnet")["batch"], optimiser_label(n),
+               fmt_row(res.get("train", n, "scratchnet")), fmt_row(res.get("train", n, "torch")),
+               f"**{res.ratio('train', n):.2f}x**", fmt_row(res.get("train", n, "scratchnet alone")),
+               fmt_row(res.get("train", n, "torch alone")), "-" if own is None else f"**{own:.2f}x**"]
+        if baseline:
+            old = baseline["rows"].get(("train", n, "torch alone"))
+            row += [*_before_cells(baseline, "train", n), f"{float(old['median']):,.0f}" if old else "-"]
+        rows.append(row)
+    if baseline:
+        head += ["before: scratchnet img/s", "before: ratio", "before: torch alone img/s"]
+    return ["## Train-step throughput", "", narrative.TRAIN.format(reps=res.meta["reps"]), "", *table(head, rows),
+            *(["", narrative.OLD_BLAS] if baseline else []), "", narrative.TWO_RATIOS]
+
+
+def targets_section(res: Results, names: list[str]) -> list[str]:
+    """The targets, each judged on the same-process ratio and on the own-process ratio."""
+    rows = []
+    for n in (n for n in names if n in TARGETS):
+        same, own, goal = res.ratio("train", n), _own_ratio(res, n), TARGETS[n]
+        ok = same >= goal and (own is None or own >= goal)
+        verdict = "yes" if ok else ("no" if own is None or (same < goal and own < goal) else
+                                    "only in one of the two measurements")
+        rows.append([f"{display_name(n)} training >= {goal:.1f}x torch", f"{same:.2f}x",
+                     "-" if own is None else f"{own:.2f}x", verdict])
+    warm = [r for r in res.section("jit") if r["impl"] == "warm cache"]
+    if warm:
+        worst = max(warm, key=lambda r: r["to_first_step_s"])
+        rows.append([f"warm start (cached JIT) to first training step < {WARM_START_S:.0f} s",
+                     f"{worst['to_first_step_s']:.2f} s (slowest model: {display_name(worst['item'])})", "-",
+                     "yes" if worst["to_first_step_s"] < WARM_START_S else "no"])
+    return ["", "### Targets", "", *table(["target", "same process", "own processes", "met"], rows)]
+
+
+def infer_section(res: Results, names: list[str], baseline: dict | None) -> list[str]:
+    head = ["model", "scratchnet img/s", "torch img/s", "ratio"] + (["before: scratchnet img/s", "before: ratio"]
+                                                                    if baseline else [])
+    rows = [[display_name(n), fmt_row(res.get("infer", n, "scratchnet")), fmt_row(res.get("infer", n, "torch")),
+             f"**{res.ratio('infer', n):.2f}x**", *(_before_cells(baseline, "infer", n) if baseline else [])]
+            for n in names]
+    lines = ["", "## Inference throughput", "",
+             f"Evaluation mode, one forward pass of a batch of {INFER_BATCH} (torch under `inference_mode`).", "",
+             *table(head, rows), "", "![throughput](benchmarks.png)", ""]
+    if baseline:
+        bm = baseline["meta"]
+        lines += [narrative.BASELINE.format(commit=bm.get("commit", "?"), date=bm.get("date", "?"),
+                                            command=bm.get("command", "?"), others=bm.get("others", "?")), ""]
+    return lines
+
+
+def ops_section(res: Results) -> list[str]:
+    gemm = res.section("sgemm")
+    measured = ("Measured fp32 GEMM rate (2048^3, best implementation's median): "
+                + ", ".join(f"{r['impl']} {r['median']:.0f} GFLOP/s" for r in gemm) + ". ") if gemm else ""
+    rows = []
+    for item in dict.fromkeys(r["item"] for r in res.section("op")):
+        a, b = res.get("op", item, "scratchnet"), res.get("op", item, "torch")
+        gf = [f"{r['gflops']:.1f} ({100 * r['peak_frac']:.0f}%)" if "gflops" in r else "-" for r in (a, b)]
+        rows.append([*item.split(" | "), fmt_row(a, 3), fmt_row(b, 3), f"{b['median'] / a['median']:.2f}x", *gf])
+    return ["## Per-op timings", "",
+            f"Estimated machine peak: {_machine.peak_formula(res.meta)}. " + measured + narrative.OPS, "",
+            *table(["op", "pass", "scratchnet ms", "torch ms", "speed-up", "scratchnet GFLOP/s (% peak)",
+                    "torch GFLOP/s (% peak)"], rows)]
+
+
+def jit_and_memory_sections(res: Results, quick: bool) -> list[str]:
+    jit = [[display_name(r["item"]), r["impl"], f"{r['median']:.2f}", f"{r['first_step_s']:.2f}",
+            f"{r['second_step_s']:.3f}", f"**{r['to_first_step_s']:.2f}**", f"{r['process_wall_s']:.2f}"]
+           for r in res.section("jit")]
+    memory = [[display_name(r["item"]), r["impl"], r["images"], f"{r['rss_import_mb']:.0f}", f"{r['rss_data_mb']:.0f}",
+               f"{r['peak_epoch_mb']:.0f}", f"{r['peak_epoch_mb'] - r['rss_data_mb']:.0f}", f"{r['median']:.0f}",
+               f"{r['epoch_s']:.1f}"] for r in res.section("memory")]
+    return ["", "## JIT cost (fresh processes)", "", narrative.JIT, "",
+            *table(["model", "cache", "import s", "first step s", "second step s", "to first step done s",
+                    "process wall s"], jit),
+            "", "## Peak memory of one training epoch (fresh processes)", "",
+            narrative.MEMORY.format(images="a subset, --quick" if quick else "all of it"), "",
+            *table(["model", "impl", "images", "after import MiB", "resident with data MiB", "epoch peak MiB",
+                    "training added MiB", "peak (getrusage) MiB", "epoch s"], memory)]
+
+
+def markdown(rep: Report, res: Results, names: list[str], baseline: dict | None, quick: bool) -> list[str]:
+    m = res.meta
+    return [*rep.header("Benchmarks: scratchnet vs torch on the CPU"),
+            f"- load average at start / end: {m['load_start']:.2f} / {m['load_end']:.2f}",
+            f"- CPU used by other processes, in cores, per section: {m['others']} (0 = the machine was ours)",
+            f"- mode: {'--quick' if quick else 'full'}; {m['data']} images for the throughput runs", "",
+            *train_section(res, names, baseline), *targets_section(res, names), *infer_section(res, names, baseline),
+            *ops_section(res), *jit_and_memory_sections(res, quick), "", narrative.SCRATCHNET_SIDE]
+
+
+def write(rep: Report, res: Results, names: list[str], baseline: dict | None, quick: bool) -> Report:
+    rows, fields = csv_rows(res, baseline)
+    rep.csv("benchmarks.csv", rows, fields, float_format=".6g")
+    rep.figure("benchmarks.png", plot(res, names), dpi=120)
+    rep.markdown("benchmarks.md", markdown(rep, res, names, baseline, quick))
+    return rep
+
+
+def summary(res: Results, names: list[str]) -> list[str]:
+    """What the report will say, in lines for the console."""
+    m = res.meta
+    lines = [f"\n{m['cpu']}, {m['threads']} threads; commit {m['commit']}; other processes used (cores): {m['others']}"]
+    for section in ("train", "infer"):
+        for n in names:
+            a, b, c = (res.get(section, n, impl) for impl in ("scratchnet", "torch", "torch alone"))
+            lines.append(f"{section:5s} {display_name(n):12s} scratchnet {a['median']:10,.0f} img/s  torch "
+                         f"{b['median']:10,.0f} img/s  ratio {a['median'] / b['median']:.2f}"
+                         + (f"  (torch alone {c['median']:,.0f} img/s)" if c else ""))
+    for r in res.rows:
+        if r["section"] == "op":
+            gf = f"  {r['gflops']:.1f} GFLOP/s" if "gflops" in r else ""
+            lines.append(f"op    {r['item']:62s} {r['impl']:10s} {r['median']:8.3f} ms{gf}")
+        elif r["section"] == "jit":
+            lines.append(f"jit   {display_name(r['item']):12s} {r['impl']:11s} import {r['median']:.2f} s, first step "
+                         f"{r['first_step_s']:.2f} s, to first step done {r['to_first_step_s']:.2f} s")
+        elif r["section"] == "memory":
+            lines.append(f"mem   {display_name(r['item']):12s} {r['impl']:10s} getrusage peak {r['median']:.0f} MiB, "
+                         f"epoch peak {r['peak_epoch_mb']:.0f} MiB (resident with data {r['rss_data_mb']:.0f} MiB), "
+                         f"epoch of {r['images']} images {r['epoch_s']:.1f} s")
+    return lines
