@@ -6,7 +6,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-from scratchnet.data import IDXError, MNISTNotFoundError
+from scratchnet.data import IDXError, MNISTNotFoundError, load_mnist_split
 from scratchnet.recipes import run_command
 from torchref.device import DeviceError
 
@@ -26,6 +26,14 @@ def add_report_arguments(p: argparse.ArgumentParser, out: str, seed: int = 0, qu
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
 
 
+def load_splits(data_dir: str | None, quick: bool):
+    """MNIST's training and test images and labels as ``--data-dir`` (else MNIST_DIR, cache, download) finds
+    them, the first 2,000 / 500 with ``--quick``; and the directory they came from."""
+    train, test = load_mnist_split(data_dir, "train"), load_mnist_split(data_dir, "test")
+    n_train, n_test = (2000, 500) if quick else (None, None)
+    return train.images[:n_train], train.labels[:n_train], test.images[:n_test], test.labels[:n_test], train.directory
+
+
 def run_report(work: Callable[[], Path | Report], errors: tuple[type[BaseException], ...] = (), hint: str | None = None) -> int:
     """Run a report command through ``scratchnet.recipes.run_command`` (one line on stderr and exit 2 for
     missing or bad data, an unusable device, a bad value and ``errors``; 3 when training diverged; 130 on
@@ -39,4 +47,4 @@ def run_report(work: Callable[[], Path | Report], errors: tuple[type[BaseExcepti
     return status
 
 
-__all__ = ["INPUT_ERRORS", "add_report_arguments", "run_report"]
+__all__ = ["INPUT_ERRORS", "add_report_arguments", "load_splits", "run_report"]

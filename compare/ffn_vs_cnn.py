@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -20,18 +19,19 @@ import torch
 from tqdm.auto import tqdm
 
 from scratchnet import train as scratch_train
-from scratchnet.data import load_mnist_split, normalize
+from scratchnet.data import normalize
 from scratchnet.metrics import classification_report
 from scratchnet.recipes import RECIPES
 from torchref import train as torch_train
 from torchref.data import to_device
 from torchref.device import select_device
 
-from .cli import add_report_arguments, run_report
-from .figures import pyplot
-from .models import build_pair, display_name
-from .report import Report, table
+from .cli import add_report_arguments, load_splits, run_report
+from .figures import confusion, pyplot
+from .models import build_pair, display_name, forget_forward, scratch_probabilities, torch_probabilities
+from .report import Report, pct, table, texts
 
+TEXT = texts("ffn_vs_cnn")
 MODELS = ("ffn", "seedcnn")
 IMPLEMENTATIONS = ("scratchnet", "torch")
 # The published numbers this report answers to (shared/references.md).
@@ -39,29 +39,6 @@ PUBLISHED = {
     "seedcnn": ("course notebook's CNN (torchmetrics, computed on the training loader)", 0.9913, "train"),
     "ffn": ("course notebook's from-scratch FFN (FANN)", 0.95678, "unspecified"),
 }
-
-
-def _softmax(scores: np.ndarray) -> np.ndarray:
-    z = scores - scores.max(axis=1, keepdims=True)
-    e = np.exp(z)
-    return e / e.sum(axis=1, keepdims=True)
-
-
-def scratch_probabilities(model, x: np.ndarray, batch: int = 1000) -> np.ndarray:
-    model.eval()
-    out = np.concatenate([_softmax(model(x[i : i + batch]).astype(np.float64)) for i in range(0, len(x), batch)])
-    for m in model.modules():
-        object.__setattr__(m, "_cache", None)
-    model.train()
-    return out
-
-
-@torch.no_grad()
-def torch_probabilities(model, x: torch.Tensor, batch: int = 1000) -> np.ndarray:
-    model.eval()
-    out = torch.cat([torch.softmax(model(x[i : i + batch]).double(), dim=1) for i in range(0, len(x), batch)])
-    model.train()
-    return out.cpu().numpy()
 
 
 def train_pair(name: str, data: dict[str, Any], epochs: int, batch_size: int, seed: int, device, progress) -> dict:
@@ -95,21 +72,12 @@ def summarise(name: str, impl: str, run: dict[str, Any], y_test: np.ndarray, y_t
     hist = run["history"]
     model = run["model"]
     n_params = model.num_parameters() if impl == "scratchnet" else sum(p.numel() for p in model.parameters())
-    return {
-        "implementation": impl,
-        "model": display_name(name),
-        "test_accuracy": rep["accuracy"],
-        "test_macro_precision": rep["macro_precision"],
-        "test_macro_recall": rep["macro_recall"],
-        "test_macro_f1": rep["macro_f1"],
-        "train_accuracy": float(np.mean(run["train_probs"].argmax(axis=1) == y_train)),
-        "parameters": int(n_params),
-        "epochs": len(hist["epochs"]),
-        "train_time_s": hist["train_time_s"],
-        "images_per_s": float(np.mean([e["images_per_s"] for e in hist["epochs"]])),
-        "device": run["device"],
-        "report": rep,
-    }
+    return {"implementation": impl, "model": display_name(name),
+            **{f"test_{k}": rep[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1")},
+            "train_accuracy": float(np.mean(run["train_probs"].argmax(axis=1) == y_train)), "parameters": int(n_params),
+            "epochs": len(hist["epochs"]), "train_time_s": hist["train_time_s"],
+            "images_per_s": float(np.mean([e["images_per_s"] for e in hist["epochs"]])), "device": run["device"],
+            "report": rep}
 
 
 # ----------------------------------------------------------------------------------------------- figures
@@ -141,17 +109,8 @@ def plot_confusions(summaries: list[dict]):
     plt = pyplot()
     fig, axes = plt.subplots(1, len(summaries), figsize=(4.6 * len(summaries), 4.4))
     for ax, s in zip(np.atleast_1d(axes), summaries):
-        cm = np.array(s["report"]["confusion_matrix"])
-        off = cm.astype(float)
-        np.fill_diagonal(off, np.nan)
-        ax.imshow(np.log1p(cm), cmap="Blues")
-        for i in range(10):
-            for k in range(10):
-                if cm[i, k]:
-                    ax.text(k, i, str(cm[i, k]), ha="center", va="center", fontsize=6,
-                            color="white" if i == k else ("crimson" if cm[i, k] >= 5 else "black"))
-        ax.set(title=f"{s['model']} ({s['implementation']}): {100 * s['test_accuracy']:.2f}%",
-               xlabel="predicted", ylabel="true", xticks=range(10), yticks=range(10))
+        confusion(ax, s["report"]["confusion_matrix"], f"{s['model']} ({s['implementation']}): "
+                  f"{100 * s['test_accuracy']:.2f}%", highlight=5)
     return fig
 
 
@@ -206,8 +165,7 @@ def plot_filters(model, image: np.ndarray, x: np.ndarray):
     w = model.conv1.weight.data[:, 0]
     model.eval()
     maps = model.relu1(model.conv1(x[None]))[0]
-    for m in model.modules():
-        object.__setattr__(m, "_cache", None)
+    forget_forward(model)
     model.train()
     fig, axes = plt.subplots(3, len(w) + 1, figsize=((len(w) + 1) * 1.3, 4.2))
     axes[1][0].imshow(image, cmap="gray_r")
@@ -234,42 +192,6 @@ def plot_filters(model, image: np.ndarray, x: np.ndarray):
 CSV_FIELDS = ["implementation", "model", "test_accuracy", "test_macro_precision", "test_macro_recall", "test_macro_f1",
               "train_accuracy", "parameters", "epochs", "train_time_s", "images_per_s", "device"]
 
-AGREEMENT_TEXT = """
-Both sides start from the same weights and see identical batches. SeedCNN has no randomness left, so
-any disagreement comes from floating-point rounding (summation order, fused multiply-adds) that grows
-over thousands of steps. FFN has Dropout(0.2), whose masks each library draws from its own random
-generator, so its two runs differ the way two seeds would. Step-for-step parity with dropout off is
-proven in `tests/test_training_parity.py` and shown in `reports/parity/`.
-"""
-
-PUBLISHED_TEXT = """
-The notebook's 99.13% was computed on the training loader, so it belongs next to the *train* column;
-the test column is what the model does on images it never saw. Train accuracy here is measured after
-training in eval mode (dropout off) over the whole training set.
-"""
-
-FIGURES_TEXT = """
-## Figures
-
-Confusion matrices (test set; off-diagonal counts of 5 or more in red):
-
-![confusion matrices](confusion.png)
-
-![per-class F1](f1.png)
-
-![most confidently misclassified](misclassified.png)
-
-![SeedCNN filters and feature maps](filters.png)
-
-![sample digits](samples.png)
-
-Numbers: [metrics.csv](metrics.csv); every epoch of every run: [history.json](history.json).
-"""
-
-
-def _pct(v: float) -> str:
-    return f"{100 * v:.2f}%"
-
 
 def report_lines(rep: Report, summaries: list[dict], agreement: dict, data_line: str, args) -> list[str]:
     lines = [
@@ -282,42 +204,38 @@ def report_lines(rep: Report, summaries: list[dict], agreement: dict, data_line:
         "", "![learning curves](curves.png)", "", "## Results on the test set", "",
         *table(["model", "implementation", "test accuracy", "macro precision", "macro recall", "macro F1",
                 "train accuracy (eval mode)", "parameters", "train time", "images/s", "device"],
-               [[s["model"], s["implementation"], f"**{_pct(s['test_accuracy'])}**", _pct(s["test_macro_precision"]),
-                 _pct(s["test_macro_recall"]), _pct(s["test_macro_f1"]), _pct(s["train_accuracy"]), f"{s['parameters']:,}",
+               [[s["model"], s["implementation"], f"**{pct(s['test_accuracy'])}**", pct(s["test_macro_precision"]),
+                 pct(s["test_macro_recall"]), pct(s["test_macro_f1"]), pct(s["train_accuracy"]), f"{s['parameters']:,}",
                  f"{s['train_time_s']:.1f} s", f"{s['images_per_s']:,.0f}", s["device"]] for s in summaries]),
         "", "Train time is the time spent in training steps (evaluation excluded); images/s is the mean over epochs.",
         "", "## Do scratchnet and torch agree?", "",
         *table(["model", "same predicted digit on the test set", "test accuracy difference"],
-               [[display_name(n), f"{a['same']:,} of {a['n']:,} ({_pct(a['fraction'])})",
+               [[display_name(n), f"{a['same']:,} of {a['n']:,} ({pct(a['fraction'])})",
                  f"{100 * a['accuracy_difference']:+.2f} points"] for n, a in agreement.items()]),
-        AGREEMENT_TEXT, "## Against the published numbers", "",
+        "", TEXT["agreement"], "", "## Against the published numbers", "",
     ]
     by = {(s["model"], s["implementation"]): s for s in summaries}
     published = []
     for name in ("seedcnn", "ffn"):
         label, value, where = PUBLISHED[name]
         s, t = by[(display_name(name), "scratchnet")], by[(display_name(name), "torch")]
-        published.append([label, _pct(value), where, f"{_pct(s['train_accuracy'])} / {_pct(s['test_accuracy'])}",
-                          f"{_pct(t['train_accuracy'])} / {_pct(t['test_accuracy'])}"])
+        published.append([label, pct(value), where, f"{pct(s['train_accuracy'])} / {pct(s['test_accuracy'])}",
+                          f"{pct(t['train_accuracy'])} / {pct(t['test_accuracy'])}"])
     lines += table(["reference", "published", "measured on", "this report (scratchnet) train / test",
                     "this report (torch) train / test"], published)
-    return lines + [PUBLISHED_TEXT + FIGURES_TEXT]
+    return lines + ["", TEXT["published"], "", TEXT["figures"], ""]
 
 
 def load_data(args, device) -> tuple[dict[str, Any], Any]:
-    """Normalised train/test arrays for both libraries (a subset with --quick), and the training split."""
-    train = load_mnist_split(args.data_dir, "train")
-    test = load_mnist_split(args.data_dir, "test")
-    xtr, ytr, xte, yte = train.images, train.labels, test.images, test.labels
-    if args.quick:
-        xtr, ytr, xte, yte = xtr[:2000], ytr[:2000], xte[:500], yte[:500]
+    """Normalised train/test arrays for both libraries (a subset with --quick), and their directory."""
+    xtr, ytr, xte, yte, directory = load_splits(args.data_dir, args.quick)
     return {
         "images": (xtr, ytr, xte, yte),
         "train_np": (normalize(xtr, "unit"), ytr),
         "test_np": (normalize(xte, "unit"), yte),
         "train_t": to_device(xtr, ytr, device, normalization="unit"),
         "test_t": to_device(xte, yte, device, normalization="unit"),
-    }, train
+    }, directory
 
 
 def agreements(runs: dict, summaries: list[dict]) -> dict[str, dict]:
@@ -334,7 +252,7 @@ def agreements(runs: dict, summaries: list[dict]) -> dict[str, dict]:
 def run(args) -> Report:
     device = select_device(args.device)
     rep = Report(args.out, seed=args.seed, device=str(device))
-    data, train_split = load_data(args, device)
+    data, directory = load_data(args, device)
     xtr, ytr, xte, yte = data["images"]
     progress = False if args.no_progress else None
     runs = {}
@@ -342,7 +260,7 @@ def run(args) -> Report:
         runs[name] = train_pair(name, data, args.epochs, args.batch_size, args.seed, device, progress)
     summaries = [summarise(n, impl, runs[n][impl], yte, ytr) for n in MODELS for impl in IMPLEMENTATIONS]
     agreement = agreements(runs, summaries)
-    data_line, described = rep.data(train_split.directory, len(ytr), len(yte), args.quick)
+    data_line, described = rep.data(directory, len(ytr), len(yte), args.quick)
     rep.json("history.json", {
         "provenance": rep.info, "data": {"train": len(ytr), "test": len(yte), "files": described["files"]},
         "agreement": agreement,

@@ -17,6 +17,21 @@ def pyplot():
     return plt
 
 
+def confusion(ax, cm, title: str, highlight: int | None = None) -> None:
+    """A confusion matrix (rows: true class, columns: predicted) on ``ax``, log-shaded, with its counts;
+    off-diagonal counts of ``highlight`` or more in red."""
+    import numpy as np
+
+    cm = np.asarray(cm)
+    ax.imshow(np.log1p(cm), cmap="Blues")
+    for (i, k), n in np.ndenumerate(cm):
+        if n:
+            red = highlight is not None and i != k and n >= highlight
+            ax.text(k, i, str(n), ha="center", va="center", fontsize=6,
+                    color="white" if i == k else ("crimson" if red else "black"))
+    ax.set(title=title, xlabel="predicted", ylabel="true", xticks=range(len(cm)), yticks=range(len(cm)))
+
+
 def save(fig, path: Path, dpi: int = 100) -> None:
     """Lay out, write ``fig`` to ``path`` as PNG in one atomic step, and close it."""
     fig.tight_layout()
@@ -24,4 +39,4 @@ def save(fig, path: Path, dpi: int = 100) -> None:
     pyplot().close(fig)
 
 
-__all__ = ["pyplot", "save"]
+__all__ = ["confusion", "pyplot", "save"]

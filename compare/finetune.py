@@ -23,14 +23,12 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from scratchnet.data import load_mnist_split
 from scratchnet.recipes import RECIPES
 from torchref.checkpoint import save_state_dict
 from torchref.data import to_device
@@ -40,11 +38,12 @@ from torchref.recipes import RESNET_RECIPES, build_optimizer, data_normalization
 from torchref.resnet import PROTOCOLS, WeightsNotFoundError, locate_imagenet_weights
 from torchref.train import final_metrics, fit
 
-from .cli import add_report_arguments, run_report
-from .figures import pyplot
-from .models import torch_side
-from .report import Report, table
+from .cli import add_report_arguments, load_splits, run_report
+from .figures import confusion, pyplot
+from .models import torch_probabilities, torch_side
+from .report import Report, table, texts
 
+TEXT = texts("finetune")
 #: the workshop's SimpleNN recipe: scratchnet's FFN with the workshop's Normalize((0.5,), (0.5,))
 SIMPLENN = replace(RECIPES["ffn"], normalization="half",
                    source="the workshop's SimpleNN: Adam lr 1e-3, Normalize((0.5,), (0.5,)); batch 60, 10 epochs")
@@ -75,13 +74,6 @@ def train_and_test(name: str, model, recipe, train, test, epochs: int, seed: int
     return hist
 
 
-@torch.no_grad()
-def predict(model, x: torch.Tensor) -> np.ndarray:
-    model.eval()
-    out = torch.cat([torch.softmax(model(x[i : i + 1000]).float(), 1) for i in range(0, len(x), 1000)])
-    return out.cpu().numpy()
-
-
 # ----------------------------------------------------------------------------------------------- outputs
 
 
@@ -109,15 +101,8 @@ def plot_confusions(runs: dict[str, dict]):
     plt = pyplot()
     fig, axes = plt.subplots(1, len(runs), figsize=(4.4 * len(runs), 4.3))
     for ax, (name, r) in zip(np.atleast_1d(axes), runs.items()):
-        cm = np.array(r["history"]["final_test"]["confusion_matrix"])
-        ax.imshow(np.log1p(cm), cmap="Blues")
-        for i in range(10):
-            for k in range(10):
-                if cm[i, k]:
-                    ax.text(k, i, str(cm[i, k]), ha="center", va="center", fontsize=6,
-                            color="white" if i == k else "black")
-        ax.set(title=f"{name}: {100 * r['history']['final_test']['accuracy']:.2f}%", xlabel="predicted", ylabel="true",
-               xticks=range(10), yticks=range(10))
+        test = r["history"]["final_test"]
+        confusion(ax, test["confusion_matrix"], f"{name}: {100 * test['accuracy']:.2f}%")
     return fig
 
 
@@ -156,14 +141,6 @@ def metrics_rows(runs: dict[str, dict], kfold: dict[str, Any], k: int) -> list[d
     return rows
 
 
-RANDOM_WEIGHTS_TEXT = """
-> **These ResNet18 numbers are not fine-tuning.** The workshop fine-tuned a network pretrained on ImageNet; no
-> ImageNet weights could be found or downloaded here, so every ResNet18 below started from random initialisation.
-> With the backbone frozen (`workshop`, `linear-probe`), only the new layers learn on top of random features.
-> Rerun with `--weights-file resnet18-f37072fd.pth` (or with internet access) for the real comparison.
->
-> What was looked for:
->"""
 RESULT_FIELDS = ["model", "protocol", "weights", "evaluated on", "accuracy", "precision (macro)", "recall (macro)",
                  "F1 (macro)", "trainable / all parameters", "epochs", "train time", "device"]
 
@@ -208,7 +185,7 @@ def report_lines(rep: Report, rows: list[dict], kfold: dict, weights: dict, data
     lines = [*rep.header(f"SimpleNN vs ResNet18 on MNIST ({title_weights})"), data_line,
              f"- **ResNet18 weights used: {weights['description']}**"]
     if weights["not_found"]:
-        lines += [RANDOM_WEIGHTS_TEXT, *[f"> {ln}" for ln in weights["not_found"].splitlines()]]
+        lines += ["", TEXT["random_weights"], *[f"> {ln}" for ln in weights["not_found"].splitlines()]]
     lines += ["", "## Results", "", *table(RESULT_FIELDS, map(result_row, rows)), "", "## What it says", "",
               *findings(rows, kfold, weights["used"], data, args),
               "", "![loss curves](loss.png)", "", "![confusion matrices](confusion.png)", "",
@@ -240,7 +217,7 @@ def run_simplenn(args, xtr, ytr, xte, yte, device, dev_label: str, progress) -> 
     n = sum(p.numel() for p in model.parameters())
     run = {"history": hist, "protocol": "whole training set", "weights": "random init", "trainable": n,
            "parameters": n, "device": dev_label}
-    return kfold, run, predict(model, test.x[:1])[0]
+    return kfold, run, torch_probabilities(model, test.x[:1])[0]
 
 
 def run_resnet(args, protocol: str, used: str, xtr, ytr, xte, yte, device, dev_label: str, progress,
@@ -262,7 +239,7 @@ def run_resnet(args, protocol: str, used: str, xtr, ytr, xte, yte, device, dev_l
     run = {"history": hist, "protocol": protocol, "weights": model.info["weights"]["description"],
            "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
            "parameters": sum(p.numel() for p in model.parameters()), "device": dev_label, "recipe": recipe.source}
-    return run, predict(model, test.x[:1])[0]
+    return run, torch_probabilities(model, test.x[:1])[0]
 
 
 def run(args) -> Report:
@@ -270,13 +247,10 @@ def run(args) -> Report:
     rep = Report(args.out, seed=args.seed, device=str(device))
     used, weights_line, weights_error = resolve_weights(args.weights, args.weights_file, not args.no_download)
     weights = {"used": used, "description": weights_line, "not_found": weights_error}
-    train_split, test_split = load_mnist_split(args.data_dir, "train"), load_mnist_split(args.data_dir, "test")
-    xtr, ytr, xte, yte = train_split.images, train_split.labels, test_split.images, test_split.labels
-    if args.quick:
-        xtr, ytr, xte, yte = xtr[:2000], ytr[:2000], xte[:500], yte[:500]
+    xtr, ytr, xte, yte, directory = load_splits(args.data_dir, args.quick)
     progress = False if args.no_progress else None
     dev_label = (torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({rep.info['processor']})")
-    data_line, data = rep.data(train_split.directory, len(ytr), len(yte), args.quick)
+    data_line, data = rep.data(directory, len(ytr), len(yte), args.quick)
     t0 = time.perf_counter()
     kfold, simple, probs0 = run_simplenn(args, xtr, ytr, xte, yte, device, dev_label, progress)
     runs: dict[str, dict] = {"SimpleNN (FFN)": simple}

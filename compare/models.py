@@ -68,6 +68,35 @@ def torch_twin(scratch_model, seed: int = 0, device="cpu", **model_kwargs):
     return torchref.from_scratch(scratch_model, torchref.build_model(name, **model_kwargs)).to(device)
 
 
+def forget_forward(model) -> None:
+    """Drop what a scratchnet model's layers kept for a backward pass (after forwards made for evaluation)."""
+    for m in model.modules():
+        object.__setattr__(m, "_cache", None)
+
+
+def scratch_probabilities(model, x: np.ndarray, batch: int = 1000) -> np.ndarray:
+    """Class probabilities (N, classes), float64, of a scratchnet model in eval mode; it is left training."""
+    from scratchnet.ops.loss import log_softmax_forward
+
+    model.eval()
+    out = np.concatenate([np.exp(log_softmax_forward(model(x[i:i + batch]).astype(np.float64))[0])
+                          for i in range(0, len(x), batch)])
+    forget_forward(model)
+    model.train()
+    return out
+
+
+def torch_probabilities(model, x, batch: int = 1000) -> np.ndarray:
+    """Class probabilities (N, classes), float64, of a torch model in eval mode; it is left training."""
+    import torch
+
+    model.eval()
+    with torch.no_grad():
+        out = torch.cat([torch.softmax(model(x[i:i + batch]).double(), dim=1) for i in range(0, len(x), batch)])
+    model.train()
+    return out.cpu().numpy()
+
+
 def build_pair(recipe: Recipe, seed: int = 0, *, dtype=np.float32, device="cpu", **model_kwargs) -> Pair:
     """scratchnet's model for ``recipe`` and ``seed`` and its torch twin from the same weights, each with its
     loss and the recipe's optimiser (``model_kwargs``, e.g. ``dropout=0.0``, go to both models)."""
@@ -75,4 +104,5 @@ def build_pair(recipe: Recipe, seed: int = 0, *, dtype=np.float32, device="cpu",
     return Pair(ours, torch_side(recipe, torch_twin(ours.model, seed, device, **model_kwargs)))
 
 
-__all__ = ["DISPLAY_NAMES", "display_name", "Side", "Pair", "scratch_side", "torch_side", "torch_twin", "build_pair"]
+__all__ = ["DISPLAY_NAMES", "display_name", "Side", "Pair", "scratch_side", "torch_side", "torch_twin", "build_pair",
+           "forget_forward", "scratch_probabilities", "torch_probabilities"]

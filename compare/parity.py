@@ -27,8 +27,9 @@ from scratchnet.recipes import RECIPES
 from .cli import run_report
 from .figures import pyplot
 from .models import Pair, build_pair, display_name
-from .report import Report, table
+from .report import Report, table, texts
 
+TEXT = texts("parity")
 MODEL_NAMES = ("ffn", "seedcnn", "examplesnet")
 NO_DROPOUT = {"ffn": {"dropout": 0.0}, "seedcnn": {}, "examplesnet": {"dropout1": 0.0, "dropout2": 0.0}}
 DTYPES = {"float64": (np.float64, torch.float64), "float32": (np.float32, torch.float32)}
@@ -178,20 +179,6 @@ def plot_curves(curves: list[dict[str, Any]]):
 
 CSV_FIELDS = ["model", "dtype", "layer", "kind", "max_abs", "max_rel", "elements_off", "elements"]
 
-INTRO_TEXT = """
-Each number is the largest absolute difference between scratchnet and torch in one tensor, divided by
-the largest |torch value| in that tensor. float64 differences come from summation order alone (about
-1e-16 per operation); float32 ones are the same effect at float32's 6e-8 resolution.
-
-![per-layer differences](layers.png)
-"""
-
-TIES_TEXT = """: these are max-pool windows whose two largest entries are equal in one implementation and one
-rounding step apart in the other. MNIST's uniform background makes exact ties common (neighbouring
-windows see identical patches); torch's convolution rounds one of the tied values differently, so its
-max-pool sends the gradient to the neighbour. Both choices are valid subgradients, and the parameter
-gradients still agree to round-off because the tied positions see identical input patches."""
-
 
 def run(out: Path, data_dir: str | None, seed: int, batch: int, steps: int, quick: bool, progress: bool | None) -> Report:
     rep = Report(out, seed=seed)
@@ -219,7 +206,7 @@ def _worst(rows: list[dict[str, Any]], kind: str) -> str:
 
 def report_lines(rep: Report, rows, curves, data_line: str, batch: int, steps: int) -> list[str]:
     lines = [*rep.header("Parity: scratchnet against torch, layer by layer and over training"),
-             data_line + ", normalised with (0.1307, 0.3081); dropout probabilities set to 0 on both sides", INTRO_TEXT]
+             data_line + ", normalised with (0.1307, 0.3081); dropout probabilities set to 0 on both sides", "", TEXT["intro"], ""]
     worst = []
     for name in dict.fromkeys(r["model"] for r in rows):
         for dtype in DTYPES:
@@ -232,7 +219,7 @@ def report_lines(rep: Report, rows, curves, data_line: str, batch: int, steps: i
     if flipped:
         lines += ["", "**Where a gradient differs by much more than round-off** (" + ", ".join(
             f"{r['model']} {r['dtype']} at {r['layer']}: {r['elements_off']} of {r['elements']} elements"
-            for r in flipped) + ")" + TIES_TEXT]
+            for r in flipped) + ")" + TEXT["ties"]]
     lines += ["", f"## Training: {steps} Adam steps from the same weights on the same batches of {batch}", "",
               "![training curves](training.png)", ""]
     finals = []

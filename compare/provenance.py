@@ -78,9 +78,6 @@ def _sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-_DATA_FILES: dict[tuple[str, float], dict[str, Any]] = {}  # (path, mtime) -> description: hash each file once
-
-
 def data_files(directory: str | os.PathLike) -> list[dict[str, Any]]:
     """The MNIST-format IDX files in ``directory``: for each, its file name, size in bytes, the SHA-256 of
     its (decompressed) bytes and whether that is the original MNIST file's. Missing files are left out."""
@@ -89,12 +86,9 @@ def data_files(directory: str | os.PathLike) -> list[dict[str, Any]]:
         path = find_idx_file(directory, name)
         if path is None:
             continue
-        key = (str(path.resolve()), path.stat().st_mtime)
-        if key not in _DATA_FILES:
-            sha = _sha256(path)
-            _DATA_FILES[key] = {"file": path.name, "bytes": path.stat().st_size, "sha256": sha,
-                                "original_mnist": MNIST_SHA256.get(name) == sha}
-        out.append(_DATA_FILES[key])
+        sha = _sha256(path)
+        out.append({"file": path.name, "bytes": path.stat().st_size, "sha256": sha,
+                    "original_mnist": MNIST_SHA256.get(name) == sha})
     return out
 
 

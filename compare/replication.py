@@ -35,17 +35,18 @@ import torch
 from tqdm.auto import tqdm
 
 from scratchnet import train as scratch_train
-from scratchnet.data import load_mnist_split, normalize
+from scratchnet.data import normalize
 from scratchnet.recipes import RECIPES
 from torchref import train as torch_train
 from torchref.data import to_device
 from torchref.device import select_device
 
-from .cli import add_report_arguments, run_report
+from .cli import add_report_arguments, load_splits, run_report
 from .figures import pyplot
 from .models import build_pair, scratch_side
-from .report import Report, data_line, table
+from .report import Report, data_line, pct, table, texts
 
+TEXT = texts("replication")
 OFFICIAL = RECIPES["examplesnet"]
 OFFICIAL_SEED = 1
 # Published numbers (shared/references.md): the official example's logs, and the replication's claim.
@@ -90,11 +91,8 @@ def variants(extra_seeds: int) -> list[Variant]:
 
 def load_data(rep: Report, data_dir: str | None, device: torch.device, quick: bool) -> dict[str, Any]:
     """The data in both normalisations on ``device``, in NumPy for scratchnet, and its description."""
-    train, test = load_mnist_split(data_dir, "train"), load_mnist_split(data_dir, "test")
-    xtr, ytr, xte, yte = train.images, train.labels, test.images, test.labels
-    if quick:
-        xtr, ytr, xte, yte = xtr[:2000], ytr[:2000], xte[:500], yte[:500]
-    data: dict[str, Any] = {"described": {**rep.data(train.directory, len(ytr), len(yte))[1], "quick": quick},
+    xtr, ytr, xte, yte, directory = load_splits(data_dir, quick)
+    data: dict[str, Any] = {"described": {**rep.data(directory, len(ytr), len(yte))[1], "quick": quick},
                             "n_train": len(ytr), "n_test": len(yte), "numpy": {"train": (normalize(xtr, "mnist"), ytr), "test": (normalize(xte, "mnist"), yte)}}
     for norm in ("mnist", "unit"):
         data[norm] = (to_device(xtr, ytr, device, normalization=norm), to_device(xte, yte, device, normalization=norm))
@@ -194,10 +192,6 @@ def csv_rows(runs: dict[str, dict], one_epoch: list[dict]) -> list[list]:
     return rows + [row(f"one epoch: {r['label']}", "torch", {**r, "epoch": 1}) for r in one_epoch]
 
 
-def _pct(v: float) -> str:
-    return f"{100 * v:.2f}%"
-
-
 def explain(runs: dict[str, dict], one_epoch: list[dict]) -> list[str]:
     """Sentences drawn from this run's numbers; nothing here is fixed in advance."""
     lo, hi = CLAIM_ONE_EPOCH
@@ -210,7 +204,7 @@ def explain(runs: dict[str, dict], one_epoch: list[dict]) -> list[str]:
     else:
         where = "inside" if all(lo <= a <= hi for a in accs) else "partly inside"
     seeds = f"{len(accs)} seed{'s' if len(accs) > 1 else ''}"
-    lines = [f"- **The official recipe after one epoch**: {', '.join(_pct(a) for a in accs)} ({seeds}), {where} the "
+    lines = [f"- **The official recipe after one epoch**: {', '.join(pct(a) for a in accs)} ({seeds}), {where} the "
              "claimed 92-95%. The published logs say ~98.4-98.5%."]
     variants_only = [r for r in one_epoch if not r["key"].startswith("official")]
     inside = [r for r in variants_only if lo <= r["test_accuracy"] <= hi]
@@ -218,16 +212,16 @@ def explain(runs: dict[str, dict], one_epoch: list[dict]) -> list[str]:
     near = [r for r in one_epoch if not r["key"].startswith("official") and r["test_accuracy"] > hi]
     if inside:
         lines.append("- **Variants that land in 92-95% after one epoch**: " + "; ".join(
-            f"{r['label']} ({_pct(r['test_accuracy'])})" for r in inside)
+            f"{r['label']} ({pct(r['test_accuracy'])})" for r in inside)
             + ". A one-epoch result in that range is what these settings give, not what the official recipe gives.")
     else:
         lines.append("- **No variant tried here lands in 92-95% after one epoch**; the claim is not explained by "
                      "any single change measured in this run.")
     if below:
-        lines.append("- Below 92%: " + "; ".join(f"{r['label']} ({_pct(r['test_accuracy'])})" for r in below) + ".")
+        lines.append("- Below 92%: " + "; ".join(f"{r['label']} ({pct(r['test_accuracy'])})" for r in below) + ".")
     if near:
         lines.append("- Changes that keep the first epoch above 95%: " + "; ".join(
-            f"{r['label']} ({_pct(r['test_accuracy'])})" for r in near) + ".")
+            f"{r['label']} ({pct(r['test_accuracy'])})" for r in near) + ".")
     final = {impl: h["epochs"][-1]["test_accuracy"] for impl, h in runs.items()}
     n_ep = {impl: len(h["epochs"]) for impl, h in runs.items()}
     p_lo, p_hi = PUBLISHED_EPOCHS[14]
@@ -235,7 +229,7 @@ def explain(runs: dict[str, dict], one_epoch: list[dict]) -> list[str]:
     for impl, acc in final.items():
         where = ("inside" if p_lo <= acc <= p_hi else f"{100 * (acc - p_hi):+.2f} points from the top of"
                  if acc > p_hi else f"{100 * (acc - p_lo):+.2f} points from the bottom of")
-        parts.append(f"{impl} {_pct(acc)} after {n_ep[impl]} epoch{'s' if n_ep[impl] > 1 else ''} ({where} the "
+        parts.append(f"{impl} {pct(acc)} after {n_ep[impl]} epoch{'s' if n_ep[impl] > 1 else ''} ({where} the "
                      "published 99.12-99.24% after 14)")
     lines.append("- **Final accuracy**: " + "; ".join(parts) + ".")
     if len(final) == 2:
@@ -253,18 +247,15 @@ def closing(one_epoch: list[dict], full: bool = True) -> list[str]:
     said = ("The published replication attributed its gap to \"fewer epochs and untuned hyper-parameters\". ")
     if min(official) > CLAIM_ONE_EPOCH[1]:
         verdict = (f"\"Fewer epochs\" does not explain it: one epoch of the official recipe gave "
-                   f"{_pct(min(official))}-{_pct(max(official))} here, above 95%, as in the official logs. ")
+                   f"{pct(min(official))}-{pct(max(official))} here, above 95%, as in the official logs. ")
     else:
-        verdict = (f"In this run one epoch of the official recipe gave {_pct(min(official))}-{_pct(max(official))}, "
+        verdict = (f"In this run one epoch of the official recipe gave {pct(min(official))}-{pct(max(official))}, "
                    "so this run cannot rule out \"fewer epochs\""
                    + (". " if full else " (it trained on a subset, which is not the official setting). "))
     return ["", said + verdict + "Which settings the replication really ran is not published; the variants above "
             "show which kinds of change move the first epoch, and by how much."]
 
 
-SPEED_TEXT = ("Train times come from separate runs, each on a machine that may have been shared (every history "
-              "records the load average at its start and end); for a like-for-like speed comparison, measured in "
-              "one process, see [benchmarks.md](../benchmarks.md).")
 PUBLISHED_ROWS = [["official example (published logs)", "99.12-99.24% (9912-9924 / 10000)", 14],
                   ["a published replication (course exercise, `main.py --epochs 1`)", "\"92-95%\"", 1]]
 
@@ -283,7 +274,7 @@ def epoch_table(runs: dict[str, dict]) -> list[str]:
         row = [str(i + 1), f"{first['epochs'][i]['lr']:.4g}"]
         for h in runs.values():
             e = h["epochs"][i] if len(h["epochs"]) > i else None
-            row += [_pct(e["test_accuracy"]), f"{e['test_loss']:.4f}"] if e else ["-", "-"]
+            row += [pct(e["test_accuracy"]), f"{e['test_loss']:.4f}"] if e else ["-", "-"]
         rows.append([*row, _published(i + 1)])
     head = [c for impl in runs for c in (f"{impl} test accuracy", f"{impl} test loss")]
     return table(["epoch", "lr", *head, "official example (published logs)"], rows)
@@ -303,15 +294,15 @@ def report_lines(rep: Report, runs: dict[str, dict], one_epoch: list[dict], data
     lines += ["", "![accuracy per epoch and one-epoch variants](accuracy.png)", "", "## Test accuracy per epoch", "",
               *epoch_table(runs), ""]
     lines += table(["run", "test accuracy", "epochs", "train time", "images/s", "device"], [
-        [f"{impl} ({'reused run' if 'reused_from' in h else 'this run'})", _pct(h["epochs"][-1]["test_accuracy"]),
+        [f"{impl} ({'reused run' if 'reused_from' in h else 'this run'})", pct(h["epochs"][-1]["test_accuracy"]),
          len(h["epochs"]), f"{h['train_time_s']:.0f} s", f"{np.mean([e['images_per_s'] for e in h['epochs']]):,.0f}",
          h["device_label"]] for impl, h in runs.items()] + PUBLISHED_ROWS)
     lo, hi = CLAIM_ONE_EPOCH
-    lines += ["", SPEED_TEXT, "", "## One epoch, one change at a time", "",
+    lines += ["", TEXT["speed"], "", "## One epoch, one change at a time", "",
               "Every variant is ExamplesNet trained for one epoch with torch from scratchnet's initial weights for "
               f"its seed (seed {OFFICIAL_SEED} unless stated), tested on the same test images.", "",
               *table(["variant", "what changes", "test accuracy after 1 epoch", "in the claimed 92-95%?"],
-                     [[r["label"], r["why"], _pct(r["test_accuracy"]), "yes" if lo <= r["test_accuracy"] <= hi else "no"]
+                     [[r["label"], r["why"], pct(r["test_accuracy"]), "yes" if lo <= r["test_accuracy"] <= hi else "no"]
                       for r in one_epoch]),
               "", "## What the data says", "", *explain(runs, one_epoch), "", *closing(one_epoch, full=not args.quick),
               "", "Numbers: [metrics.csv](metrics.csv); every epoch of every run: [history.json](history.json).", ""]

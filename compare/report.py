@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -14,8 +15,23 @@ from scratchnet.fileio import atomic_write_text
 
 from . import figures, provenance
 
+TEXTS = Path(__file__).resolve().parent / "texts"
+
 #: what a --quick report says after its data line
 QUICK_NOTE = " (**--quick: a subset, one epoch; not comparable with the published numbers**)"
+
+
+def texts(report: str) -> dict[str, str]:
+    """The fixed paragraphs of a report, kept out of its code in ``compare/texts/<report>.md``: blocks each
+    headed by a line ``<!-- name -->``; returns name -> the block's text, stripped (``{fields}`` in it are
+    filled by the report with ``str.format``)."""
+    blocks = re.split(r"^<!-- (\w+) -->\n", (TEXTS / f"{report}.md").read_text(), flags=re.M)
+    return {name: text.strip() for name, text in zip(blocks[1::2], blocks[2::2])}
+
+
+def pct(fraction: float) -> str:
+    """0.98765 -> '98.77%'."""
+    return f"{100 * fraction:.2f}%"
 
 
 def table(head: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
@@ -94,4 +110,4 @@ class Report:
         return self._wrote(self.out / name)
 
 
-__all__ = ["QUICK_NOTE", "Report", "data_line", "table"]
+__all__ = ["QUICK_NOTE", "Report", "data_line", "pct", "table", "texts"]

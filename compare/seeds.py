@@ -39,8 +39,9 @@ from torchref.recipes import run_file_stem
 from .cli import add_report_arguments, run_report
 from .figures import pyplot
 from .models import display_name
-from .report import Report, table
+from .report import Report, table, texts
 
+TEXT = texts("seeds")
 #: the test accuracies (%) the project holds each recipe to (issue 3 of the project's tracker)
 TARGETS = {"ffn": 97.8, "seedcnn": 98.8, "examplesnet": 99.0}
 LIBRARIES = ("scratchnet", "torch")
@@ -272,17 +273,6 @@ def _changes(recipe: Recipe, data: StudyData, quick: bool) -> str:
     return f"; this study uses {', '.join(changed)}" if changed else ""
 
 
-REUSED_TEXT = ("The lines above describe the invocation that wrote this report. {n_reused} of its {n_runs} runs "
-               "were trained by earlier invocations (read back from their histories, not retrained); the *Runs* "
-               "table gives each run's date and commit, and its history file its machine, load and command.")
-METHOD_TEXT = ("Each seed is one full training run per library, each library with its own initialisation (for one "
-               "seed both see the same batch order); the test accuracy is after the last epoch, on the test set. The "
-               "95 % interval is a confidence interval for the mean over all seeds (the recipe's expected accuracy), "
-               "not the range one run falls in.")
-BEST_EPOCH_TEXT = ("The best epoch's accuracy is shown for curiosity only: picking the epoch by the test set would "
-                   "be selecting on the test set; every number above uses the last epoch.")
-
-
 def stats_table(results: dict[str, list[dict]], stats: dict[str, dict], target: float | None) -> list[str]:
     """Per library: seeds, mean, spread, interval, range, hits of the target, time and device."""
     rows = []
@@ -344,14 +334,14 @@ def report_lines(rep: Report, recipe: Recipe, results: dict[str, list[dict]], st
              + (" — QUICK (data subset, CI-sized: not a result)" if quick else ""))
     summaries = ", ".join(f"[{lib}]({name}/{lib}/README.md)" for lib in results)
     return [*rep.header(title), data_line, "",
-            *([REUSED_TEXT.format(n_reused=n_reused, n_runs=n_runs), ""] if n_reused else []),
-            f"The published recipe: {RECIPES[recipe.model].source}{_changes(recipe, data, quick)}. {METHOD_TEXT}", "",
+            *([TEXT["reused"].format(n_reused=n_reused, n_runs=n_runs), ""] if n_reused else []),
+            f"The published recipe: {RECIPES[recipe.model].source}{_changes(recipe, data, quick)}. " + TEXT["method"], "",
             f"![accuracy per epoch and per seed]({name}.png)", "", *stats_table(results, stats, target), "",
             *comparison_lines(stats, diff, target), *epoch_lines(results, recipe.epochs, target),
             "", "## Runs", "",
             "Trained by this invocation, or, where marked *reused*, by an earlier one (same recipe and data; read "
             f"from its history, not retrained): {n_reused} of {n_runs} here.", "", *runs_table(results),
-            "", BEST_EPOCH_TEXT, "", f"Each run's own provenance (command, commit, machine, load) is in its history "
+            "", TEXT["best_epoch"], "", f"Each run's own provenance (command, commit, machine, load) is in its history "
             f"file; summaries per library: {summaries}.", ""]
 
 

@@ -80,14 +80,13 @@ def bench(args, threads: int):
     set_threads(threads)
     rep = Report(args.out, threads=threads)
     info = rep.info
-    res = Results({**info["cpu"], "python": info["python"], "numpy": info["numpy"], "numba": info["numba"],
-                   "torch": info["torch"], "platform": info["platform"], "date": info["date"],
-                   "command": info["command"], "commit": info["git_commit"], "load_start": load_average(),
-                   "reps": cfg["reps"], "data": sample_batches(1)[2]})
+    res = Results({**info["cpu"], **{k: info[k] for k in ("python", "numpy", "numba", "torch", "platform", "date",
+                                                          "command")},
+                   "commit": info["git_commit"], "load_start": load_average(), "reps": cfg["reps"],
+                   "data": sample_batches(1)[2]})
     baseline = report.read_baseline(Path(args.baseline)) if args.baseline else None
     others = run_sections(res, names, cfg, skip, threads, jit_names, mem_images)
     res.meta.update(load_end=load_average(), others=", ".join(f"{k} {v:.2f}" for k, v in others.items()))
-    print("\n".join(report.summary(res, names)))
     return report.write(rep, res, names, baseline, args.quick)
 
 

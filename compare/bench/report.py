@@ -12,11 +12,11 @@ import numpy as np
 from .. import _machine
 from ..figures import pyplot
 from ..models import display_name
-from ..report import Report, table
-from . import narrative
+from ..report import Report, table, texts
 from .timing import Results, fmt_row
 from .workload import IMPLS, INFER_BATCH, optimiser_label
 
+TEXT = texts("bench")
 #: issue 5's targets: scratchnet / torch train throughput at the recipe batch, and warm start in seconds
 TARGETS = {"seedcnn": 1.5, "ffn": 1.0, "examplesnet": 0.7}
 WARM_START_S = 3.0
@@ -106,8 +106,8 @@ def train_section(res: Results, names: list[str], baseline: dict | None) -> list
         rows.append(row)
     if baseline:
         head += ["before: scratchnet img/s", "before: ratio", "before: torch alone img/s"]
-    return ["## Train-step throughput", "", narrative.TRAIN.format(reps=res.meta["reps"]), "", *table(head, rows),
-            *(["", narrative.OLD_BLAS] if baseline else []), "", narrative.TWO_RATIOS]
+    return ["## Train-step throughput", "", TEXT["train"].format(reps=res.meta["reps"]), "", *table(head, rows),
+            *(["", TEXT["old_blas"]] if baseline else []), "", TEXT["two_ratios"]]
 
 
 def targets_section(res: Results, names: list[str]) -> list[str]:
@@ -140,7 +140,7 @@ def infer_section(res: Results, names: list[str], baseline: dict | None) -> list
              *table(head, rows), "", "![throughput](benchmarks.png)", ""]
     if baseline:
         bm = baseline["meta"]
-        lines += [narrative.BASELINE.format(commit=bm.get("commit", "?"), date=bm.get("date", "?"),
+        lines += [TEXT["baseline"].format(commit=bm.get("commit", "?"), date=bm.get("date", "?"),
                                             command=bm.get("command", "?"), others=bm.get("others", "?")), ""]
     return lines
 
@@ -155,7 +155,7 @@ def ops_section(res: Results) -> list[str]:
         gf = [f"{r['gflops']:.1f} ({100 * r['peak_frac']:.0f}%)" if "gflops" in r else "-" for r in (a, b)]
         rows.append([*item.split(" | "), fmt_row(a, 3), fmt_row(b, 3), f"{b['median'] / a['median']:.2f}x", *gf])
     return ["## Per-op timings", "",
-            f"Estimated machine peak: {_machine.peak_formula(res.meta)}. " + measured + narrative.OPS, "",
+            f"Estimated machine peak: {_machine.peak_formula(res.meta)}. " + measured + TEXT["ops"], "",
             *table(["op", "pass", "scratchnet ms", "torch ms", "speed-up", "scratchnet GFLOP/s (% peak)",
                     "torch GFLOP/s (% peak)"], rows)]
 
@@ -167,11 +167,11 @@ def jit_and_memory_sections(res: Results, quick: bool) -> list[str]:
     memory = [[display_name(r["item"]), r["impl"], r["images"], f"{r['rss_import_mb']:.0f}", f"{r['rss_data_mb']:.0f}",
                f"{r['peak_epoch_mb']:.0f}", f"{r['peak_epoch_mb'] - r['rss_data_mb']:.0f}", f"{r['median']:.0f}",
                f"{r['epoch_s']:.1f}"] for r in res.section("memory")]
-    return ["", "## JIT cost (fresh processes)", "", narrative.JIT, "",
+    return ["", "## JIT cost (fresh processes)", "", TEXT["jit"], "",
             *table(["model", "cache", "import s", "first step s", "second step s", "to first step done s",
                     "process wall s"], jit),
             "", "## Peak memory of one training epoch (fresh processes)", "",
-            narrative.MEMORY.format(images="a subset, --quick" if quick else "all of it"), "",
+            TEXT["memory"].format(images="a subset, --quick" if quick else "all of it"), "",
             *table(["model", "impl", "images", "after import MiB", "resident with data MiB", "epoch peak MiB",
                     "training added MiB", "peak (getrusage) MiB", "epoch s"], memory)]
 
@@ -183,36 +183,22 @@ def markdown(rep: Report, res: Results, names: list[str], baseline: dict | None,
             f"- CPU used by other processes, in cores, per section: {m['others']} (0 = the machine was ours)",
             f"- mode: {'--quick' if quick else 'full'}; {m['data']} images for the throughput runs", "",
             *train_section(res, names, baseline), *targets_section(res, names), *infer_section(res, names, baseline),
-            *ops_section(res), *jit_and_memory_sections(res, quick), "", narrative.SCRATCHNET_SIDE]
+            *ops_section(res), *jit_and_memory_sections(res, quick), "", TEXT["scratchnet_side"], ""]
 
 
 def write(rep: Report, res: Results, names: list[str], baseline: dict | None, quick: bool) -> Report:
+    """benchmarks.csv, .png and .md, after printing the report's tables."""
+    md = markdown(rep, res, names, baseline, quick)
+    print("\n".join(summary(res, md)))
     rows, fields = csv_rows(res, baseline)
     rep.csv("benchmarks.csv", rows, fields, float_format=".6g")
     rep.figure("benchmarks.png", plot(res, names), dpi=120)
-    rep.markdown("benchmarks.md", markdown(rep, res, names, baseline, quick))
+    rep.markdown("benchmarks.md", md)
     return rep
 
 
-def summary(res: Results, names: list[str]) -> list[str]:
-    """What the report will say, in lines for the console."""
+def summary(res: Results, md: list[str]) -> list[str]:
+    """What the report says, for the console: the machine line, then the report's tables."""
     m = res.meta
-    lines = [f"\n{m['cpu']}, {m['threads']} threads; commit {m['commit']}; other processes used (cores): {m['others']}"]
-    for section in ("train", "infer"):
-        for n in names:
-            a, b, c = (res.get(section, n, impl) for impl in ("scratchnet", "torch", "torch alone"))
-            lines.append(f"{section:5s} {display_name(n):12s} scratchnet {a['median']:10,.0f} img/s  torch "
-                         f"{b['median']:10,.0f} img/s  ratio {a['median'] / b['median']:.2f}"
-                         + (f"  (torch alone {c['median']:,.0f} img/s)" if c else ""))
-    for r in res.rows:
-        if r["section"] == "op":
-            gf = f"  {r['gflops']:.1f} GFLOP/s" if "gflops" in r else ""
-            lines.append(f"op    {r['item']:62s} {r['impl']:10s} {r['median']:8.3f} ms{gf}")
-        elif r["section"] == "jit":
-            lines.append(f"jit   {display_name(r['item']):12s} {r['impl']:11s} import {r['median']:.2f} s, first step "
-                         f"{r['first_step_s']:.2f} s, to first step done {r['to_first_step_s']:.2f} s")
-        elif r["section"] == "memory":
-            lines.append(f"mem   {display_name(r['item']):12s} {r['impl']:10s} getrusage peak {r['median']:.0f} MiB, "
-                         f"epoch peak {r['peak_epoch_mb']:.0f} MiB (resident with data {r['rss_data_mb']:.0f} MiB), "
-                         f"epoch of {r['images']} images {r['epoch_s']:.1f} s")
-    return lines
+    return [f"\n{m['cpu']}, {m['threads']} threads; commit {m['commit']}; other processes used (cores): {m['others']}",
+            *(line for line in md if line.startswith("|"))]

@@ -87,19 +87,19 @@ def interleaved(fns: dict[str, Callable[[], object]], reps: int, warmup: int) ->
     return times
 
 
-def set_threads(n: int) -> None:
-    """The same thread count for both. torch goes first: if Numba's OpenMP pool is started before torch
-    loads its own OpenMP runtime, torch's small parallel regions run several times slower in this process
-    (measured: FFN train steps ~9x slower), which would flatter scratchnet."""
-    try:
+def set_threads(n: int, impls: tuple[str, ...] = ("scratchnet", "torch")) -> None:
+    """The same thread count for both (or for ``impls`` alone: the other library is then not imported).
+    torch goes first: if Numba's OpenMP pool is started before torch loads its own OpenMP runtime, torch's
+    small parallel regions run several times slower in this process (measured: FFN train steps ~9x slower),
+    which would flatter scratchnet."""
+    if "torch" in impls:
         import torch
 
         torch.set_num_threads(n)
-    except ImportError:
-        pass
-    import numba
+    if "scratchnet" in impls:
+        import numba
 
-    numba.set_num_threads(n)
+        numba.set_num_threads(n)
 
 
 class OtherLoad:
