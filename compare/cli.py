@@ -8,7 +8,7 @@ from pathlib import Path
 
 from scratchnet.data import IDXError, MNISTNotFoundError, load_mnist_split
 from scratchnet.recipes import run_command
-from torchref.device import DeviceError
+from torchref.device import DeviceError, select_device
 
 from .report import Report
 
@@ -24,6 +24,20 @@ def add_report_arguments(p: argparse.ArgumentParser, out: str, seed: int = 0, qu
     p.add_argument("--out", default=out, help=f"where the report goes (default {out})")
     p.add_argument("--quick", action="store_true", help=f"2,000 training / 500 test images, {quick} (for CI)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def check_counts(p: argparse.ArgumentParser, **counts: int | None) -> None:
+    """Stop with ``--name must be >= 1, got N`` for the first count below 1 (None: the default is used)."""
+    for name, value in counts.items():
+        if value is not None and value < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {value}")
+
+
+def start(args: argparse.Namespace):
+    """What a report command sets up first: its torch device (a bad ``--device`` fails here, before any work),
+    the Report it writes through, and the progress setting (False with ``--no-progress``, else tqdm's default)."""
+    device = select_device(args.device)
+    return Report(args.out, seed=args.seed, device=str(device)), device, False if args.no_progress else None
 
 
 def load_splits(data_dir: str | None, quick: bool):
@@ -47,4 +61,4 @@ def run_report(work: Callable[[], Path | Report], errors: tuple[type[BaseExcepti
     return status
 
 
-__all__ = ["INPUT_ERRORS", "add_report_arguments", "load_splits", "run_report"]
+__all__ = ["INPUT_ERRORS", "add_report_arguments", "check_counts", "load_splits", "run_report", "start"]

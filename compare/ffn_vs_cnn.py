@@ -24,9 +24,8 @@ from scratchnet.metrics import classification_report
 from scratchnet.recipes import RECIPES
 from torchref import train as torch_train
 from torchref.data import to_device
-from torchref.device import select_device
 
-from .cli import add_report_arguments, load_splits, run_report
+from .cli import add_report_arguments, check_counts, load_splits, run_report, start
 from .figures import confusion, pyplot
 from .models import build_pair, display_name, forget_forward, scratch_probabilities, torch_probabilities
 from .report import Report, pct, table, texts
@@ -250,11 +249,9 @@ def agreements(runs: dict, summaries: list[dict]) -> dict[str, dict]:
 
 
 def run(args) -> Report:
-    device = select_device(args.device)
-    rep = Report(args.out, seed=args.seed, device=str(device))
+    rep, device, progress = start(args)
     data, directory = load_data(args, device)
     xtr, ytr, xte, yte = data["images"]
-    progress = False if args.no_progress else None
     runs = {}
     for name in tqdm(MODELS, desc="models", disable=progress is False or None):
         runs[name] = train_pair(name, data, args.epochs, args.batch_size, args.seed, device, progress)
@@ -287,9 +284,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.quick:
         args.epochs = 1
-    for flag, value in (("--epochs", args.epochs), ("--batch-size", args.batch_size)):
-        if value < 1:
-            p.error(f"{flag} must be >= 1, got {value}")
+    check_counts(p, epochs=args.epochs, batch_size=args.batch_size)
     return run_report(lambda: run(args))
 
 

@@ -32,13 +32,12 @@ from tqdm.auto import tqdm
 from scratchnet.recipes import RECIPES
 from torchref.checkpoint import save_state_dict
 from torchref.data import to_device
-from torchref.device import select_device
 from torchref.kfold import cross_validate
 from torchref.recipes import RESNET_RECIPES, build_optimizer, data_normalization, make_model
 from torchref.resnet import PROTOCOLS, WeightsNotFoundError, locate_imagenet_weights
 from torchref.train import final_metrics, fit
 
-from .cli import add_report_arguments, load_splits, run_report
+from .cli import add_report_arguments, check_counts, load_splits, run_report, start
 from .figures import confusion, pyplot
 from .models import torch_probabilities, torch_side
 from .report import Report, table, texts
@@ -243,12 +242,10 @@ def run_resnet(args, protocol: str, used: str, xtr, ytr, xte, yte, device, dev_l
 
 
 def run(args) -> Report:
-    device = select_device(args.device)
-    rep = Report(args.out, seed=args.seed, device=str(device))
+    rep, device, progress = start(args)
     used, weights_line, weights_error = resolve_weights(args.weights, args.weights_file, not args.no_download)
     weights = {"used": used, "description": weights_line, "not_found": weights_error}
     xtr, ytr, xte, yte, directory = load_splits(args.data_dir, args.quick)
-    progress = False if args.no_progress else None
     dev_label = (torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({rep.info['processor']})")
     data_line, data = rep.data(directory, len(ytr), len(yte), args.quick)
     t0 = time.perf_counter()
@@ -295,9 +292,7 @@ def main(argv: list[str] | None = None) -> int:
         p.error(f"--protocols: unknown {', '.join(unknown)}; expected some of {', '.join(PROTOCOLS)}")
     if args.k < 2:
         p.error(f"--k must be >= 2, got {args.k}")
-    for flag, value in (("--epochs", args.epochs), ("--ffn-epochs", args.ffn_epochs)):
-        if value is not None and value < 1:
-            p.error(f"{flag} must be >= 1, got {value}")
+    check_counts(p, epochs=args.epochs, ffn_epochs=args.ffn_epochs)
     if args.weights == "none" and args.weights_file:
         p.error("--weights-file given with --weights none; drop one of them")
     if args.quick:

@@ -32,6 +32,24 @@ class Side:
     optimizer: Any
     scheduler: Any
 
+    def step(self, x, y):
+        """One training step on a batch: forward, loss, zero_grad, backward, optimiser step; returns the loss
+        (for torch the tensor, so that a timed loop does not wait for its value)."""
+        loss = self.loss(self.model(x), y)
+        self.optimizer.zero_grad()
+        self.backward(loss)
+        self.optimizer.step()
+        return loss
+
+    def backward(self, loss) -> None:
+        """scratchnet's explicit backprop; the input needs no gradient (as for a torch input without requires_grad)."""
+        self.model.backward(self.loss.backward(), input_grad=False)
+
+
+class TorchSide(Side):
+    def backward(self, loss) -> None:
+        loss.backward()
+
 
 @dataclass
 class Pair:
@@ -53,7 +71,7 @@ def torch_side(recipe: Recipe, model) -> Side:
     from torchref.models import make_loss
     from torchref.recipes import build_optimizer
 
-    return Side(model, make_loss(model), *build_optimizer(recipe, model))
+    return TorchSide(model, make_loss(model), *build_optimizer(recipe, model))
 
 
 def torch_twin(scratch_model, seed: int = 0, device="cpu", **model_kwargs):
@@ -104,5 +122,5 @@ def build_pair(recipe: Recipe, seed: int = 0, *, dtype=np.float32, device="cpu",
     return Pair(ours, torch_side(recipe, torch_twin(ours.model, seed, device, **model_kwargs)))
 
 
-__all__ = ["DISPLAY_NAMES", "display_name", "Side", "Pair", "scratch_side", "torch_side", "torch_twin", "build_pair",
+__all__ = ["DISPLAY_NAMES", "display_name", "Side", "TorchSide", "Pair", "scratch_side", "torch_side", "torch_twin", "build_pair",
            "forget_forward", "scratch_probabilities", "torch_probabilities"]

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from scratchnet.data import MNIST_DIR_ENV, MNISTNotFoundError, load_mnist_split, normalize
 from scratchnet.recipes import RECIPES
 
-from .cli import run_report
+from .cli import check_counts, run_report
 from .figures import pyplot
 from .models import Pair, build_pair, display_name
 from .report import Report, table, texts
@@ -109,23 +109,13 @@ def layer_parity(name: str, dtype: str, x: np.ndarray, y: np.ndarray, seed: int)
 def training_curves(name: str, dtype: str, x: np.ndarray, y: np.ndarray, steps: int, batch: int, seed: int) -> dict[str, Any]:
     """Both sides trained with Adam(1e-3) from the same weights on the same batches; both loss curves."""
     pair = dropout_free_pair(name, dtype, seed)
-    ours, crit, opt = pair.scratchnet.model, pair.scratchnet.loss, pair.scratchnet.optimizer
-    theirs, tcrit, topt = pair.torch.model, pair.torch.loss, pair.torch.optimizer
     rng = np.random.default_rng(seed)
     xs = x.astype(DTYPES[dtype][0])
     a, b = [], []
     for _ in range(steps):
         idx = rng.choice(len(xs), batch, replace=False)
-        loss = crit(ours(xs[idx]), y[idx])
-        opt.zero_grad()
-        ours.backward(crit.backward())
-        opt.step()
-        tloss = tcrit(theirs(torch.from_numpy(xs[idx])), torch.from_numpy(y[idx]))
-        topt.zero_grad()
-        tloss.backward()
-        topt.step()
-        a.append(float(loss))
-        b.append(float(tloss.item()))
+        a.append(float(pair.scratchnet.step(xs[idx], y[idx])))
+        b.append(pair.torch.step(torch.from_numpy(xs[idx]), torch.from_numpy(y[idx])).item())
     return {"model": name, "dtype": dtype, "scratchnet": a, "torch": b}
 
 
@@ -244,9 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     steps = 10 if args.quick else args.steps
-    for flag, value in (("--steps", steps), ("--batch-size", args.batch_size)):
-        if value < 1:
-            p.error(f"{flag} must be >= 1, got {value}")
+    check_counts(p, steps=steps, batch_size=args.batch_size)
     return run_report(lambda: run(Path(args.out), args.data_dir, args.seed, args.batch_size, steps, args.quick,
                                   False if args.no_progress else None))
 

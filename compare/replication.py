@@ -39,9 +39,8 @@ from scratchnet.data import normalize
 from scratchnet.recipes import RECIPES
 from torchref import train as torch_train
 from torchref.data import to_device
-from torchref.device import select_device
 
-from .cli import add_report_arguments, load_splits, run_report
+from .cli import add_report_arguments, check_counts, load_splits, run_report, start
 from .figures import pyplot
 from .models import build_pair, scratch_side
 from .report import Report, data_line, pct, table, texts
@@ -331,11 +330,9 @@ def render(out: Path, args) -> Report:
 
 
 def run(args) -> Report:
-    device = select_device(args.device)
-    rep = Report(args.out, seed=args.seed, device=str(device))
+    rep, device, progress = start(args)
     info = rep.info
     data = load_data(rep, args.data_dir, device, args.quick)
-    progress = False if args.no_progress else None
     dev_label = f"{device.type}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else
                                     f" ({info['processor']})")
     runs: dict[str, dict] = {}
@@ -382,8 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_report(lambda: render(Path(args.out), args))
     if args.quick:
         args.epochs = 1
-    if args.epochs < 1:
-        p.error(f"--epochs must be >= 1, got {args.epochs}")
+    check_counts(p, epochs=args.epochs)
     return run_report(lambda: run(args))
 
 

@@ -36,7 +36,7 @@ from torchref.device import select_device
 from torchref.recipes import run as torch_run
 from torchref.recipes import run_file_stem
 
-from .cli import add_report_arguments, run_report
+from .cli import add_report_arguments, check_counts, run_report
 from .figures import pyplot
 from .models import display_name
 from .report import Report, table, texts
@@ -407,10 +407,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-target", action="store_true", help="no target line or verdict")
     add_report_arguments(p, "reports/seeds", quick="one epoch (overrides --epochs)")
     args = p.parse_args(argv)
-    if args.seeds < 1:
-        p.error(f"--seeds must be >= 1, got {args.seeds}")
-    if args.epochs is not None and args.epochs < 1:
-        p.error(f"--epochs must be >= 1, got {args.epochs}")
+    check_counts(p, seeds=args.seeds, epochs=args.epochs)
     if args.target is not None and args.no_target:
         p.error("--target and --no-target: give one of them")
     if args.target is not None and not 0 < args.target <= 100:

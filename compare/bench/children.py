@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from .timing import Results, interleaved, set_threads
-from .workload import IMPLS, as_tensors, recipe, side_alone, steps_of, train_batches
+from .workload import IMPLS, as_tensors, recipe, side_alone, step_loop, train_batches
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -33,7 +33,7 @@ def child_alone(impl: str, model: str, threads: int, steps: int, reps: int, warm
     set_threads(threads, (impl,))
     side = side_alone(impl, model)
     side.model.train()
-    run = steps_of(impl, side, as_tensors(batches) if impl == "torch" else batches)
+    run = step_loop(side, as_tensors(batches) if impl == "torch" else batches)
     secs = interleaved({impl: run}, reps, warmup)[impl]
     return dict(images_per_s=[recipe(model).batch_size * steps / t for t in secs])
 
@@ -48,7 +48,7 @@ def child_jit(model: str, threads: int) -> dict:
     side = side_alone("scratchnet", model)  # the recipe's optimiser: counted in "to first step done"
     b = recipe(model).batch_size
     rng = np.random.default_rng(0)
-    step = steps_of("scratchnet", side, [(rng.standard_normal((b, 1, 28, 28)).astype(np.float32),
+    step = step_loop(side, [(rng.standard_normal((b, 1, 28, 28)).astype(np.float32),
                                           rng.integers(0, 10, b))])
     times = []
     for _ in range(2):
@@ -116,7 +116,7 @@ def child_memory(model: str, impl: str, threads: int, images: int) -> dict:
         import torch
 
         batches = ((torch.from_numpy(xb), torch.from_numpy(yb)) for xb, yb in loader)
-    steps_of(impl, side, batches)()
+    step_loop(side, batches)()
     epoch_s = time.perf_counter() - t1
     return dict(images=len(x), rss_import_mb=rss_import, rss_data_mb=rss_data, peak_load_mb=peak_load,
                 peak_rss_mb=_maxrss_mb(), peak_epoch_mb=_status_mb("VmHWM") if reset else float("nan"),

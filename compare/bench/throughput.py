@@ -9,27 +9,27 @@ import numpy as np
 
 from .children import run_child
 from .timing import Results, Stat, interleaved
-from .workload import IMPLS, as_tensors, recipe, sample_batches, scratch_steps, torch_steps, train_batches
+from .workload import IMPLS, as_tensors, recipe, sample_batches, step_loop, train_batches
 
 
 def bench_train(res: Results, name: str, pair, cfg: dict, threads: int) -> None:
     """Images per second of train steps at the recipe batch, side by side; with ``cfg['alone']`` also each
     library in a process of its own."""
-    b, steps = recipe(name).batch_size, cfg["steps"][name]
-    batches = train_batches(name, steps)
+    b, n_steps = recipe(name).batch_size, cfg["steps"][name]
+    batches = train_batches(name, n_steps)
     pair.scratchnet.model.train()
     pair.torch.model.train()
-    t = interleaved({"scratchnet": scratch_steps(pair.scratchnet, batches),
-                     "torch": torch_steps(pair.torch, as_tensors(batches))}, cfg["reps"], cfg["warmup"])
+    loops = {"scratchnet": step_loop(pair.scratchnet, batches), "torch": step_loop(pair.torch, as_tensors(batches))}
+    t = interleaved(loops, cfg["reps"], cfg["warmup"])
     for impl in IMPLS:
-        res.add("train", name, impl, Stat([b * steps / s for s in t[impl]], "images/s"), batch=b, steps=steps)
+        res.add("train", name, impl, Stat([b * n_steps / s for s in t[impl]], "images/s"), batch=b, steps=n_steps)
     if not cfg["alone"]:
         return
     for impl in IMPLS:
         env = dict(os.environ, SCRATCHNET_MALLOC="default") if impl == "torch" else None
         alone, _ = run_child(["alone", "--impl", impl, "--model", name, "--threads", str(threads), "--steps",
-                              str(steps), "--reps", str(cfg["reps"]), "--warmup", str(cfg["warmup"])], env=env)
-        res.add("train", name, f"{impl} alone", Stat(alone["images_per_s"], "images/s"), batch=b, steps=steps)
+                              str(n_steps), "--reps", str(cfg["reps"]), "--warmup", str(cfg["warmup"])], env=env)
+        res.add("train", name, f"{impl} alone", Stat(alone["images_per_s"], "images/s"), batch=b, steps=n_steps)
 
 
 def bench_infer(res: Results, name: str, pair, cfg: dict) -> None:

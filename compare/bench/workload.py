@@ -1,5 +1,5 @@
 """What the benchmark runs: MNIST training images (synthetic ones of the same shape when the data set is not
-there), cut into batches, and closures that run one train step per batch on either side. scratchnet and torch
+there), cut into batches, and a closure that runs one train step per batch on either side. scratchnet and torch
 are imported only when called, so a child process can time their imports."""
 
 from __future__ import annotations
@@ -59,34 +59,12 @@ def as_tensors(batches):
     return [(torch.from_numpy(a), torch.from_numpy(b)) for a, b in batches]
 
 
-def scratch_steps(side, batches) -> Callable[[], None]:
-    """A closure running one scratchnet train step per batch (the input needs no gradient, as in torch)."""
-    net, crit, opt = side.model, side.loss, side.optimizer
-
+def step_loop(side, batches) -> Callable[[], None]:
+    """A closure running one train step of ``side`` (``compare.models.Side.step``) per batch."""
     def run() -> None:
         for xb, yb in batches:
-            crit(net(xb), yb)
-            opt.zero_grad()
-            net.backward(crit.backward(), input_grad=False)
-            opt.step()
+            side.step(xb, yb)
     return run
-
-
-def torch_steps(side, batches) -> Callable[[], None]:
-    """A closure running one torch train step per batch."""
-    net, crit, opt = side.model, side.loss, side.optimizer
-
-    def run() -> None:
-        for xb, yb in batches:
-            loss = crit(net(xb), yb)
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return run
-
-
-def steps_of(impl: str, side, batches) -> Callable[[], None]:
-    return scratch_steps(side, batches) if impl == "scratchnet" else torch_steps(side, batches)
 
 
 def side_alone(impl: str, name: str, seed: int = 0):
