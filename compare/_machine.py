@@ -85,10 +85,3 @@ def peak_formula(m: dict[str, object]) -> str:
         f"{m['threads']} cores x {m['ghz']:.2f} GHz ({m['ghz_source']}) x {FMA_PIPES} FMA pipes x "
         f"{m['fp32_lanes']} fp32 lanes ({m['simd']}) x 2 flops per FMA = {m['peak_gflops']:.1f} GFLOP/s"
     )
-
-
-def markdown(m: dict[str, object]) -> str:
-    """The CPU line of a provenance block."""
-    return (f"- CPU: {m['cpu']} ({m['cpu_family_model']}), {m['simd']}; caches L2 {m['l2']}, L3 {m['l3']}; "
-            f"{m['cores']} usable cores, {m['threads']} threads for both libraries "
-            "(numba.set_num_threads = torch.set_num_threads)")

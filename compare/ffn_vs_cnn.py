@@ -188,10 +188,6 @@ def plot_filters(model, image: np.ndarray, x: np.ndarray):
 # ----------------------------------------------------------------------------------------------- report
 
 
-CSV_FIELDS = ["implementation", "model", "test_accuracy", "test_macro_precision", "test_macro_recall", "test_macro_f1",
-              "train_accuracy", "parameters", "epochs", "train_time_s", "images_per_s", "device"]
-
-
 def report_lines(rep: Report, summaries: list[dict], agreement: dict, data_line: str, args) -> list[str]:
     lines = [
         *rep.header("FFN vs CNN on MNIST: scratchnet and PyTorch side by side"),
@@ -264,7 +260,7 @@ def run(args) -> Report:
         "summaries": [{k: v for k, v in s.items() if k != "report"} | {"final_test": s["report"]} for s in summaries],
         "histories": {f"{n}/{impl}": runs[n][impl]["history"] for n in MODELS for impl in IMPLEMENTATIONS},
     })
-    rep.csv("metrics.csv", summaries, CSV_FIELDS)
+    rep.csv("metrics.csv", summaries, [k for k in summaries[0] if k != "report"])
     rep.figure("curves.png", plot_curves(runs))
     rep.figure("confusion.png", plot_confusions(summaries))
     rep.figure("f1.png", plot_f1(summaries))

@@ -61,10 +61,6 @@ def resolve_weights(choice: str, weights_file: str | None, download: bool) -> tu
     return "imagenet", used["description"], None
 
 
-def _loaders(images: np.ndarray, labels: np.ndarray, norm: str, device, dtype=torch.float32):
-    return to_device(images, labels, device, normalization=norm, dtype=dtype)
-
-
 def train_and_test(name: str, model, recipe, train, test, epochs: int, seed: int, progress) -> dict[str, Any]:
     side = torch_side(recipe, model)
     hist = fit(model, side.optimizer, train, epochs=epochs, batch_size=recipe.batch_size, scheduler=side.scheduler, test_data=test,
@@ -116,10 +112,6 @@ def plot_example(image: np.ndarray, label: int, probs: dict[str, np.ndarray]):
     bx.set(xticks=range(10), xlabel="digit", ylabel="probability", title="What each model predicts", ylim=(0, 1.05))
     bx.legend(fontsize=7)
     return fig
-
-
-METRIC_FIELDS = ["model", "protocol", "weights", "evaluated_on", "accuracy", "precision", "recall", "f1",
-                 "accuracy_std", "trainable_parameters", "parameters", "epochs", "train_time_s", "device"]
 
 
 def metrics_rows(runs: dict[str, dict], kfold: dict[str, Any], k: int) -> list[dict[str, Any]]:
@@ -203,7 +195,7 @@ def run_simplenn(args, xtr, ytr, xte, yte, device, dev_label: str, progress) -> 
     simple_epochs = SIMPLENN.epochs if args.ffn_epochs is None else args.ffn_epochs
     recipe = replace(SIMPLENN, epochs=simple_epochs)
     norm = data_normalization(recipe)
-    train_all = _loaders(xtr, ytr, norm, device)
+    train_all = to_device(xtr, ytr, device, normalization=norm)
     kfold = cross_validate(lambda fold: make_model("ffn", seed=args.seed + fold, device=device),
                            lambda m: build_optimizer(recipe, m), train_all, k=args.k, epochs=simple_epochs,
                            batch_size=recipe.batch_size, seed=args.seed, progress=progress,
@@ -211,7 +203,7 @@ def run_simplenn(args, xtr, ytr, xte, yte, device, dev_label: str, progress) -> 
     kfold.update(parameters=sum(p.numel() for p in make_model("ffn").parameters()), epochs=simple_epochs,
                  device=dev_label)
     model = make_model("ffn", seed=args.seed, device=device)
-    test = _loaders(xte, yte, norm, device)
+    test = to_device(xte, yte, device, normalization=norm)
     hist = train_and_test("SimpleNN", model, recipe, train_all, test, simple_epochs, args.seed, progress)
     n = sum(p.numel() for p in model.parameters())
     run = {"history": hist, "protocol": "whole training set", "weights": "random init", "trainable": n,
@@ -228,7 +220,7 @@ def run_resnet(args, protocol: str, used: str, xtr, ytr, xte, yte, device, dev_l
     if args.quick:
         recipe = replace(recipe, epochs=1)
     norm = data_normalization(recipe)
-    train, test = _loaders(xtr, ytr, norm, device), _loaders(xte, yte, norm, device)
+    train, test = (to_device(x, y, device, normalization=norm) for x, y in ((xtr, ytr), (xte, yte)))
     model = make_model("resnet18", seed=args.seed, device=device, protocol=protocol, weights=used,
                        weights_file=args.weights_file if used == "imagenet" else None, download=not args.no_download,
                        image_size=args.image_size)
@@ -257,7 +249,7 @@ def run(args) -> Report:
         runs[name], probs[name] = run_resnet(args, protocol, used, xtr, ytr, xte, yte, device, dev_label, progress, rep)
     data["saved"] = [p.name for p in rep.written if p.suffix == ".pt"]
     rows = metrics_rows(runs, kfold, args.k)
-    rep.csv("metrics.csv", rows, METRIC_FIELDS, float_format=".6f")
+    rep.csv("metrics.csv", rows, list(rows[0]), float_format=".6f")
     rep.csv("folds.csv", kfold["folds"], list(kfold["folds"][0]), float_format=".6f")
     rep.json("history.json", {
         "provenance": rep.info, "weights": weights, "data": data, "metrics": rows,

@@ -32,14 +32,7 @@ from .report import Report, table, texts
 TEXT = texts("parity")
 MODEL_NAMES = ("ffn", "seedcnn", "examplesnet")
 NO_DROPOUT = {"ffn": {"dropout": 0.0}, "seedcnn": {}, "examplesnet": {"dropout1": 0.0, "dropout2": 0.0}}
-DTYPES = {"float64": (np.float64, torch.float64), "float32": (np.float32, torch.float32)}
-
-
-def _scaled_max_diff(ours: np.ndarray, theirs: np.ndarray) -> tuple[float, float, int]:
-    """(max |ours - theirs|, that divided by max |theirs|, count of elements off by more than 1e-4 of it)."""
-    d = np.abs(np.asarray(ours, dtype=np.float64) - np.asarray(theirs, dtype=np.float64))
-    scale = float(np.max(np.abs(theirs))) or 1.0
-    return float(d.max()), float(d.max()) / scale, int(np.count_nonzero(d > 1e-4 * scale))
+DTYPES = {"float64": np.float64, "float32": np.float32}
 
 
 def load_images(data_dir: str | None, n: int, seed: int) -> tuple[np.ndarray, np.ndarray, str, Path | None]:
@@ -62,22 +55,25 @@ def load_images(data_dir: str | None, n: int, seed: int) -> tuple[np.ndarray, np
 
 
 def _row(model: str, dtype: str, layer: str, kind: str, ours, theirs) -> dict[str, Any]:
-    diff, rel, n_off = _scaled_max_diff(ours, theirs)
-    return {"model": model, "dtype": dtype, "layer": layer, "kind": kind, "max_abs": diff, "max_rel": rel,
-            "elements_off": n_off, "elements": int(np.size(theirs))}
+    """max |ours - theirs|, that divided by max |theirs|, and the count of elements off by more than 1e-4 of it."""
+    d = np.abs(np.asarray(ours, dtype=np.float64) - np.asarray(theirs, dtype=np.float64))
+    scale = float(np.max(np.abs(theirs))) or 1.0
+    return {"model": model, "dtype": dtype, "layer": layer, "kind": kind, "max_abs": float(d.max()),
+            "max_rel": float(d.max()) / scale, "elements_off": int(np.count_nonzero(d > 1e-4 * scale)),
+            "elements": int(np.size(theirs))}
 
 
 def dropout_free_pair(name: str, dtype: str, seed: int) -> Pair:
     """scratchnet's model and its torch twin from the same weights, dropout off, with Adam(1e-3) on both."""
     recipe = replace(RECIPES[name], optimizer="adam", lr=1e-3)
-    return build_pair(recipe, seed, dtype=DTYPES[dtype][0], **NO_DROPOUT[name])
+    return build_pair(recipe, seed, dtype=DTYPES[dtype], **NO_DROPOUT[name])
 
 
 def layer_parity(name: str, dtype: str, x: np.ndarray, y: np.ndarray, seed: int) -> list[dict[str, Any]]:
     """Per-layer forward/backward differences and per-parameter gradient differences."""
     pair = dropout_free_pair(name, dtype, seed)
     ours, theirs = pair.scratchnet.model, pair.torch.model
-    xs = x.astype(DTYPES[dtype][0])
+    xs = x.astype(DTYPES[dtype])
     t_in = torch.from_numpy(xs.copy()).requires_grad_(True)
     rows: list[dict[str, Any]] = []
     outs, t_outs = [], []
@@ -110,7 +106,7 @@ def training_curves(name: str, dtype: str, x: np.ndarray, y: np.ndarray, steps: 
     """Both sides trained with Adam(1e-3) from the same weights on the same batches; both loss curves."""
     pair = dropout_free_pair(name, dtype, seed)
     rng = np.random.default_rng(seed)
-    xs = x.astype(DTYPES[dtype][0])
+    xs = x.astype(DTYPES[dtype])
     a, b = [], []
     for _ in range(steps):
         idx = rng.choice(len(xs), batch, replace=False)
@@ -167,9 +163,6 @@ def plot_curves(curves: list[dict[str, Any]]):
     return fig
 
 
-CSV_FIELDS = ["model", "dtype", "layer", "kind", "max_abs", "max_rel", "elements_off", "elements"]
-
-
 def run(out: Path, data_dir: str | None, seed: int, batch: int, steps: int, quick: bool, progress: bool | None) -> Report:
     rep = Report(out, seed=seed)
     names = ("ffn", "seedcnn") if quick else MODEL_NAMES
@@ -181,7 +174,7 @@ def run(out: Path, data_dir: str | None, seed: int, batch: int, steps: int, quic
         rows += layer_parity(name, dtype, x[:batch], labels[:batch], seed)
         curves.append(training_curves(name, dtype, x, labels, steps, batch, seed))
     data_line = f"- data: {batch} {source}" if directory is None else rep.data(directory, batch)[0]
-    rep.csv("parity.csv", rows, CSV_FIELDS)
+    rep.csv("parity.csv", rows, list(rows[0]))
     rep.json("curves.json", {"provenance": rep.info, "curves": curves})
     rep.figure("layers.png", plot_layers(rows))
     rep.figure("training.png", plot_curves(curves))

@@ -59,7 +59,9 @@ def markdown(info: dict[str, Any]) -> str:
         + f", scratchnet {info['scratchnet']}",
     ]
     if info.get("cpu"):
-        lines.append(_machine.markdown(info["cpu"]))
+        m = info["cpu"]
+        lines.append(f"- CPU: {m['cpu']} ({m['cpu_family_model']}), {m['simd']}; caches L2 {m['l2']}, L3 {m['l3']}; "
+                     f"{m['cores']} usable cores, {m['threads']} threads for both libraries")
     if info.get("load_average") is not None:
         lines.append(f"- load average (1, 5, 15 min) when the run started: {info['load_average']} on "
                      f"{info['cpu_count']} cores; above the core count, other processes shared the CPU and "
@@ -71,11 +73,8 @@ def markdown(info: dict[str, Any]) -> str:
 
 def _sha256(path: Path) -> str:
     """SHA-256 of a file's bytes, decompressed when it is a ``.gz`` (what ``MNIST_SHA256`` lists)."""
-    digest = hashlib.sha256()
     with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
+        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def data_files(directory: str | os.PathLike) -> list[dict[str, Any]]:

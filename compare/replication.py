@@ -191,6 +191,10 @@ def csv_rows(runs: dict[str, dict], one_epoch: list[dict]) -> list[list]:
     return rows + [row(f"one epoch: {r['label']}", "torch", {**r, "epoch": 1}) for r in one_epoch]
 
 
+def _listed(rows: list[dict]) -> str:
+    return "; ".join(f"{r['label']} ({pct(r['test_accuracy'])})" for r in rows)
+
+
 def explain(runs: dict[str, dict], one_epoch: list[dict]) -> list[str]:
     """Sentences drawn from this run's numbers; nothing here is fixed in advance."""
     lo, hi = CLAIM_ONE_EPOCH
@@ -210,17 +214,15 @@ def explain(runs: dict[str, dict], one_epoch: list[dict]) -> list[str]:
     below = [r for r in variants_only if r["test_accuracy"] < lo]
     near = [r for r in one_epoch if not r["key"].startswith("official") and r["test_accuracy"] > hi]
     if inside:
-        lines.append("- **Variants that land in 92-95% after one epoch**: " + "; ".join(
-            f"{r['label']} ({pct(r['test_accuracy'])})" for r in inside)
-            + ". A one-epoch result in that range is what these settings give, not what the official recipe gives.")
+        lines.append("- **Variants that land in 92-95% after one epoch**: " + _listed(inside)
+                     + ". A one-epoch result in that range is what these settings give, not what the official recipe gives.")
     else:
         lines.append("- **No variant tried here lands in 92-95% after one epoch**; the claim is not explained by "
                      "any single change measured in this run.")
     if below:
-        lines.append("- Below 92%: " + "; ".join(f"{r['label']} ({pct(r['test_accuracy'])})" for r in below) + ".")
+        lines.append("- Below 92%: " + _listed(below) + ".")
     if near:
-        lines.append("- Changes that keep the first epoch above 95%: " + "; ".join(
-            f"{r['label']} ({pct(r['test_accuracy'])})" for r in near) + ".")
+        lines.append("- Changes that keep the first epoch above 95%: " + _listed(near) + ".")
     final = {impl: h["epochs"][-1]["test_accuracy"] for impl, h in runs.items()}
     n_ep = {impl: len(h["epochs"]) for impl, h in runs.items()}
     p_lo, p_hi = PUBLISHED_EPOCHS[14]
@@ -333,15 +335,13 @@ def run(args) -> Report:
     rep, device, progress = start(args)
     info = rep.info
     data = load_data(rep, args.data_dir, device, args.quick)
-    dev_label = f"{device.type}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else
-                                    f" ({info['processor']})")
     runs: dict[str, dict] = {}
     reused = None
     if args.scratchnet_history:  # checked before any training, so a wrong file costs nothing
         reused = reuse_scratch_history(args.scratchnet_history, args.epochs, args.seed, data["n_train"], data["n_test"])
     t0 = time.perf_counter()
     runs["torch"] = train_torch(data, args.epochs, args.seed, device, progress)
-    runs["torch"]["device_label"] = f"torch, {dev_label}"
+    runs["torch"]["device_label"] = f"torch, {info['device']}"
     if reused is not None:
         runs["scratchnet"] = reused
     elif not args.no_scratchnet:

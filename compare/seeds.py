@@ -189,14 +189,6 @@ def train_seed(library: str, recipe: Recipe, seed: int, out: Path, data: StudyDa
     return h, history_path(library, recipe, seed, out, data)
 
 
-def final_accuracy(h: dict[str, Any]) -> float:
-    return 100 * h["final_test"]["accuracy"]
-
-
-def epoch_accuracies(h: dict[str, Any]) -> list[float]:
-    return [100 * e["test_accuracy"] for e in h["epochs"]]
-
-
 def plot(results: dict[str, list[dict]], target: float | None, title: str):
     """Left: test accuracy per epoch (mean line, band from the lowest to the highest seed) per library.
     Right: every seed's final test accuracy, with the mean and its 95 % interval."""
@@ -369,7 +361,8 @@ def run(args) -> Report:
         runs[lib][seed] = train_seed(lib, recipe, seed, out / name / lib, data, device, log=lambda *a, **k: None)
     results: dict[str, list[dict]] = {}
     for lib, found in runs.items():
-        results[lib] = [{"seed": seed, "final": final_accuracy(h), "epoch_acc": epoch_accuracies(h),
+        results[lib] = [{"seed": seed, "final": 100 * h["final_test"]["accuracy"],
+                         "epoch_acc": [100 * e["test_accuracy"] for e in h["epochs"]],
                          "train_time_s": h["train_time_s"], "reused": seed in reused[lib],
                          "date": h["extra"]["date"], "commit": h["extra"]["git_commit"],
                          "device": h["config"].get("device", "cpu"), "history": path.relative_to(out).as_posix()}

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from .children import REPO, run_as_child
@@ -69,7 +70,7 @@ def bench(args, threads: int):
     """The whole benchmark: measure, print the summary, write the report; returns the Report written."""
     from ..report import Report
     from . import report
-    from .timing import Results, load_average, set_threads
+    from .timing import Results, set_threads
     from .workload import INFER_BATCH, sample_batches
 
     names = [n.strip() for n in args.models.split(",") if n.strip()]
@@ -79,14 +80,12 @@ def bench(args, threads: int):
     jit_names = (["ffn"] if "ffn" in names else names[:1]) if args.quick else names  # quick: fewest kernels
     set_threads(threads)
     rep = Report(args.out, threads=threads)
-    info = rep.info
-    res = Results({**info["cpu"], **{k: info[k] for k in ("python", "numpy", "numba", "torch", "platform", "date",
-                                                          "command")},
-                   "commit": info["git_commit"], "load_start": load_average(), "reps": cfg["reps"],
-                   "data": sample_batches(1)[2]})
+    info, keep = rep.info, ("python", "numpy", "numba", "torch", "platform", "date", "command")
+    res = Results({**info["cpu"], **{k: info[k] for k in keep}, "commit": info["git_commit"],
+                   "load_start": os.getloadavg()[0], "reps": cfg["reps"], "data": sample_batches(1)[2]})
     baseline = report.read_baseline(Path(args.baseline)) if args.baseline else None
     others = run_sections(res, names, cfg, skip, threads, jit_names, mem_images)
-    res.meta.update(load_end=load_average(), others=", ".join(f"{k} {v:.2f}" for k, v in others.items()))
+    res.meta.update(load_end=os.getloadavg()[0], others=", ".join(f"{k} {v:.2f}" for k, v in others.items()))
     return report.write(rep, res, names, baseline, args.quick)
 
 

@@ -4,7 +4,6 @@ interleaved timing of several functions, one thread count for both libraries, an
 from __future__ import annotations
 
 import os
-import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,11 +122,3 @@ class OtherLoad:
         busy1, own1, wall1 = self._sample()
         busy0, own0, wall0 = self.start
         return max(0.0, (busy1 - busy0) - (own1 - own0)) / max(wall1 - wall0, 1e-9)
-
-
-def load_average() -> float:
-    """The 1-minute load average (other work on the machine skews timings), or NaN."""
-    try:
-        return float(re.split(r"\s+", Path("/proc/loadavg").read_text())[0])
-    except (OSError, ValueError, IndexError):
-        return float("nan")
