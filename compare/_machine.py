@@ -51,7 +51,7 @@ def usable_cores() -> int:
 
 def git_commit() -> str:
     """HEAD's hash, "-dirty" when tracked code (reports/ aside) differs from it; see scratchnet.recipes.git_commit."""
-    from scratchnet.recipes import git_commit as commit
+    from scratchnet.run.provenance import git_commit as commit
 
     return commit()
 

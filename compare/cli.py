@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from scratchnet.data import IDXError, MNISTNotFoundError
-from scratchnet.recipes import run_command
+from scratchnet.run.command import run_command
 from torchref.device import DeviceError
 
 #: the failures a report command turns into one line on stderr and exit status 2: bad input, not a bug

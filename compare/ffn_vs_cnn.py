@@ -81,7 +81,7 @@ def train_pair(name: str, data: dict[str, Any], epochs: int, batch_size: int, se
     opt, sched = scratch_optimizer(recipe, model)
     t0 = time.perf_counter()
     hist = scratch_train.fit(model, opt, data["train_np"], epochs=epochs, batch_size=batch_size, scheduler=sched,
-                             test_data=data["test_np"], seed=seed, progress=progress)
+                             test_data=data["test_np"], seed=seed, progress=progress).to_dict()
     probs = scratch_probabilities(model, data["test_np"][0])
     train_probs = scratch_probabilities(model, data["train_np"][0])
     results["scratchnet"] = {"model": model, "history": hist, "probs": probs, "train_probs": train_probs,
@@ -91,7 +91,7 @@ def train_pair(name: str, data: dict[str, Any], epochs: int, batch_size: int, se
     topt, tsched = torch_optimizer(recipe, tmodel)
     t0 = time.perf_counter()
     thist = torch_train.fit(tmodel, topt, data["train_t"], epochs=epochs, batch_size=batch_size, scheduler=tsched,
-                            test_data=data["test_t"], seed=seed, progress=progress, model_name=DISPLAY[name])
+                            test_data=data["test_t"], seed=seed, progress=progress, model_name=DISPLAY[name]).to_dict()
     results["torch"] = {"model": tmodel, "history": thist, "probs": torch_probabilities(tmodel, data["test_t"].x),
                         "train_probs": torch_probabilities(tmodel, data["train_t"].x),
                         "device": f"{device.type}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),

@@ -73,7 +73,7 @@ def _loaders(images: np.ndarray, labels: np.ndarray, norm: str, device, dtype=to
 def train_and_test(name: str, model, recipe, train, test, epochs: int, seed: int, progress) -> dict[str, Any]:
     opt, sched = build_optimizer(recipe, model)
     hist = fit(model, opt, train, epochs=epochs, batch_size=recipe.batch_size, scheduler=sched, test_data=test,
-               seed=seed, progress=progress, model_name=name)
+               seed=seed, progress=progress, model_name=name).to_dict()
     hist["final_test"] = final_metrics(model, test)
     return hist
 

@@ -6,8 +6,7 @@ import datetime as dt
 import os
 from typing import Any
 
-from scratchnet.recipes import command_line, git_commit
-from scratchnet.train import environment
+from scratchnet.run.provenance import command_line, environment, git_commit
 
 
 def collect(seed: int | None = None, device: str = "cpu") -> dict[str, Any]:

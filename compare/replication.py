@@ -115,14 +115,14 @@ def train_torch(data: dict[str, Any], epochs: int, seed: int, device, progress, 
         opt, sched = optimizer(model), None
     train, test = data[normalization]
     return torch_train.fit(model, opt, train, epochs=epochs, batch_size=OFFICIAL.batch_size, scheduler=sched,
-                           test_data=test, seed=seed, shuffle=shuffle, progress=progress, model_name="ExamplesNet")
+                           test_data=test, seed=seed, shuffle=shuffle, progress=progress, model_name="ExamplesNet").to_dict()
 
 
 def train_scratch(data: dict[str, Any], epochs: int, seed: int, progress) -> dict[str, Any]:
     model = scratch_models.build_model("examplesnet", rng=np.random.default_rng(seed))
     opt, sched = scratch_optimizer(OFFICIAL, model)
     return scratch_train.fit(model, opt, data["numpy"]["train"], epochs=epochs, batch_size=OFFICIAL.batch_size,
-                             scheduler=sched, test_data=data["numpy"]["test"], seed=seed, progress=progress)
+                             scheduler=sched, test_data=data["numpy"]["test"], seed=seed, progress=progress).to_dict()
 
 
 def reuse_scratch_history(path: str | Path, epochs: int, seed: int, n_train: int, n_test: int) -> dict[str, Any]:

@@ -2,7 +2,7 @@
 
 ``save_state_dict``/``load_state_dict``: the model's weights alone (what a finished run keeps).
 ``save_checkpoint``/``load_checkpoint``: weights, optimiser, scheduler, RNG states, epoch and a JSON
-meta string, to resume training at an epoch boundary. Only tensors, numbers, strings, lists and dicts
+meta string, to resume training at an epoch or a step boundary. Only tensors, numbers, strings, lists and dicts
 go in, so ``weights_only=True`` (no pickle code execution) reads them.
 """
 
@@ -76,11 +76,13 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None, scheduler=None, *, epoch: int = 0,
-                    meta: dict[str, Any] | None = None) -> Path:
-    """Everything needed to resume before epoch ``epoch`` (the number of epochs done), atomically."""
+                    step: int = 0, meta: dict[str, Any] | None = None) -> Path:
+    """Everything needed to resume at (epoch, step) — the next epoch to run and the number of its batches
+    already done — atomically."""
     obj = {
         "format": FORMAT,
         "epoch": int(epoch),
+        "step": int(step),
         "model_class": type(_unwrap(model)).__name__,
         "model": {k: v.detach().cpu() for k, v in _unwrap(model).state_dict().items()},
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
@@ -109,7 +111,7 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None, s
         target.load_state_dict(obj[name])
     if restore_rng:
         set_rng_state(obj["rng"])
-    return {"epoch": obj["epoch"], "model_class": obj["model_class"], "meta": json.loads(obj["meta"])}
+    return {"epoch": obj["epoch"], "step": obj.get("step", 0), "model_class": obj["model_class"], "meta": json.loads(obj["meta"])}
 
 
 __all__ = ["FORMAT", "CheckpointError", "save_state_dict", "load_state_dict", "save_checkpoint", "load_checkpoint"]

@@ -12,12 +12,9 @@ precision, recall and F1, then mean and sample std (ddof=1) over folds. Writes
 
 from __future__ import annotations
 
-import argparse
 import csv
-import datetime as dt
 import io
 import json
-import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
@@ -26,17 +23,17 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from scratchnet.data import IDXError, MNISTNotFoundError, kfold_indices, load_mnist_split
+from scratchnet.data import load_mnist_split
 from scratchnet.fileio import atomic_write_text
-from scratchnet.history import FOLD_METRICS, fold_row, summarise_folds
-from scratchnet.recipes import Recipe, command_line, run_command
+from scratchnet.recipes import Recipe
+from scratchnet.run.crossval import cross_validate_folds
+from scratchnet.run.history import FOLD_METRICS
+from scratchnet.run.provenance import describe_split, run_provenance
 
-from .data import DeviceData, to_device
-from .device import DeviceError, select_device
-from .recipes import (add_common_arguments, build_optimizer, data_normalization, git_commit, make_model,
-                      resolve_arguments, run_name)
-from .resnet import WeightsNotFoundError
-from .train import environment, final_metrics, fit
+from ..data import DeviceData, to_device
+from ..device import select_device
+from ..recipes import build_optimizer, data_normalization, make_model, run_name
+from ..train import environment, final_metrics, fit
 
 METRICS = FOLD_METRICS
 
@@ -72,24 +69,19 @@ def cross_validate(
     "histories": per-fold fit histories} -- the shape of ``scratchnet.train.cross_validate``'s result
     plus the histories.
     """
-    labels = data.y.cpu().numpy()
-    folds, histories = [], []
-    for fold, (train_idx, val_idx) in enumerate(kfold_indices(labels, k=k, seed=seed, stratified=stratified)):
+    def fit_fold(fold: int, train_idx, val_idx):
         model = build_model(fold)
         built = build_optimizer(model)
         optimizer, scheduler = built if isinstance(built, tuple) else (built, None)
-        train, val = data.subset(train_idx), data.subset(val_idx)
-        hist = fit(model, optimizer, train, epochs=epochs, batch_size=batch_size, scheduler=scheduler,
-                   seed=seed + fold, progress=progress, **fit_options)
-        metrics = final_metrics(model, val, num_classes, bf16=hist["config"]["bf16"])
-        row = fold_row(fold + 1, len(train_idx), len(val_idx), metrics, hist["train_time_s"])
-        folds.append(row)
-        hist["val_report"] = metrics
-        histories.append(hist)
-        if log is not None:
-            log(f"fold {fold + 1}/{k}: accuracy {row['accuracy']:.4f}, macro F1 {row['macro_f1']:.4f}, "
-                f"{row['train_time_s']:.1f} s")
-    return {**summarise_folds(folds, k, stratified), "histories": histories}
+        history = fit(model, optimizer, data.subset(train_idx), epochs=epochs, batch_size=batch_size,
+                      scheduler=scheduler, seed=seed + fold, progress=progress, **fit_options)
+        metrics = final_metrics(model, data.subset(val_idx), num_classes, bf16=history.config["bf16"])
+        history.other["val_report"] = metrics
+        return history, metrics
+
+    result, histories = cross_validate_folds(fit_fold, data.y.cpu().numpy(), k=k, seed=seed, stratified=stratified,
+                                             log=log)
+    return {**result, "histories": [h.to_dict() for h in histories]}
 
 
 def folds_csv(result: dict[str, Any]) -> str:
@@ -136,7 +128,7 @@ def run_kfold(
     data = to_device(images, labels, dev, normalization=data_normalization(recipe), dtype=dtype)
     name = run_name(recipe.model, protocol)
     log(f"{name}: {k}-fold cross-validation ({'stratified' if stratified else 'plain'}) over {len(data)} training "
-        f"images from {split.directory}, {recipe.epochs} epochs per fold; device {dev}")
+        f"images, {recipe.epochs} epochs per fold; device {dev}")
 
     def build(fold: int) -> nn.Module:
         return make_model(recipe.model, seed=seed + fold, device=dev, dtype=dtype, init=init,
@@ -149,10 +141,9 @@ def run_kfold(
                             log=log, **fit_options)
     result["model"] = name
     result["provenance"] = {
-        "recipe": asdict(recipe), "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": command_line(),
-        "git_commit": git_commit(), "seed": seed, "init": init, "data_dir": str(split.directory),
-        "samples": len(data), "environment": environment(dev), "wall_time_s": time.perf_counter() - wall0,
+        "recipe": asdict(recipe), **run_provenance(), "seed": seed, "init": init,
+        "data": describe_split(split.directory, "train"), "samples": len(data), "environment": environment(dev),
+        "wall_time_s": time.perf_counter() - wall0,
     }
     out = Path(out)
     atomic_write_text(out / f"{name}_kfold.json", json.dumps(result, indent=1))
@@ -162,30 +153,4 @@ def run_kfold(
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m torchref.kfold", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(p)
-    p.add_argument("--k", type=int, default=5, help="number of folds (default 5)")
-    p.add_argument("--stratified", action=argparse.BooleanOptionalAction, default=True,
-                   help="keep class proportions in every fold (default: yes)")
-    p.add_argument("--out", default="reports/kfold_torch", help="where <run>_kfold.json and .csv go")
-    args = p.parse_args(sys.argv[1:] if argv is None else argv)
-    if args.k < 2:
-        p.error(f"--k must be >= 2, got {args.k}")
-    recipe = resolve_arguments(p, args)
-    return run_command(lambda: run_kfold(
-        recipe, k=args.k, stratified=args.stratified, protocol=args.protocol, image_size=args.image_size or 28,
-        weights=args.weights or "imagenet", weights_file=args.weights_file, download=not args.no_download,
-        data_dir=args.data_dir, out=args.out, seed=args.seed, subset=args.subset, device=args.device,
-        dtype=torch.float64 if args.float64 else torch.float32, init=args.init,
-        progress=False if args.no_progress else None, bf16=args.bf16, channels_last=args.channels_last,
-        compile=args.compile, deterministic=args.deterministic,
-    ), (MNISTNotFoundError, IDXError, DeviceError, WeightsNotFoundError))
-
-
-__all__ = ["cross_validate", "run_kfold", "folds_csv", "main"]
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+__all__ = ["cross_validate", "run_kfold", "folds_csv"]
