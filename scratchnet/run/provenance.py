@@ -125,9 +125,10 @@ def describe_split(directory: str | os.PathLike, split: str) -> list[dict[str, A
 
 
 def data_label(files: list[dict[str, Any]]) -> str:
-    """``the official MNIST files`` when every fingerprint matches, else the file names with short hashes."""
+    """``the official MNIST files, SHA-256 verified`` when every fingerprint matches, else the file names
+    with short hashes."""
     if files and all(f.get("mnist") for f in files):
-        return "the official MNIST files (SHA-256 verified)"
+        return "the official MNIST files, SHA-256 verified"
     return ", ".join(f"{f['file']} (sha256 {f['sha256'][:12]}…)" for f in files) or "no files"
 
 

@@ -137,7 +137,7 @@ def _provenance(h: History) -> str:
         line += (f", {env['numba_threads']} Numba threads; Python {env['python']}, NumPy {env['numpy']}, "
                  f"Numba {env['numba']}")
     return (line + f"; data {data.get('train_samples')} train / {data.get('test_samples')} test images"
-            + (f" ({data['label']})" if data.get("label") else "")
+            + (f": {data['label']}" if data.get("label") else "")
             + f"; train time {h.train_time_s:.1f} s, {wall}; {_load_text(h)}")
 
 
