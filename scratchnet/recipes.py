@@ -18,6 +18,7 @@ import numpy as np
 from . import models, optim
 from .data import load_mnist_split, normalize, train_val_split
 from .run.history import History
+from .run.outputs import claim_outputs
 from .run.provenance import data_source, run_provenance
 from .run.summary import finish_run
 from .train import final_metrics, fit
@@ -132,18 +133,18 @@ def run(
 ) -> History:
     """Train one recipe on MNIST, evaluate on the test set, write the history, figure and summary."""
     wall0 = time.perf_counter()
-    out = Path(out)
-    stem = run_stem(recipe, seed, val_fraction, subset=subset, float64=dtype == np.float64)
-    data = load_data(recipe, data_dir, subset, test_subset, dtype, val_fraction, seed)
-    model = models.build_model(recipe.model, dtype=dtype, rng=np.random.default_rng(seed))
-    opt, sched = build_optimizer(recipe, model)
-    log(f"{type(model).__name__}: {model.num_parameters():,} parameters; {recipe.source}")
-    log(f"data: {data['source']['train_samples']} train / {data['source']['test_samples']} test images, "
-        f"{data['source']['label']}; numba threads {numba.get_num_threads()}")
-    history = fit(
-        model, opt, data["train"], epochs=recipe.epochs, batch_size=recipe.batch_size, scheduler=sched,
-        val_data=data["val"], test_data=data["test"], seed=seed, checkpoint_path=checkpoint, resume=resume,
-        history_path=out / f"{stem}.json", progress=progress, log=log,
-        extra={"recipe": asdict(recipe), "data": data["source"], **run_provenance()},
-    )
-    return finish_run(history, out / stem, final_metrics(model, *data["test"]), wall0, log)
+    with claim_outputs(out, checkpoint) as out:  # checked and locked before any data is read
+        stem = run_stem(recipe, seed, val_fraction, subset=subset, float64=dtype == np.float64)
+        data = load_data(recipe, data_dir, subset, test_subset, dtype, val_fraction, seed)
+        model = models.build_model(recipe.model, dtype=dtype, rng=np.random.default_rng(seed))
+        opt, sched = build_optimizer(recipe, model)
+        log(f"{type(model).__name__}: {model.num_parameters():,} parameters; {recipe.source}")
+        log(f"data: {data['source']['train_samples']} train / {data['source']['test_samples']} test images, "
+            f"{data['source']['label']}; numba threads {numba.get_num_threads()}")
+        history = fit(
+            model, opt, data["train"], epochs=recipe.epochs, batch_size=recipe.batch_size, scheduler=sched,
+            val_data=data["val"], test_data=data["test"], seed=seed, checkpoint_path=checkpoint, resume=resume,
+            history_path=out / f"{stem}.json", progress=progress, log=log,
+            extra={"recipe": asdict(recipe), "data": data["source"], **run_provenance()},
+        )
+        return finish_run(history, out / stem, final_metrics(model, *data["test"]), wall0, log)

@@ -5,46 +5,37 @@ from __future__ import annotations
 
 import argparse
 import os
-from dataclasses import replace
 
 import torch
 
+from scratchnet.checkpoint import CheckpointError
 from scratchnet.data import IDXError, MNISTNotFoundError
 from scratchnet.recipes import Recipe
+from scratchnet.run.args import add_training_arguments, positive_int, with_overrides
+from scratchnet.run.outputs import OutputError
 
 from .device import DeviceError
 from .recipes import MODEL_NAMES, recipe_for
 from .resnet import PROTOCOLS, WeightsNotFoundError
 
 #: the failures a torchref command answers with one line on stderr and exit status 2
-INPUT_ERRORS = (MNISTNotFoundError, IDXError, DeviceError, WeightsNotFoundError)
+INPUT_ERRORS = (MNISTNotFoundError, IDXError, DeviceError, WeightsNotFoundError, OutputError, CheckpointError, OSError)
 
 
-def add_common_arguments(p: argparse.ArgumentParser) -> None:
-    """Flags shared by ``torchref.train`` and ``torchref.kfold``."""
-    p.add_argument("--model", choices=MODEL_NAMES, required=True)
-    p.add_argument("--epochs", type=int, help="default: the recipe's")
-    p.add_argument("--batch-size", type=int, help="default: the recipe's")
-    p.add_argument("--lr", type=float, help="default: the recipe's")
-    p.add_argument("--normalization", choices=["unit", "mnist", "half"],
-                   help="input scaling: /255 only, (0.1307, 0.3081) or (0.5, 0.5) (default: the recipe's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", help="directory of MNIST-format IDX files (default: MNIST_DIR, cache, download)")
-    p.add_argument("--subset", type=int, help="use the first N training images only")
-    p.add_argument("--float64", action="store_true", help="train in float64 instead of float32")
+def add_common_arguments(p: argparse.ArgumentParser, out: str) -> None:
+    """Flags shared by ``torchref.train`` and ``torchref.kfold`` (those of scratchnet.train, plus torch's)."""
+    add_training_arguments(p, list(MODEL_NAMES), out=out, threads="torch CPU threads")
     p.add_argument("--init", choices=["torch", "scratchnet"], default="torch",
                    help="initial weights: torch's init seeded by --seed, or scratchnet's for the same seed")
     p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available, else cpu)")
     p.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA only; ignored with a note elsewhere)")
     p.add_argument("--channels-last", action="store_true", help="channels_last memory format (CUDA only)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model (off by default)")
+    p.add_argument("--compile", action="store_true", help="torch.compile the model")
     p.add_argument("--deterministic", action="store_true",
                    help="torch.use_deterministic_algorithms(True), cuDNN deterministic, no autotuner")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     g = p.add_argument_group("ResNet18 (--model resnet18 only)")
     g.add_argument("--protocol", choices=PROTOCOLS, help="workshop (default), linear-probe or full")
-    g.add_argument("--image-size", type=int, help="resize the 28x28 digits on the device (28, 64, 112, 224 ...)")
+    g.add_argument("--image-size", type=positive_int, help="resize the 28x28 digits on the device (28, 64, 112, 224 ...)")
     g.add_argument("--weights", choices=["imagenet", "none"], help="ImageNet IMAGENET1K_V1 (default) or random init")
     g.add_argument("--weights-file", help="the ImageNet resnet18 .pth to use (else the torch hub cache, then a download)")
     g.add_argument("--no-download", action="store_true", help="never download the ImageNet weights")
@@ -68,9 +59,7 @@ def resolve_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> R
     if args.normalization and recipe.normalization == "imagenet":
         p.error(f"--normalization does not apply to --protocol {args.protocol}: its input is the grey image "
                 "replicated to 3 channels with ImageNet's mean/std")
-    return replace(recipe, **{k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
-                                                  ("lr", args.lr), ("normalization", args.normalization))
-                              if v is not None})
+    return with_overrides(recipe, args)
 
 
 __all__ = ["INPUT_ERRORS", "add_common_arguments", "resolve_arguments"]

@@ -21,6 +21,7 @@ from scratchnet import models as scratch_models
 from scratchnet.recipes import RECIPES as SCRATCH_RECIPES
 from scratchnet.recipes import Recipe, run_stem
 from scratchnet.run.history import History
+from scratchnet.run.outputs import claim_outputs
 from scratchnet.run.provenance import data_source, run_provenance
 from scratchnet.run.summary import finish_run
 
@@ -158,45 +159,45 @@ def run(
 ) -> History:
     """Train one recipe on MNIST with torch, test it, write history, figure and summary; return the history."""
     wall0 = time.perf_counter()
-    out = Path(out)
     dev = select_device(device)
-    name = run_file_stem(recipe, protocol, seed, init=init, weights=weights, image_size=image_size, subset=subset,
-                         float64=dtype == torch.float64, bf16=bf16)
-    if recipe.model == "resnet18" and protocol is None:
-        protocol = "workshop"
-    norm = data_normalization(recipe)
-    train = load_device_mnist(data_dir, "train", dev, normalization=norm, subset=subset, dtype=dtype)
-    test = load_device_mnist(data_dir, "test", dev, normalization=norm, subset=test_subset, dtype=dtype)
-    model = make_model(recipe.model, seed=seed, device=dev, dtype=dtype, init=init, protocol=protocol or "workshop",
-                       weights=weights, weights_file=weights_file, download=download, image_size=image_size,
-                       deterministic=deterministic)
-    opt, sched = build_optimizer(recipe, model)
-    source = data_source(train.info["directory"], test.info["directory"], len(train), len(test))
-    extra: dict[str, Any] = {"recipe": asdict(recipe), "data": source, **run_provenance(), "init": init,
-                             "implementation": "torchref"}
-    if recipe.model == "resnet18":
-        extra["resnet"] = model.info
-        extra["weights"] = model.info["weights"]["description"]
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    log(f"{name}: {sum(p.numel() for p in model.parameters()):,} parameters ({trainable:,} trainable); {recipe.source}")
-    if recipe.model == "resnet18":
-        log(f"weights: {extra['weights']}; architecture: {model.info['architecture']}")
-    log(f"data: {len(train)} train / {len(test)} test images, {source['label']}; device {dev}; "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    model_names = {"ffn": "FFN", "seedcnn": "SeedCNN", "examplesnet": "ExamplesNet"}
-    display = model_names.get(recipe.model, f"ResNet18-{protocol}")
-    history = fit(
-        model, opt, train, epochs=recipe.epochs, batch_size=recipe.batch_size, scheduler=sched, test_data=test,
-        seed=seed, bf16=bf16, channels_last=channels_last, compile=compile, deterministic=deterministic,
-        checkpoint_path=checkpoint, resume=resume, history_path=out / f"{name}.json", progress=progress, log=log,
-        extra=extra, model_name=display,
-    )
-    for note in history.notes or []:
-        log(f"note: {note}")
-    final = final_metrics(model, test, bf16=history.config["bf16"])
-    if save_model:
-        extra["saved_model"] = Path(save_state_dict(save_model, model)).name
-    return finish_run(history, out / name, final, wall0, log)
+    with claim_outputs(out, checkpoint) as out:  # checked and locked before any data is read
+        name = run_file_stem(recipe, protocol, seed, init=init, weights=weights, image_size=image_size, subset=subset,
+                             float64=dtype == torch.float64, bf16=bf16)
+        if recipe.model == "resnet18" and protocol is None:
+            protocol = "workshop"
+        norm = data_normalization(recipe)
+        train = load_device_mnist(data_dir, "train", dev, normalization=norm, subset=subset, dtype=dtype)
+        test = load_device_mnist(data_dir, "test", dev, normalization=norm, subset=test_subset, dtype=dtype)
+        model = make_model(recipe.model, seed=seed, device=dev, dtype=dtype, init=init, protocol=protocol or "workshop",
+                           weights=weights, weights_file=weights_file, download=download, image_size=image_size,
+                           deterministic=deterministic)
+        opt, sched = build_optimizer(recipe, model)
+        source = data_source(train.info["directory"], test.info["directory"], len(train), len(test))
+        extra: dict[str, Any] = {"recipe": asdict(recipe), "data": source, **run_provenance(), "init": init,
+                                 "implementation": "torchref"}
+        if recipe.model == "resnet18":
+            extra["resnet"] = model.info
+            extra["weights"] = model.info["weights"]["description"]
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        log(f"{name}: {sum(p.numel() for p in model.parameters()):,} parameters ({trainable:,} trainable); {recipe.source}")
+        if recipe.model == "resnet18":
+            log(f"weights: {extra['weights']}; architecture: {model.info['architecture']}")
+        log(f"data: {len(train)} train / {len(test)} test images, {source['label']}; device {dev}; "
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+        model_names = {"ffn": "FFN", "seedcnn": "SeedCNN", "examplesnet": "ExamplesNet"}
+        display = model_names.get(recipe.model, f"ResNet18-{protocol}")
+        history = fit(
+            model, opt, train, epochs=recipe.epochs, batch_size=recipe.batch_size, scheduler=sched, test_data=test,
+            seed=seed, bf16=bf16, channels_last=channels_last, compile=compile, deterministic=deterministic,
+            checkpoint_path=checkpoint, resume=resume, history_path=out / f"{name}.json", progress=progress, log=log,
+            extra=extra, model_name=display,
+        )
+        for note in history.notes or []:
+            log(f"note: {note}")
+        final = final_metrics(model, test, bf16=history.config["bf16"])
+        if save_model:
+            extra["saved_model"] = Path(save_state_dict(save_model, model)).name
+        return finish_run(history, out / name, final, wall0, log)
 
 
 __all__ = ["RESNET_RECIPES", "MODEL_NAMES", "recipe_for", "build_optimizer", "make_model", "run", "run_file_stem",

@@ -14,7 +14,7 @@ A NaN/Inf loss or gradient raises :class:`NonFiniteError` (the history is writte
 from __future__ import annotations
 
 import contextlib
-import math
+import json
 import os
 import signal
 import sys
@@ -26,7 +26,8 @@ from typing import Any, Callable, Protocol
 
 from tqdm.auto import tqdm
 
-from .history import EarlyStopping, EpochRecord, History, epoch_line
+from ..checkpoint import CheckpointError
+from .history import EarlyStopping, EpochRecord, History, HistoryError, epoch_line
 
 
 class NonFiniteError(FloatingPointError):
@@ -74,7 +75,8 @@ class Trainer(Protocol):
 
     def save_checkpoint(self, path: Path, epoch: int, step: int, meta: dict[str, Any]) -> Path: ...
 
-    def load_checkpoint(self, path: Path) -> tuple[int, int, dict[str, Any]]: ...  # (epoch, step, meta)
+    def load_checkpoint(self, path: Path, check_meta: Callable[[dict[str, Any]], None]
+                        ) -> tuple[int, int, dict[str, Any]]: ...  # (epoch, step, meta); all or nothing
 
 
 class _InterruptFlag:
@@ -147,23 +149,33 @@ class _Run:
         if self.checkpoint_path is None:
             return None
         meta: dict[str, Any] = {"history": {"epochs": [e.to_dict() for e in self.history.epochs],
-                                            "train_time_s": self.history.train_time_s}}
+                                            "train_time_s": self.history.train_time_s},
+                                "settings": run_settings(self.history)}
         if partial is not None:
             meta["partial_epoch"] = asdict(partial)
-        return self.trainer.save_checkpoint(self.checkpoint_path, epoch, step, meta)
+        try:
+            return self.trainer.save_checkpoint(self.checkpoint_path, epoch, step, meta)
+        except OSError as err:  # the history says how far the run got; the previous checkpoint is intact
+            self.history.other["checkpoint_error"] = f"{self.checkpoint_path}: {err.strerror or err}"
+            self.write("failed")
+            raise OSError(f"could not write the checkpoint {self.checkpoint_path} ({err.strerror or err}); "
+                          f"the history and the previous checkpoint are intact") from err
 
     def resume(self) -> tuple[int, int, Running | None]:
-        """Load the checkpoint (if there is one): the epoch and step to start at, and a partial epoch's totals."""
+        """Load the checkpoint (if there is one): the epoch and step to start at, and a partial epoch's totals.
+        A checkpoint written with other settings, or with a malformed history, is refused before anything loads."""
         path = self.checkpoint_path
         if path is None or not path.exists():
             return 0, 0, None
-        epoch, step, meta = self.trainer.load_checkpoint(path)
-        saved = meta.get("history") or {}
-        self.history.epochs = [EpochRecord.from_dict(e, f"{path}: history") for e in saved.get("epochs", [])]
-        self.history.train_time_s = saved.get("train_time_s", 0.0)
+        parsed: dict[str, Any] = {}
+
+        def check(meta: dict[str, Any]) -> None:
+            parsed.update(parse_resume_meta(path, meta, run_settings(self.history)))
+
+        epoch, step, _ = self.trainer.load_checkpoint(path, check)
+        self.history.epochs, self.history.train_time_s = parsed["epochs"], parsed["train_time_s"]
         self.history.resumed_from = {"checkpoint": str(path), "epoch": epoch, "step": step}
-        partial = meta.get("partial_epoch")
-        return epoch, step, Running(**partial) if partial else None
+        return epoch, step, parsed["partial"]
 
     def interrupted(self, epoch: int, done: int, total: int, running: Running, interrupt) -> TrainingInterrupted:
         """Checkpoint a Ctrl-C at a step boundary (not after a forced one) and say where to resume."""
@@ -177,6 +189,49 @@ class _Run:
         else:
             where = "; stopped mid-step, so no checkpoint was written (the last epoch's checkpoint remains)"
         return TrainingInterrupted(f"interrupted at epoch {epoch + 1} after {done} of {total} steps{where}", saved_at)
+
+
+#: settings a resumed run may change: how long it trains, and (torch) where it runs
+RESUMABLE_CHANGES = {"epochs", "device", "source"}
+
+
+def run_settings(history: History) -> dict[str, Any]:
+    """What a run trains with (config and recipe, JSON-ready), as a checkpoint records it for resuming."""
+    config = {k: v for k, v in history.config.items() if k not in RESUMABLE_CHANGES}
+    recipe = {k: v for k, v in history.recipe.items() if k not in RESUMABLE_CHANGES}
+    return json.loads(json.dumps({"config": config, "recipe": recipe}, default=str))
+
+
+def _differences(saved: dict[str, Any], now: dict[str, Any], prefix: str = "") -> list[str]:
+    out = []
+    for key in sorted(set(saved) | set(now)):
+        a, b = saved.get(key), now.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += _differences(a, b, f"{prefix}{key}.")
+        elif a != b:
+            out.append(f"{prefix}{key}: {a!r} in the checkpoint, {b!r} now")
+    return out
+
+
+def parse_resume_meta(path: Path, meta: dict[str, Any], settings: dict[str, Any]) -> dict[str, Any]:
+    """Check a checkpoint's meta against this run's settings and read its history; CheckpointError naming
+    the file and every difference or malformed field."""
+    saved = meta.get("settings")
+    if saved is not None:
+        diff = [d for part in ("config", "recipe") for d in _differences(saved.get(part) or {}, settings[part], f"{part}.")]
+        if diff:
+            raise CheckpointError(f"{path}: written by a run with other settings, so resuming would not continue it: "
+                                  + "; ".join(diff) + ". Use the checkpoint's settings, or another --checkpoint "
+                                  "for a new run")
+    try:
+        history = meta.get("history") or {}
+        epochs = [EpochRecord.from_dict(e, f"{path}: history.epochs[{i}]") for i, e in enumerate(history.get("epochs", []))]
+        train_time = float(history.get("train_time_s", 0.0))
+        partial = meta.get("partial_epoch")
+        partial = Running(**partial) if partial else None
+    except (HistoryError, TypeError, ValueError, AttributeError) as err:
+        raise CheckpointError(f"{path}: malformed resume state ({err})") from None
+    return {"epochs": epochs, "train_time_s": train_time, "partial": partial}
 
 
 def _train_steps(trainer: Trainer, batches: list, epoch: int, done: list[int], bar, interrupt) -> None:
@@ -226,6 +281,9 @@ def fit_loop(trainer: Trainer, history: History, *, epochs: int, splits: list[st
             batches = trainer.batches(epoch)
             resuming = epoch == start_epoch and partial is not None
             first = start_step if epoch == start_epoch else 0
+            if first > len(batches):
+                raise CheckpointError(f"{run.checkpoint_path}: resumes at step {first} of an epoch of {len(batches)} "
+                                      "batches; it was written by a run with other data or batch size")
             running = partial if resuming else Running()
             trainer.begin_epoch(epoch, running)
             lr = trainer.lr()

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..fileio import atomic_write, atomic_write_text
 from .history import History, read_histories
+from .outputs import SUMMARY_MARK
 from .provenance import load_average, peak_rss_mb
 
 #: models whose training passes run with dropout on (the running train accuracy is then lower)
@@ -178,7 +179,7 @@ def write_summary(out: str | os.PathLike, torch_runs: bool | None = None) -> Pat
     title, intro, header = _INTRO[torch_runs]
     devices = ", ".join(sorted({h.environment.get("device_name", "?") for _, h in runs})) or "no runs yet"
     text = "\n".join([
-        title.format(devices=devices), "", *intro, "", header,
+        SUMMARY_MARK, title.format(devices=devices), "", *intro, "", header,
         "|" + "---|" * header.count(" | ") + "---|",
         *(_row(p, h, torch_runs) for p, h in runs), "",
         *seed_lines(by_recipe), "## Provenance", "",

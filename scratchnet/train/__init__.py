@@ -154,8 +154,8 @@ class NumpyTrainer:
     def save_checkpoint(self, path: Path, epoch: int, step: int, meta: dict[str, Any]) -> Path:
         return save_checkpoint(path, self.model, self.optimizer, self.scheduler, epoch=epoch, step=step, meta=meta)
 
-    def load_checkpoint(self, path: Path) -> tuple[int, int, dict[str, Any]]:
-        info = load_checkpoint(path, self.model, self.optimizer, self.scheduler)
+    def load_checkpoint(self, path: Path, check_meta) -> tuple[int, int, dict[str, Any]]:
+        info = load_checkpoint(path, self.model, self.optimizer, self.scheduler, check_meta=check_meta)
         return info["epoch"], info["step"], info["meta"]
 
 

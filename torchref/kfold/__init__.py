@@ -28,6 +28,7 @@ from scratchnet.fileio import atomic_write_text
 from scratchnet.recipes import Recipe
 from scratchnet.run.crossval import cross_validate_folds
 from scratchnet.run.history import FOLD_METRICS
+from scratchnet.run.outputs import claim_outputs
 from scratchnet.run.provenance import describe_split, run_provenance
 
 from ..data import DeviceData, to_device
@@ -121,36 +122,36 @@ def run_kfold(
     """Cross-validate one recipe over the MNIST training set; write JSON and CSV; return the result."""
     wall0 = time.perf_counter()
     dev = select_device(device)
-    split = load_mnist_split(data_dir, "train")
-    images, labels = split.images, split.labels
-    if subset:
-        images, labels = images[:subset], labels[:subset]
-    data = to_device(images, labels, dev, normalization=data_normalization(recipe), dtype=dtype)
-    name = run_name(recipe.model, protocol)
-    log(f"{name}: {k}-fold cross-validation ({'stratified' if stratified else 'plain'}) over {len(data)} training "
-        f"images, {recipe.epochs} epochs per fold; device {dev}")
+    with claim_outputs(out, summary=False) as out:  # checked and locked before any data is read
+        split = load_mnist_split(data_dir, "train")
+        images, labels = split.images, split.labels
+        if subset:
+            images, labels = images[:subset], labels[:subset]
+        data = to_device(images, labels, dev, normalization=data_normalization(recipe), dtype=dtype)
+        name = run_name(recipe.model, protocol)
+        log(f"{name}: {k}-fold cross-validation ({'stratified' if stratified else 'plain'}) over {len(data)} training "
+            f"images, {recipe.epochs} epochs per fold; device {dev}")
 
-    def build(fold: int) -> nn.Module:
-        return make_model(recipe.model, seed=seed + fold, device=dev, dtype=dtype, init=init,
-                          protocol=protocol or "workshop", weights=weights, weights_file=weights_file,
-                          download=download, image_size=image_size,
-                          deterministic=bool(fit_options.get("deterministic")))
+        def build(fold: int) -> nn.Module:
+            return make_model(recipe.model, seed=seed + fold, device=dev, dtype=dtype, init=init,
+                              protocol=protocol or "workshop", weights=weights, weights_file=weights_file,
+                              download=download, image_size=image_size,
+                              deterministic=bool(fit_options.get("deterministic")))
 
-    result = cross_validate(build, lambda m: build_optimizer(recipe, m), data, k=k, epochs=recipe.epochs,
-                            batch_size=recipe.batch_size, seed=seed, stratified=stratified, progress=progress,
-                            log=log, **fit_options)
-    result["model"] = name
-    result["provenance"] = {
-        "recipe": asdict(recipe), **run_provenance(), "seed": seed, "init": init,
-        "data": describe_split(split.directory, "train"), "samples": len(data), "environment": environment(dev),
-        "wall_time_s": time.perf_counter() - wall0,
-    }
-    out = Path(out)
-    atomic_write_text(out / f"{name}_kfold.json", json.dumps(result, indent=1))
-    atomic_write_text(out / f"{name}_kfold.csv", folds_csv(result))
-    m, s = result["mean"], result["std"]
-    log(" | ".join(f"{key} {m[key]:.4f} ± {s[key]:.4f}" for key in METRICS[:4]))
-    return result
+        result = cross_validate(build, lambda m: build_optimizer(recipe, m), data, k=k, epochs=recipe.epochs,
+                                batch_size=recipe.batch_size, seed=seed, stratified=stratified, progress=progress,
+                                log=log, **fit_options)
+        result["model"] = name
+        result["provenance"] = {
+            "recipe": asdict(recipe), **run_provenance(), "seed": seed, "init": init,
+            "data": describe_split(split.directory, "train"), "samples": len(data), "environment": environment(dev),
+            "wall_time_s": time.perf_counter() - wall0,
+        }
+        atomic_write_text(out / f"{name}_kfold.json", json.dumps(result, indent=1))
+        atomic_write_text(out / f"{name}_kfold.csv", folds_csv(result))
+        m, s = result["mean"], result["std"]
+        log(" | ".join(f"{key} {m[key]:.4f} ± {s[key]:.4f}" for key in METRICS[:4]))
+        return result
 
 
 __all__ = ["cross_validate", "run_kfold", "folds_csv"]

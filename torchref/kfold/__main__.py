@@ -13,19 +13,18 @@ import sys
 
 import torch
 
+from scratchnet.run.args import HelpFormatter, positive_int
 from scratchnet.run.command import run_command
 from torchref.cli import INPUT_ERRORS, add_common_arguments, resolve_arguments
 from torchref.kfold import run_kfold
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m torchref.kfold", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(p)
-    p.add_argument("--k", type=int, default=5, help="number of folds (default 5)")
+    p = argparse.ArgumentParser(prog="python -m torchref.kfold", description=__doc__, formatter_class=HelpFormatter)
+    add_common_arguments(p, out="reports/kfold_torch")
+    p.add_argument("--k", type=positive_int, default=5, help="number of folds, at least 2")
     p.add_argument("--stratified", action=argparse.BooleanOptionalAction, default=True,
-                   help="keep class proportions in every fold (default: yes)")
-    p.add_argument("--out", default="reports/kfold_torch", help="where <run>_kfold.json and .csv go")
+                   help="keep class proportions in every fold")
     args = p.parse_args(sys.argv[1:] if argv is None else argv)
     if args.k < 2:
         p.error(f"--k must be >= 2, got {args.k}")

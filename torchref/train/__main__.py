@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 
+from scratchnet.run.args import HelpFormatter, add_checkpoint_arguments, check_resume
 from scratchnet.run.command import run_command
 from scratchnet.run.summary import write_summary
 from torchref.cli import INPUT_ERRORS, add_common_arguments, resolve_arguments
@@ -29,17 +30,13 @@ def main(argv: list[str] | None = None) -> int:
         for d in argv[1:] or ["reports/mnist_torch"]:
             print(write_summary(Path(d), torch_runs=True))
         return 0
-    p = argparse.ArgumentParser(prog="python -m torchref.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(p)
-    p.add_argument("--out", default="reports/mnist_torch", help="where the history, figure and summary go")
-    p.add_argument("--test-subset", type=int, help="test on the first N test images only")
-    p.add_argument("--checkpoint", help="torch checkpoint written after each epoch")
-    p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
-    p.add_argument("--save-model", help="write the final state_dict here (load with torch.load(weights_only=True))")
+    p = argparse.ArgumentParser(prog="python -m torchref.train", description=__doc__, formatter_class=HelpFormatter)
+    add_common_arguments(p, out="reports/mnist_torch")
+    add_checkpoint_arguments(p)
+    p.add_argument("--save-model", help="write the final state_dict here, loadable with torch.load(weights_only=True) "
+                   "(default: not saved)")
     args = p.parse_args(argv)
-    if args.resume and not args.checkpoint:
-        p.error("--resume needs --checkpoint")
+    check_resume(p, args)
     recipe = resolve_arguments(p, args)
     return run_command(lambda: run(
         recipe, protocol=args.protocol, image_size=args.image_size or 28, weights=args.weights or "imagenet",
