@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from scratchnet.data import IDXError, MNISTNotFoundError, load_mnist_split
-from scratchnet.recipes import run_command
+from scratchnet.run.command import run_command
 from torchref.device import DeviceError, select_device
 
 from .report import Report

@@ -48,7 +48,7 @@ def train_pair(name: str, data: dict[str, Any], epochs: int, batch_size: int, se
 
     model, t0 = pair.scratchnet.model, time.perf_counter()
     hist = scratch_train.fit(model, pair.scratchnet.optimizer, data["train_np"], epochs=epochs, batch_size=batch_size,
-                             scheduler=pair.scratchnet.scheduler, test_data=data["test_np"], seed=seed, progress=progress)
+                             scheduler=pair.scratchnet.scheduler, test_data=data["test_np"], seed=seed, progress=progress).to_dict()
     probs = scratch_probabilities(model, data["test_np"][0])
     train_probs = scratch_probabilities(model, data["train_np"][0])
     results["scratchnet"] = {"model": model, "history": hist, "probs": probs, "train_probs": train_probs,
@@ -57,7 +57,7 @@ def train_pair(name: str, data: dict[str, Any], epochs: int, batch_size: int, se
     tmodel, t0 = pair.torch.model, time.perf_counter()
     thist = torch_train.fit(tmodel, pair.torch.optimizer, data["train_t"], epochs=epochs, batch_size=batch_size,
                             scheduler=pair.torch.scheduler, test_data=data["test_t"], seed=seed, progress=progress,
-                            model_name=display_name(name))
+                            model_name=display_name(name)).to_dict()
     results["torch"] = {"model": tmodel, "history": thist, "probs": torch_probabilities(tmodel, data["test_t"].x),
                         "train_probs": torch_probabilities(tmodel, data["train_t"].x),
                         "device": f"{device.type}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),

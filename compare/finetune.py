@@ -64,7 +64,7 @@ def resolve_weights(choice: str, weights_file: str | None, download: bool) -> tu
 def train_and_test(name: str, model, recipe, train, test, epochs: int, seed: int, progress) -> dict[str, Any]:
     side = torch_side(recipe, model)
     hist = fit(model, side.optimizer, train, epochs=epochs, batch_size=recipe.batch_size, scheduler=side.scheduler, test_data=test,
-               seed=seed, progress=progress, model_name=name)
+               seed=seed, progress=progress, model_name=name).to_dict()
     hist["final_test"] = final_metrics(model, test)
     return hist
 

@@ -3,16 +3,10 @@ data named by what it is (file names, sizes, SHA-256), never by where it lies on
 
 from __future__ import annotations
 
-import datetime as dt
-import gzip
-import hashlib
 import os
-from pathlib import Path
 from typing import Any
 
-from scratchnet.data import MNIST_FILES, MNIST_SHA256, find_idx_file
-from scratchnet.recipes import command_line, git_commit
-from scratchnet.train import environment
+from scratchnet.run.provenance import command_line, describe_split, environment, git_commit, load_average, utc_now
 
 from . import _machine
 
@@ -21,11 +15,11 @@ def collect(seed: int | None = None, device: str = "cpu", threads: int | None = 
     """Everything a reader needs to know where the numbers came from; with ``threads``, also the CPU facts
     a benchmark needs (model, SIMD width, caches, clock, estimated peak; see ``compare._machine``)."""
     info: dict[str, Any] = {
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date": utc_now(),
         "command": command_line(),
         "git_commit": git_commit(),
         "seed": seed,
-        "load_average": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
+        "load_average": load_average(),
         **environment(),
     }
     try:
@@ -71,30 +65,17 @@ def markdown(info: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _sha256(path: Path) -> str:
-    """SHA-256 of a file's bytes, decompressed when it is a ``.gz`` (what ``MNIST_SHA256`` lists)."""
-    with (gzip.open(path, "rb") if path.suffix == ".gz" else path.open("rb")) as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
-
-
 def data_files(directory: str | os.PathLike) -> list[dict[str, Any]]:
-    """The MNIST-format IDX files in ``directory``: for each, its file name, size in bytes, the SHA-256 of
-    its (decompressed) bytes and whether that is the original MNIST file's. Missing files are left out."""
-    out = []
-    for name in (n for pair in MNIST_FILES.values() for n in pair):
-        path = find_idx_file(directory, name)
-        if path is None:
-            continue
-        sha = _sha256(path)
-        out.append({"file": path.name, "bytes": path.stat().st_size, "sha256": sha,
-                    "original_mnist": MNIST_SHA256.get(name) == sha})
-    return out
+    """The MNIST-format IDX files in ``directory`` by what they are: for each, its file name, size in bytes, the
+    SHA-256 of its (decompressed) bytes and whether that is the official MNIST file (``scratchnet.run``'s
+    fingerprints). Missing files are left out."""
+    return [*describe_split(directory, "train"), *describe_split(directory, "test")]
 
 
 def data_markdown(files: list[dict[str, Any]], what: str, note: str = "") -> str:
     """``- data: <what> from <file> (<bytes>, SHA-256 <first 16 hex>), ...``: the provenance line of the
     data, with ``note`` (e.g. that --quick used a subset) after it."""
-    original = files and all(f["original_mnist"] for f in files)
+    original = files and all(f["mnist"] for f in files)
     named = ", ".join(f"`{f['file']}` ({f['bytes']:,} bytes, SHA-256 `{f['sha256'][:16]}`)" for f in files)
     return f"- data: {what} from " + ("the original MNIST files " if original else "MNIST-format files ") + named + note
 

@@ -107,14 +107,14 @@ def train_torch(data: dict[str, Any], epochs: int, seed: int, device, progress, 
         opt, sched = optimizer(model), None
     train, test = data[normalization]
     return torch_train.fit(model, opt, train, epochs=epochs, batch_size=OFFICIAL.batch_size, scheduler=sched,
-                           test_data=test, seed=seed, shuffle=shuffle, progress=progress, model_name="ExamplesNet")
+                           test_data=test, seed=seed, shuffle=shuffle, progress=progress, model_name="ExamplesNet").to_dict()
 
 
 def train_scratch(data: dict[str, Any], epochs: int, seed: int, progress) -> dict[str, Any]:
     ours = scratch_side(OFFICIAL, seed)
     return scratch_train.fit(ours.model, ours.optimizer, data["numpy"]["train"], epochs=epochs,
                              batch_size=OFFICIAL.batch_size, scheduler=ours.scheduler, test_data=data["numpy"]["test"],
-                             seed=seed, progress=progress)
+                             seed=seed, progress=progress).to_dict()
 
 
 def reuse_scratch_history(path: str | Path, epochs: int, seed: int, n_train: int, n_test: int) -> dict[str, Any]:

@@ -32,6 +32,7 @@ from tqdm.auto import tqdm
 from scratchnet.data import MNIST_FILES, find_idx_file, locate_mnist, read_idx_header
 from scratchnet.recipes import RECIPES, Recipe, run_stem
 from scratchnet.recipes import run as scratch_run
+from scratchnet.run.provenance import describe_split
 from torchref.device import select_device
 from torchref.recipes import run as torch_run
 from torchref.recipes import run_file_stem
@@ -159,12 +160,13 @@ def finished_run(path: Path, library: str, recipe: Recipe, data: StudyData, devi
         return None
     extra, config = h.get("extra") or {}, h.get("config") or {}
     saved, source = extra.get("recipe") or {}, extra.get("data") or {}
-    same_dir = source.get("train_dir") is not None and Path(source["train_dir"]).resolve() == Path(data.directory)
+    same_data = [f.get("sha256") for f in source.get("train_files") or []] == \
+        [f["sha256"] for f in describe_split(data.directory, "train")]  # the same files, wherever they lie
     ok = (h.get("status") == "finished" and isinstance(h.get("final_test"), dict)
           and all(saved.get(k) == getattr(recipe, k) for k in TRAINING_FIELDS)
           and len(h.get("epochs") or []) == recipe.epochs and isinstance(config.get("seed"), int)
           and path.name == history_path(library, recipe, config["seed"], path.parent, data).name
-          and same_dir and source.get("train_samples") == data.n_train and source.get("test_samples") == data.n_test
+          and same_data and source.get("train_samples") == data.n_train and source.get("test_samples") == data.n_test
           and (device_type is None or str(config.get("device", "cpu")).split(":")[0] == device_type))
     return h if ok else None
 
@@ -186,7 +188,7 @@ def train_seed(library: str, recipe: Recipe, seed: int, out: Path, data: StudyDa
     kwargs = dict(data_dir=data.directory, out=out, seed=seed, subset=data.subset, test_subset=data.test_subset,
                   progress=False, log=log)
     h = scratch_run(recipe, **kwargs) if library == "scratchnet" else torch_run(recipe, device=device, **kwargs)
-    return h, history_path(library, recipe, seed, out, data)
+    return h.to_dict(), history_path(library, recipe, seed, out, data)
 
 
 def plot(results: dict[str, list[dict]], target: float | None, title: str):

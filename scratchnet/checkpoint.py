@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -67,18 +67,26 @@ def save_checkpoint(
         "epoch": int(epoch),
         "step": int(step),
         "model_class": type(model).__name__,
+        "optimizer_class": None if optimizer is None else type(optimizer).__name__,
+        "scheduler_class": None if scheduler is None else type(scheduler).__name__,
         "rng_states": rng_states(model),
         "meta": meta or {},
     }
-    arrays["meta"] = np.array(json.dumps(info))
+    arrays["meta"] = np.array(json.dumps(info, default=json_default))
     return atomic_write(Path(path), lambda f: np.savez(f, **arrays))
 
 
-def load_checkpoint(path: str | os.PathLike, model: Module, optimizer=None, scheduler=None) -> dict[str, Any]:
-    """Load a checkpoint into ``model`` (and optimiser/scheduler when given); returns its info dict
-    (``epoch``, ``step``, ``meta``, ...). Any mismatch raises CheckpointError naming the file and
-    listing the missing, unexpected and mis-shaped parameters; nothing is changed in that case."""
-    path = Path(path)
+def json_default(value: Any) -> Any:
+    """NumPy scalars and arrays as the Python numbers and lists JSON knows (an np.float32 learning rate ...)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The archive's arrays and its checked info (format, epoch, step, meta), or CheckpointError."""
     try:
         with np.load(path, allow_pickle=False) as archive:
             data = {k: archive[k] for k in archive.files}
@@ -88,23 +96,71 @@ def load_checkpoint(path: str | os.PathLike, model: Module, optimizer=None, sche
         raise CheckpointError(f"{path}: not a readable .npz checkpoint ({type(err).__name__}: {err})") from None
     if "meta" not in data:
         raise CheckpointError(f"{path}: not a scratchnet checkpoint (no 'meta' entry)")
-    info = json.loads(str(data["meta"]))
-    if info.get("format") != FORMAT:
-        raise CheckpointError(f"{path}: unknown checkpoint format {info.get('format')!r}, expected {FORMAT!r}")
+    try:
+        info = json.loads(str(data["meta"]))
+    except ValueError as err:
+        raise CheckpointError(f"{path}: its 'meta' entry is not JSON ({err})") from None
+    if not isinstance(info, dict) or info.get("format") != FORMAT:
+        got = info.get("format") if isinstance(info, dict) else type(info).__name__
+        raise CheckpointError(f"{path}: unknown checkpoint format {got!r}, expected {FORMAT!r}")
+    check_position(path, info)
+    return data, info
+
+
+def check_position(path: Path, info: dict[str, Any]) -> None:
+    """``epoch`` and ``step`` are whole numbers >= 0 (and not absurd); ``meta`` and ``rng_states`` are objects."""
+    for field, limit in (("epoch", 10**6), ("step", 10**9)):
+        value = info.get(field)
+        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < limit:
+            raise CheckpointError(f"{path}: field {field!r} is {value!r}, expected a whole number from 0 to {limit - 1}")
+    for field in ("meta", "rng_states"):
+        if not isinstance(info.get(field, {}), dict):
+            raise CheckpointError(f"{path}: field {field!r} is {type(info[field]).__name__}, expected an object")
+
+
+def check_classes(path: Path, info: dict[str, Any], **objects: Any) -> None:
+    """The optimiser and scheduler the checkpoint was written with are of the classes given now."""
+    for role, obj in objects.items():
+        if obj is None:
+            continue
+        saved = info.get(f"{role}_class")
+        if saved is not None and saved != type(obj).__name__:
+            raise CheckpointError(f"{path}: holds a {saved} {role} state, this run's {role} is a {type(obj).__name__}")
+
+
+def load_checkpoint(path: str | os.PathLike, model: Module, optimizer=None, scheduler=None, *,
+                    check_meta: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Load a checkpoint into ``model`` (and optimiser/scheduler when given); returns its info dict
+    (``epoch``, ``step``, ``meta``, ...). All or nothing: the file, its fields, the optimiser's and
+    scheduler's classes and ``check_meta(meta)`` are checked first, and if loading any part still fails,
+    everything already loaded is put back; the error (CheckpointError) names the file and the field."""
+    path = Path(path)
+    data, info = _read(path)
+    check_classes(path, info, optimizer=optimizer, scheduler=scheduler)
+    if check_meta is not None:
+        check_meta(info["meta"])
 
     def section(prefix: str) -> dict[str, np.ndarray]:
         return {k[len(prefix) :]: v for k, v in data.items() if k.startswith(prefix)}
 
+    parts = [("model", model, lambda o, d: o.load_state_dict(d), "model/")]
+    parts += [(name, obj, lambda o, d: o.load_flat_state_dict(d), prefix)
+              for name, obj, prefix in (("optimizer", optimizer, "optim/"), ("scheduler", scheduler, "sched/"))
+              if obj is not None]
+    backup = [(obj, obj.state_dict()) for _, obj, _, _ in parts]
     try:
-        model.load_state_dict(section("model/"))
-    except ValueError as err:
+        for name, obj, load, prefix in parts:
+            part = section(prefix)
+            if not part:
+                raise CheckpointError(f"{path}: holds no {name} state")
+            load(obj, part)
+        restore_rng_states(model, info.get("rng_states", {}))
+    except (CheckpointError, ValueError, KeyError, TypeError, IndexError) as err:
+        for obj, state in backup:
+            obj.load_state_dict(state)
+        if isinstance(err, CheckpointError):
+            raise
         raise CheckpointError(f"{path}: {err}") from None
-    for name, obj, prefix in (("optimizer", optimizer, "optim/"), ("scheduler", scheduler, "sched/")):
-        if obj is None:
-            continue
-        part = section(prefix)
-        if not part:
-            raise CheckpointError(f"{path}: holds no {name} state")
-        obj.load_flat_state_dict(part)
-    restore_rng_states(model, info.get("rng_states", {}))
     return info
+
+

@@ -41,7 +41,7 @@ def test_the_data_is_named_by_file_name_size_and_sha256_not_by_its_directory(tmp
     write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(2, np.uint8))
     line, described = Report(tmp_path, info={}).data(tmp_path, 2, quick=True)
     assert [f["file"] for f in described["files"]] == ["train-images-idx3-ubyte", "train-labels-idx1-ubyte"]
-    assert all(len(f["sha256"]) == 64 and f["bytes"] > 0 and not f["original_mnist"] for f in described["files"])
+    assert all(len(f["sha256"]) == 64 and f["bytes"] > 0 and not f["mnist"] for f in described["files"])
     assert str(tmp_path) not in line and "2 training images from MNIST-format files" in line and "--quick" in line
     assert provenance.data_files(tmp_path / "nowhere") == []
 

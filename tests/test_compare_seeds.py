@@ -3,6 +3,7 @@ end to end (report, CSV, JSON and figure agree with the run files; finished seed
 
 import csv
 import json
+import shutil
 import math
 from pathlib import Path
 
@@ -142,9 +143,10 @@ def test_reuse_needs_the_same_data_directory_seed_and_device(tmp_path, data_dir)
     assert seeds.finished_run(torch_file, "torch", recipe, other, "cpu") is None
     h = json.loads(torch_file.read_text())
     h["extra"]["recipe"]["source"] = "another description of the same recipe"
-    h["extra"]["data"]["train_dir"] = str(Path(data.directory) / ".." / Path(data.directory).name)  # same, spelt otherwise
     torch_file.write_text(json.dumps(h))
     assert seeds.finished_run(torch_file, "torch", recipe, data, "cpu") is not None
+    copy = shutil.copytree(data.directory, tmp_path / "copy")  # the same files in another folder: the same data
+    assert seeds.finished_run(torch_file, "torch", recipe, seeds.replace(data, directory=str(copy)), "cpu") is not None
     h["config"]["seed"] = 7  # a file whose name does not match its seed is not trusted
     torch_file.write_text(json.dumps(h))
     assert seeds.finished_run(torch_file, "torch", recipe, data, "cpu") is None

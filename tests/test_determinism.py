@@ -56,7 +56,8 @@ def _short_run(threads: int):
     before = numba.get_num_threads()
     numba.set_num_threads(threads)
     try:
-        hist = fit(model, optim.Adam(model.parameters(), lr=1e-3), (x, y), epochs=2, batch_size=30, progress=False)
+        hist = fit(model, optim.Adam(model.parameters(), lr=1e-3), (x, y), epochs=2, batch_size=30,
+                   progress=False).to_dict()
     finally:
         numba.set_num_threads(before)
     return [(e["train_loss"], e["train_accuracy"]) for e in hist["epochs"]], model.state_dict()

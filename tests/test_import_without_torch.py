@@ -53,7 +53,7 @@ x = rng.random((120, 1, 28, 28), dtype=np.float32)
 y = rng.integers(0, 10, 120)
 model = models.SeedCNN(rng=0)
 hist = fit(model, optim.Adam(model.parameters(), lr=1e-3), (x, y), epochs=1, batch_size=30, progress=False)
-assert len(hist["epochs"]) == 1
+assert len(hist.to_dict()["epochs"]) == 1
 assert check_module(Linear(4, 3, rng=0, dtype=np.float64), rng.random((2, 4))).max_error < 1e-7
 md = walkthroughs.run("linear_softmax", sys.argv[1], echo=False)
 assert "torch" not in sys.modules

@@ -19,7 +19,7 @@ def test_seedcnn_training_on_full_mnist_arrays_peaks_under_2_gb(tmp_path):
     # same for every batch, so a full epoch peaks at the same place), evaluates on the full test set.
     code = (
         "import resource, sys\n"
-        "from scratchnet.recipes import main\n"
+        "from scratchnet.train.__main__ import main\n"
         f"rc = main(['--model', 'seedcnn', '--epochs', '1', '--subset', '3000', '--out', {str(tmp_path)!r}, '--no-progress'])\n"
         "print('PEAK_MB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
         "sys.exit(rc)\n"

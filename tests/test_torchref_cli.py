@@ -16,9 +16,9 @@ import torchref.resnet as resnet_mod
 from scratchnet.data import kfold_indices
 from torchref.data import DeviceData, to_device
 from torchref.kfold import cross_validate
-from torchref.kfold import main as kfold_main
+from torchref.kfold.__main__ import main as kfold_main
 from torchref.recipes import build_optimizer, make_model, recipe_for
-from torchref.recipes import main as train_main
+from torchref.train.__main__ import main as train_main
 from torchref.resnet import ResNet
 
 from .test_torchref_train import digits, make_idx_dir
@@ -67,8 +67,12 @@ def test_train_cli_end_to_end(idx_dir, tmp_path):
     h = json.loads((out / "seedcnn_ep2_scratchinit_seed1.json").read_text())
     assert h["status"] == "finished" and len(h["epochs"]) == 2 and h["config"]["seed"] == 1
     assert h["extra"]["recipe"]["optimizer"] == "adam" and h["extra"]["recipe"]["batch_size"] == 60
-    assert h["extra"]["data"] == {"train_dir": str(idx_dir), "test_dir": str(idx_dir), "train_samples": 200,
-                                  "test_samples": 100}
+    data = h["extra"]["data"]  # the data by what it is (names, sizes, SHA-256), never by the machine's path
+    assert (data["train_samples"], data["test_samples"]) == (200, 100)
+    assert [f["file"] for f in data["train_files"] + data["test_files"]] == [
+        "train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]
+    assert all(len(f["sha256"]) == 64 and f["bytes"] > 0 and f["mnist"] is False for f in data["train_files"])
+    assert str(idx_dir) not in (out / "seedcnn_ep2_scratchinit_seed1.json").read_text()
     assert h["final_test"]["num_samples"] == 100 and "confusion_matrix" in h["final_test"]
     assert h["extra"]["wall_time_s"] > 0 and h["extra"]["init"] == "scratchnet"
     assert (out / "seedcnn_ep2_scratchinit_seed1.png").stat().st_size > 1000

@@ -51,7 +51,7 @@ def test_frozen_parameters_do_not_move_and_new_layers_do():
     model = build_resnet18("workshop", weights="none")
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     opt, _ = build_optimizer(recipe_for("resnet18", "workshop"), model)
-    hist = fit(model, opt, data, epochs=1, batch_size=8, progress=False, model_name="ResNet18-workshop")
+    hist = fit(model, opt, data, epochs=1, batch_size=8, progress=False, model_name="ResNet18-workshop").to_dict()
     changed = [n for n, p in model.named_parameters() if not torch.equal(p, before[n])]
     assert changed == ["resnet.conv1.weight", *FC]
     assert hist["trainable_parameters"] == 8266 and hist["model"] == "ResNet18-workshop"

@@ -95,9 +95,9 @@ def test_fit_sees_scratchnets_batches_and_trains_like_it(small_uint8):
     twin = torchref.from_scratch(ours, torchref.FFN(dropout=0.0))
     wrong_order = torchref.from_scratch(ours, torchref.FFN(dropout=0.0))
     h_scratch = scratch_fit(ours, optim.SGD(list(ours.parameters()), lr=0.1), (normalize(x, "unit", dtype=np.float64), y),
-                            epochs=2, batch_size=32, seed=3, progress=False)
+                            epochs=2, batch_size=32, seed=3, progress=False).to_dict()
     data = to_device(x, y, "cpu", dtype=torch.float64)
-    h_torch = fit(twin, torch.optim.SGD(twin.parameters(), lr=0.1), data, epochs=2, batch_size=32, seed=3, progress=False)
+    h_torch = fit(twin, torch.optim.SGD(twin.parameters(), lr=0.1), data, epochs=2, batch_size=32, seed=3, progress=False).to_dict()
     for a, b in zip(h_scratch["epochs"], h_torch["epochs"]):
         assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-10)
         assert b["train_accuracy"] == a["train_accuracy"]
@@ -132,7 +132,7 @@ def test_fast_path_trains_and_history_has_scratchnets_keys(small_uint8, tmp_path
     train, test = to_device(x[:300], y[:300]), to_device(x[300:], y[300:])
     model = make_model("seedcnn", seed=0)
     opt = torch.optim.Adam(model.parameters(), lr=5e-3)
-    hist = fit(model, opt, train, epochs=3, batch_size=30, test_data=test, history_path=tmp_path / "h.json", progress=False)
+    hist = fit(model, opt, train, epochs=3, batch_size=30, test_data=test, history_path=tmp_path / "h.json", progress=False).to_dict()
     hist["final_test"] = final_metrics(model, test)
     losses = [e["train_loss"] for e in hist["epochs"]]
     assert losses[-1] < 0.5 * losses[0], losses
@@ -140,7 +140,7 @@ def test_fast_path_trains_and_history_has_scratchnets_keys(small_uint8, tmp_path
     # scratchnet's keys, read off a real scratchnet history of the same shape
     sm = models.build_model("ffn", rng=0)
     ref = scratch_fit(sm, optim.Adam(list(sm.parameters()), lr=1e-3), (normalize(x[:60], "unit"), y[:60]), epochs=1,
-                      batch_size=60, test_data=(normalize(x[300:], "unit"), y[300:]), progress=False)
+                      batch_size=60, test_data=(normalize(x[300:], "unit"), y[300:]), progress=False).to_dict()
     assert set(ref) <= set(hist), set(ref) - set(hist)
     assert set(ref["config"]) <= set(hist["config"])
     assert set(ref["environment"]) <= set(hist["environment"])
@@ -160,7 +160,7 @@ def test_seeded_cpu_runs_repeat_exactly(small_uint8):
     for _ in range(2):
         model = make_model("ffn", seed=11)  # dropout on: its masks come from the seeded torch generator too
         opt, _ = build_optimizer(recipe_for("ffn"), model)
-        h = fit(model, opt, data, epochs=2, batch_size=50, seed=11, deterministic=True, progress=False)
+        h = fit(model, opt, data, epochs=2, batch_size=50, seed=11, deterministic=True, progress=False).to_dict()
         results.append(([e["train_loss"] for e in h["epochs"]], model.fc3.weight.detach().clone()))
     assert results[0][0] == results[1][0]
     assert torch.equal(results[0][1], results[1][1])
@@ -172,7 +172,7 @@ def test_gpu_only_flags_are_ignored_on_cpu_with_a_note(small_uint8):
     x, y = small_uint8
     model = make_model("ffn", seed=0)
     h = fit(model, torch.optim.SGD(model.parameters(), lr=0.01), to_device(x[:60], y[:60]), epochs=1, batch_size=30,
-            bf16=True, channels_last=True, progress=False)
+            bf16=True, channels_last=True, progress=False).to_dict()
     assert h["config"]["bf16"] is False and h["config"]["channels_last"] is False
     assert any("--bf16 ignored on cpu" in n for n in h["notes"])
     assert any("--channels-last ignored on cpu" in n for n in h["notes"])

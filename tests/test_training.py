@@ -13,7 +13,7 @@ from scratchnet import models, optim
 from scratchnet.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from scratchnet.data import load_mnist, normalize, write_idx
 from scratchnet.nn import CrossEntropyLoss
-from scratchnet.recipes import main as train_main
+from scratchnet.train.__main__ import main as train_main
 from scratchnet.train import NonFiniteError, TrainingInterrupted, cross_validate, evaluate, fit
 
 
@@ -43,7 +43,8 @@ def test_smoke_training_one_epoch_reduces_the_loss(small_data, name):
     x, y = small_data
     model = models.build_model(name, rng=0)
     before = evaluate(model, x, y)["loss"]
-    hist = fit(model, optim.Adam(model.parameters(), lr=2e-3), (x, y), epochs=1, batch_size=10, progress=False)
+    hist = fit(model, optim.Adam(model.parameters(), lr=2e-3), (x, y), epochs=1, batch_size=10,
+               progress=False).to_dict()
     after = evaluate(model, x, y)["loss"]
     assert after < before * 0.9, (before, after)
     rec = hist["epochs"][0]
@@ -55,7 +56,7 @@ def test_history_has_val_and_test_and_early_stopping(small_data):
     x, y = small_data
     model = models.FFN(rng=0)
     hist = fit(model, optim.SGD(model.parameters(), lr=0.0), (x[:300], y[:300]), epochs=10, batch_size=50,
-               val_data=(x[300:], y[300:]), test_data=(x[300:], y[300:]), early_stopping=2, progress=False)
+               val_data=(x[300:], y[300:]), test_data=(x[300:], y[300:]), early_stopping=2, progress=False).to_dict()
     # lr 0: the validation loss never improves after the first epoch, so training stops after epoch 3
     assert hist["stopped_early"] and len(hist["epochs"]) == 3 and hist["best_epoch"] == 1
     assert {"val_loss", "val_accuracy", "test_loss", "test_accuracy"} <= set(hist["epochs"][0])
@@ -89,7 +90,7 @@ def _train(tmp_path, epochs, resume=False, name="ffn", interrupt_at=None):
 
         loss_fn.forward = forward_and_interrupt
     hist = fit(model, opt, (x, y), epochs=epochs, batch_size=40, scheduler=sched, loss_fn=loss_fn, seed=3,
-               checkpoint_path=tmp_path / "ck.npz", resume=resume, history_path=tmp_path / "h.json", progress=False)
+               checkpoint_path=tmp_path / "ck.npz", resume=resume, history_path=tmp_path / "h.json", progress=False).to_dict()
     return model, opt, hist
 
 
@@ -222,27 +223,40 @@ def test_training_cli_without_data_says_how_to_provide_it(tmp_path, capsys, monk
 
 
 def test_early_stopping_replays_a_resumed_history_and_stops_where_an_uninterrupted_run_would():
-    from scratchnet.history import EarlyStopping
+    from scratchnet.run.history import EarlyStopping
 
     losses = [0.5, 0.4, 0.45, 0.46, 0.47]
-    records = [{"epoch": i + 1, "val_loss": v} for i, v in enumerate(losses)]
-    straight = {"epochs": []}
+    records = [_record(i + 1, v) for i, v in enumerate(losses)]
+    straight = _history([])
     stopper = EarlyStopping(3, straight)
     stops = []
     for r in records:
-        straight["epochs"].append(r)
+        straight.epochs.append(r)
         stops.append(stopper.update(r))
-    assert stops == [False, False, False, False, True] and straight["best_epoch"] == 2
-    resumed = {"epochs": records[:4]}  # checkpoint after epoch 4: two bad epochs already counted
+    assert stops == [False, False, False, False, True] and straight.best_epoch == 2
+    resumed = _history(records[:4])  # checkpoint after epoch 4: two bad epochs already counted
     again = EarlyStopping(3, resumed)
-    assert resumed["best_epoch"] == 2 and again.update(records[4]) is True
-    assert EarlyStopping(None, {"epochs": []}).update(records[0]) is False
+    assert resumed.best_epoch == 2 and again.update(records[4]) is True
+    assert EarlyStopping(None, _history([])).update(records[0]) is False
+
+
+def _record(epoch, val_loss):
+    from scratchnet.run.history import EpochRecord
+
+    return EpochRecord(epoch=epoch, lr=0.1, train_loss=1.0, train_accuracy=0.5, time_s=1.0, images_per_s=1.0,
+                       val_loss=val_loss)
+
+
+def _history(records):
+    from scratchnet.run.history import History
+
+    return History(model="FFN", num_parameters=1, config={}, environment={}, epochs=list(records))
 
 
 def test_git_commit_marks_code_changes_dirty_but_not_report_outputs(tmp_path):
     import subprocess
 
-    from scratchnet.recipes import git_commit
+    from scratchnet.run.provenance import git_commit
 
     def git(*args):
         subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path, check=True,
@@ -263,13 +277,13 @@ def test_git_commit_marks_code_changes_dirty_but_not_report_outputs(tmp_path):
 
 
 def test_early_stopping_needs_a_patience_of_at_least_one_and_a_stopped_history_stays_stopped():
-    from scratchnet.history import EarlyStopping
+    from scratchnet.run.history import EarlyStopping
 
     for bad in (0, -1, 1.5, True):
         with pytest.raises(ValueError, match="early_stopping must be a whole number of epochs >= 1"):
-            EarlyStopping(bad, {"epochs": []})
-    improving = {"epochs": []}
+            EarlyStopping(bad, _history([]))
+    improving = _history([])
     stopper = EarlyStopping(1, improving)
-    assert [stopper.update({"epoch": i + 1, "val_loss": v}) for i, v in enumerate([0.5, 0.4, 0.3])] == [False] * 3
-    done = {"epochs": [{"epoch": 1, "val_loss": 0.5}, {"epoch": 2, "val_loss": 0.6}]}
+    assert [stopper.update(_record(i + 1, v)) for i, v in enumerate([0.5, 0.4, 0.3])] == [False] * 3
+    done = _history([_record(1, 0.5), _record(2, 0.6)])
     assert EarlyStopping(1, done).stopped, "a resumed run that had stopped early trains no further"

@@ -2,27 +2,25 @@
 
 ``save_state_dict``/``load_state_dict``: the model's weights alone (what a finished run keeps).
 ``save_checkpoint``/``load_checkpoint``: weights, optimiser, scheduler, RNG states, epoch and a JSON
-meta string, to resume training at an epoch boundary. Only tensors, numbers, strings, lists and dicts
+meta string, to resume training at an epoch or a step boundary. Only tensors, numbers, strings, lists and dicts
 go in, so ``weights_only=True`` (no pickle code execution) reads them.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import nn
 
+from scratchnet.checkpoint import CheckpointError, check_classes, check_position, json_default
 from scratchnet.fileio import atomic_write
 
 FORMAT = "torchref-checkpoint-v1"
-
-
-class CheckpointError(ValueError):
-    """A checkpoint that cannot be read or does not fit the model; the message names the file."""
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -76,40 +74,61 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None, scheduler=None, *, epoch: int = 0,
-                    meta: dict[str, Any] | None = None) -> Path:
-    """Everything needed to resume before epoch ``epoch`` (the number of epochs done), atomically."""
+                    step: int = 0, meta: dict[str, Any] | None = None) -> Path:
+    """Everything needed to resume at (epoch, step) — the next epoch to run and the number of its batches
+    already done — atomically."""
     obj = {
         "format": FORMAT,
         "epoch": int(epoch),
+        "step": int(step),
         "model_class": type(_unwrap(model)).__name__,
+        "optimizer_class": None if optimizer is None else type(optimizer).__name__,
+        "scheduler_class": None if scheduler is None else type(scheduler).__name__,
         "model": {k: v.detach().cpu() for k, v in _unwrap(model).state_dict().items()},
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "rng": rng_state(),
-        "meta": json.dumps(meta or {}),
+        "meta": json.dumps(meta or {}, default=json_default),
     }
     return _save(path, obj)
 
 
 def load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None, scheduler=None, *,
-                    restore_rng: bool = True) -> dict[str, Any]:
-    """Load a checkpoint into model (and optimiser/scheduler when given); returns {"epoch", "meta", ...}."""
+                    restore_rng: bool = True, check_meta: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Load a checkpoint into model (and optimiser/scheduler when given); returns {"epoch", "step", "meta", ...}.
+    All or nothing, as scratchnet's: the format, fields, classes and ``check_meta(meta)`` are checked first,
+    and a part that still fails to load puts back everything loaded before it (CheckpointError)."""
+    path = Path(path)
     obj = _load(path)
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a torchref checkpoint (expected format {FORMAT!r})")
     try:
-        _unwrap(model).load_state_dict(obj["model"])
-    except RuntimeError as err:
+        info = {"epoch": obj["epoch"], "step": obj.get("step", 0), "model_class": obj["model_class"],
+                "meta": json.loads(obj["meta"]),
+                **{k: obj.get(k) for k in ("optimizer_class", "scheduler_class")}}
+    except (KeyError, TypeError, ValueError) as err:
+        raise CheckpointError(f"{path}: a malformed torchref checkpoint ({type(err).__name__}: {err})") from None
+    check_position(path, {**info, "rng_states": {}})
+    check_classes(path, info, optimizer=optimizer, scheduler=scheduler)
+    if check_meta is not None:
+        check_meta(info["meta"])
+    parts = [("model", _unwrap(model)), ("optimizer", optimizer), ("scheduler", scheduler)]
+    parts = [(name, target) for name, target in parts if target is not None]
+    backup = [(target, copy.deepcopy(target.state_dict())) for _, target in parts]
+    try:
+        for name, target in parts:
+            if obj.get(name) is None:
+                raise CheckpointError(f"{path}: holds no {name} state")
+            target.load_state_dict(obj[name])
+        if restore_rng:
+            set_rng_state(obj["rng"])
+    except (CheckpointError, RuntimeError, ValueError, KeyError, TypeError, IndexError) as err:
+        for target, state in backup:
+            target.load_state_dict(state)
+        if isinstance(err, CheckpointError):
+            raise
         raise CheckpointError(f"{path}: {err}") from None
-    for name, target in (("optimizer", optimizer), ("scheduler", scheduler)):
-        if target is None:
-            continue
-        if obj[name] is None:
-            raise CheckpointError(f"{path}: holds no {name} state")
-        target.load_state_dict(obj[name])
-    if restore_rng:
-        set_rng_state(obj["rng"])
-    return {"epoch": obj["epoch"], "model_class": obj["model_class"], "meta": json.loads(obj["meta"])}
+    return info
 
 
 __all__ = ["FORMAT", "CheckpointError", "save_state_dict", "load_state_dict", "save_checkpoint", "load_checkpoint"]

@@ -62,7 +62,7 @@ def device_info(device: torch.device) -> dict[str, Any]:
         info["device_memory_gib"] = round(props.total_memory / 2**30, 1)
         info["compute_capability"] = f"{props.major}.{props.minor}"
     elif device.type == "cpu":
-        from scratchnet.train import _cpu_model
+        from scratchnet.run.provenance import cpu_model as _cpu_model
 
         info["device_name"] = f"CPU: {_cpu_model()}"
     else:

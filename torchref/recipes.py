@@ -1,25 +1,15 @@
-"""scratchnet's recipes in torch (plus ResNet18 fine-tuning), runnable from the command line.
+"""scratchnet's recipes in torch (plus ResNet18 fine-tuning), and ``run``: one recipe trained end to end.
 
-    python -m torchref.train --model seedcnn                          # Adam 1e-3, batch 60, 10 epochs
-    python -m torchref.train --model examplesnet --device cuda --bf16 --channels-last
-    python -m torchref.train --model resnet18 --protocol workshop --weights imagenet --image-size 64
-    python -m torchref.train summary reports/mnist_cpu_torch           # rebuild the summary
-
-The FFN, SeedCNN and ExamplesNet recipes are ``scratchnet.recipes.RECIPES`` themselves; flags mean what
-they mean for ``python -m scratchnet.train``. Each run writes ``<out>/<model>.json`` (history with the
-same keys as scratchnet's, final test metrics with confusion matrix, provenance), ``<out>/<model>.png``
-and refreshes ``<out>/README.md``. ResNet18 runs are named ``resnet18_<protocol>``.
+The FFN, SeedCNN and ExamplesNet recipes are ``scratchnet.recipes.RECIPES`` themselves. Each run writes
+``<out>/<run>.json`` (a :class:`scratchnet.run.History`, final test metrics with confusion matrix,
+provenance), ``<out>/<run>.png`` and refreshes ``<out>/README.md``. ResNet18 runs are named
+``resnet18_<protocol>``. The command line is ``python -m torchref.train``.
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime as dt
-import json
-import os
-import sys
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -28,16 +18,18 @@ import torch
 from torch import nn
 
 from scratchnet import models as scratch_models
-from scratchnet.data import IDXError, MNISTNotFoundError
-from scratchnet.fileio import atomic_write_text
 from scratchnet.recipes import RECIPES as SCRATCH_RECIPES
-from scratchnet.recipes import Recipe, command_line, git_commit, plot_history, run_command, run_stem, seed_lines
+from scratchnet.recipes import Recipe, run_stem
+from scratchnet.run.history import History
+from scratchnet.run.outputs import claim_outputs
+from scratchnet.run.provenance import data_source, run_provenance
+from scratchnet.run.summary import finish_run
 
 from .checkpoint import save_state_dict
 from .data import load_device_mnist
-from .device import DeviceError, select_device
+from .device import select_device
 from .models import build_model
-from .resnet import PROTOCOLS, WeightsNotFoundError, build_resnet18
+from .resnet import build_resnet18
 from .train import final_metrics, fit
 from .transfer import load_scratch_weights
 
@@ -164,221 +156,49 @@ def run(
     save_model: str | None = None,
     progress: bool | None = None,
     log=print,
-) -> dict[str, Any]:
+) -> History:
     """Train one recipe on MNIST with torch, test it, write history, figure and summary; return the history."""
     wall0 = time.perf_counter()
-    out = Path(out)
     dev = select_device(device)
-    name = run_file_stem(recipe, protocol, seed, init=init, weights=weights, image_size=image_size, subset=subset,
-                         float64=dtype == torch.float64, bf16=bf16)
-    if recipe.model == "resnet18" and protocol is None:
-        protocol = "workshop"
-    norm = data_normalization(recipe)
-    train = load_device_mnist(data_dir, "train", dev, normalization=norm, subset=subset, dtype=dtype)
-    test = load_device_mnist(data_dir, "test", dev, normalization=norm, subset=test_subset, dtype=dtype)
-    model = make_model(recipe.model, seed=seed, device=dev, dtype=dtype, init=init, protocol=protocol or "workshop",
-                       weights=weights, weights_file=weights_file, download=download, image_size=image_size,
-                       deterministic=deterministic)
-    opt, sched = build_optimizer(recipe, model)
-    source = {"train_dir": train.info["directory"], "test_dir": test.info["directory"],
-              "train_samples": len(train), "test_samples": len(test)}
-    extra: dict[str, Any] = {
-        "recipe": asdict(recipe), "data": source, "command": command_line(), "git_commit": git_commit(),
-        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"), "init": init,
-        "implementation": "torchref",
-        "load_average_at_start": [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-    }
-    if recipe.model == "resnet18":
-        extra["resnet"] = model.info
-        extra["weights"] = model.info["weights"]["description"]
-    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
-    log(f"{name}: {sum(p.numel() for p in model.parameters()):,} parameters ({trainable:,} trainable); {recipe.source}")
-    if recipe.model == "resnet18":
-        log(f"weights: {extra['weights']}; architecture: {model.info['architecture']}")
-    log(f"data: {len(train)} train / {len(test)} test images from {source['train_dir']}; device {dev}; "
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    model_names = {"ffn": "FFN", "seedcnn": "SeedCNN", "examplesnet": "ExamplesNet"}
-    display = model_names.get(recipe.model, f"ResNet18-{protocol}")
-    history = fit(
-        model, opt, train, epochs=recipe.epochs, batch_size=recipe.batch_size, scheduler=sched, test_data=test,
-        seed=seed, bf16=bf16, channels_last=channels_last, compile=compile, deterministic=deterministic,
-        checkpoint_path=checkpoint, resume=resume, history_path=out / f"{name}.json", progress=progress, log=log,
-        extra=extra, model_name=display,
-    )
-    for note in history["notes"]:
-        log(f"note: {note}")
-    history["final_test"] = final_metrics(model, test, bf16=history["config"]["bf16"])
-    if save_model:
-        extra["saved_model"] = str(save_state_dict(save_model, model))
-    extra["wall_time_s"] = time.perf_counter() - wall0
-    extra["load_average_at_end"] = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
-    atomic_write_text(out / f"{name}.json", json.dumps(history, indent=1))
-    plot_history(history, out / f"{name}.png")
-    write_summary(out)
-    t = history["final_test"]
-    log(f"test accuracy {t['accuracy']:.4f}, macro F1 {t['macro_f1']:.4f}; training took {history['train_time_s']:.1f} s "
-        f"(wall time {extra['wall_time_s']:.1f} s)")
-    return history
-
-
-def _is_torchref_history(h: dict[str, Any]) -> bool:
-    return "final_test" in h and "torch" in h.get("environment", {})
-
-
-def write_summary(out: str | Path) -> Path:
-    """README.md of a torchref run directory: one row per finished torchref history, with provenance."""
-    rows, prov, devices, by_recipe = [], [], set(), {}
-    for path in sorted(Path(out).glob("*.json")):
-        try:
-            h = json.loads(path.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        if not isinstance(h, dict) or not _is_torchref_history(h):
-            continue
-        r, t, env, cfg, ex = h["extra"]["recipe"], h["final_test"], h["environment"], h["config"], h["extra"]
-        devices.add(env["device_name"])
-        setting = {"recipe": r, "dtype": cfg.get("dtype"), "init": ex.get("init"), "weights": ex.get("weights"),
-                   "samples": [ex["data"].get(k) for k in ("train_samples", "test_samples")],
-                   "flags": [k for k in ("bf16", "channels_last", "compile") if cfg.get(k)], "device": cfg["device"]}
-        key = (h["model"], json.dumps(setting, sort_keys=True, default=str), len(h["epochs"]), False)
-        by_recipe.setdefault(key, []).append((cfg["seed"], t["accuracy"], None))
-        sched = f" + StepLR({r['scheduler_step']}, {r['scheduler_gamma']})" if r.get("scheduler_step") else ""
-        flags = [k for k in ("bf16", "channels_last", "compile", "deterministic") if cfg.get(k)]
-        rows.append(
-            f"| {h['model']} | {cfg['device']}{' (' + ', '.join(flags) + ')' if flags else ''} | "
-            f"{r['optimizer']} {r['lr']:g}{sched} | {r['batch_size']} | {len(h['epochs'])} | {r['normalization']} | "
-            f"**{100 * t['accuracy']:.2f}%** | {100 * t['macro_f1']:.2f}% | "
-            f"{100 * h['epochs'][-1]['train_accuracy']:.2f}% | {h['train_time_s']:.1f} s | "
-            f"{np.mean([e['images_per_s'] for e in h['epochs']]):.0f} | {cfg['seed']} | "
-            f"[history]({path.name}), [plot]({path.stem}.png) |"
+    with claim_outputs(out, checkpoint) as out:  # checked and locked before any data is read
+        name = run_file_stem(recipe, protocol, seed, init=init, weights=weights, image_size=image_size, subset=subset,
+                             float64=dtype == torch.float64, bf16=bf16)
+        if recipe.model == "resnet18" and protocol is None:
+            protocol = "workshop"
+        norm = data_normalization(recipe)
+        train = load_device_mnist(data_dir, "train", dev, normalization=norm, subset=subset, dtype=dtype)
+        test = load_device_mnist(data_dir, "test", dev, normalization=norm, subset=test_subset, dtype=dtype)
+        model = make_model(recipe.model, seed=seed, device=dev, dtype=dtype, init=init, protocol=protocol or "workshop",
+                           weights=weights, weights_file=weights_file, download=download, image_size=image_size,
+                           deterministic=deterministic)
+        opt, sched = build_optimizer(recipe, model)
+        source = data_source(train.info["directory"], test.info["directory"], len(train), len(test))
+        extra: dict[str, Any] = {"recipe": asdict(recipe), "data": source, **run_provenance(), "init": init,
+                                 "implementation": "torchref"}
+        if recipe.model == "resnet18":
+            extra["resnet"] = model.info
+            extra["weights"] = model.info["weights"]["description"]
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        log(f"{name}: {sum(p.numel() for p in model.parameters()):,} parameters ({trainable:,} trainable); {recipe.source}")
+        if recipe.model == "resnet18":
+            log(f"weights: {extra['weights']}; architecture: {model.info['architecture']}")
+        log(f"data: {len(train)} train / {len(test)} test images, {source['label']}; device {dev}; "
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+        model_names = {"ffn": "FFN", "seedcnn": "SeedCNN", "examplesnet": "ExamplesNet"}
+        display = model_names.get(recipe.model, f"ResNet18-{protocol}")
+        history = fit(
+            model, opt, train, epochs=recipe.epochs, batch_size=recipe.batch_size, scheduler=sched, test_data=test,
+            seed=seed, bf16=bf16, channels_last=channels_last, compile=compile, deterministic=deterministic,
+            checkpoint_path=checkpoint, resume=resume, history_path=out / f"{name}.json", progress=progress, log=log,
+            extra=extra, model_name=display,
         )
-        nd = h.get("nondeterminism", {})
-        repro = "reproducible with the same seed" if nd.get("reproducible") else \
-            "may vary: " + "; ".join(nd.get("nondeterministic_kernels", []))
-        wall = f"wall time {ex['wall_time_s']:.1f} s" if "wall_time_s" in ex else "wall time not recorded"
-        if ex.get("load_average_at_start") and ex.get("load_average_at_end"):
-            start, end = ex["load_average_at_start"][0], ex["load_average_at_end"][0]
-            wall += f" (1-min load average {start:.2f} at start, {end:.2f} at end"
-            wall += f"; above the {env['cpu_count']} cores: other processes shared them, times are upper bounds)" \
-                if max(start, end) > env["cpu_count"] else ")"
-        line = (
-            f"- {h['model']}: {ex['date']}, `{ex['command']}`, commit {ex['git_commit']}; "
-            f"{env['processor']} ({env['cpu_count']} cores), device {env['device_name']}"
-            f"{', CUDA ' + str(env['cuda_version']) + ', cuDNN ' + str(env['cudnn_version']) if cfg['device'].startswith('cuda') else ''}; "
-            f"Python {env['python']}, NumPy {env['numpy']}, torch {env['torch']} ({env['torch_threads']} threads), "
-            f"torchvision {env['torchvision']}; seed {cfg['seed']}, init {ex.get('init', 'torch')}; "
-            f"{h['trainable_parameters']:,} of {h['num_parameters']:,} parameters trained; "
-            f"data {ex['data']['train_samples']} train / {ex['data']['test_samples']} test images; "
-            f"train time {h['train_time_s']:.1f} s (median epoch {np.median([e['time_s'] for e in h['epochs']]):.1f} s), "
-            f"{wall}; {repro}"
-        )
-        if "weights" in ex:
-            line += f"; weights {ex['weights']}"
-        prov.append(line)
-    where = ", ".join(sorted(devices)) or "no runs yet"
-    text = "\n".join([
-        f"# torchref on MNIST ({where})",
-        "",
-        "The PyTorch reference, trained with `python -m torchref.train` on scratchnet's recipes and the very",
-        "batch order scratchnet uses for the same seed (`scratchnet.data.epoch_order`); every number below is",
-        "read from the run's history file, whose keys are those of scratchnet's histories. Test accuracy is",
-        "measured on the test set after the last epoch; the train accuracy is the running accuracy over the",
-        "last epoch's batches (dropout on). Train time counts the training steps only; wall time is the whole",
-        "command (data loading, evaluation after every epoch, writing files).",
-        "",
-        "| model | device | optimiser | batch | epochs | normalisation | test acc | test macro F1 | train acc | train time | img/s | seed | files |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
-        *rows,
-        "",
-        *seed_lines(by_recipe),
-        "## Provenance",
-        "",
-        *prov,
-        "",
-    ])
-    return atomic_write_text(Path(out) / "README.md", text)
+        for note in history.notes or []:
+            log(f"note: {note}")
+        final = final_metrics(model, test, bf16=history.config["bf16"])
+        if save_model:
+            extra["saved_model"] = Path(save_state_dict(save_model, model)).name
+        return finish_run(history, out / name, final, wall0, log)
 
 
-def add_common_arguments(p: argparse.ArgumentParser) -> None:
-    """Flags shared by ``torchref.train`` and ``torchref.kfold``."""
-    p.add_argument("--model", choices=MODEL_NAMES, required=True)
-    p.add_argument("--epochs", type=int, help="default: the recipe's")
-    p.add_argument("--batch-size", type=int, help="default: the recipe's")
-    p.add_argument("--lr", type=float, help="default: the recipe's")
-    p.add_argument("--normalization", choices=["unit", "mnist", "half"],
-                   help="input scaling: /255 only, (0.1307, 0.3081) or (0.5, 0.5) (default: the recipe's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-dir", help="directory of MNIST-format IDX files (default: MNIST_DIR, cache, download)")
-    p.add_argument("--subset", type=int, help="use the first N training images only")
-    p.add_argument("--float64", action="store_true", help="train in float64 instead of float32")
-    p.add_argument("--init", choices=["torch", "scratchnet"], default="torch",
-                   help="initial weights: torch's init seeded by --seed, or scratchnet's for the same seed")
-    p.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda if available, else cpu)")
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA only; ignored with a note elsewhere)")
-    p.add_argument("--channels-last", action="store_true", help="channels_last memory format (CUDA only)")
-    p.add_argument("--compile", action="store_true", help="torch.compile the model (off by default)")
-    p.add_argument("--deterministic", action="store_true",
-                   help="torch.use_deterministic_algorithms(True), cuDNN deterministic, no autotuner")
-    p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
-    g = p.add_argument_group("ResNet18 (--model resnet18 only)")
-    g.add_argument("--protocol", choices=PROTOCOLS, help="workshop (default), linear-probe or full")
-    g.add_argument("--image-size", type=int, help="resize the 28x28 digits on the device (28, 64, 112, 224 ...)")
-    g.add_argument("--weights", choices=["imagenet", "none"], help="ImageNet IMAGENET1K_V1 (default) or random init")
-    g.add_argument("--weights-file", help="the ImageNet resnet18 .pth to use (else the torch hub cache, then a download)")
-    g.add_argument("--no-download", action="store_true", help="never download the ImageNet weights")
-
-
-def resolve_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> Recipe:
-    """Check flag combinations (p.error on a bad one), set threads, return the recipe with overrides."""
-    resnet_flags = {"--protocol": args.protocol, "--image-size": args.image_size, "--weights": args.weights,
-                    "--weights-file": args.weights_file, "--no-download": args.no_download or None}
-    if args.model != "resnet18":
-        given = [k for k, v in resnet_flags.items() if v is not None]
-        if given:
-            p.error(f"{', '.join(given)} apply to --model resnet18 only")
-    if args.bf16 and args.float64:
-        p.error("--bf16 and --float64 exclude each other")
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    if args.deterministic:  # cuBLAS reads it when its first handle is made: set it before any CUDA work
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    recipe = recipe_for(args.model, args.protocol)
-    if args.normalization and recipe.normalization == "imagenet":
-        p.error(f"--normalization does not apply to --protocol {args.protocol}: its input is the grey image "
-                "replicated to 3 channels with ImageNet's mean/std")
-    return replace(recipe, **{k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
-                                                  ("lr", args.lr), ("normalization", args.normalization))
-                              if v is not None})
-
-
-def main(argv: list[str] | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["summary"]:
-        for d in argv[1:] or ["reports/mnist_torch"]:
-            print(write_summary(Path(d)))
-        return 0
-    p = argparse.ArgumentParser(prog="python -m torchref.train", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    add_common_arguments(p)
-    p.add_argument("--out", default="reports/mnist_torch", help="where the history, figure and summary go")
-    p.add_argument("--test-subset", type=int, help="test on the first N test images only")
-    p.add_argument("--checkpoint", help="torch checkpoint written after each epoch")
-    p.add_argument("--resume", action="store_true", help="continue from --checkpoint if it exists")
-    p.add_argument("--save-model", help="write the final state_dict here (load with torch.load(weights_only=True))")
-    args = p.parse_args(argv)
-    if args.resume and not args.checkpoint:
-        p.error("--resume needs --checkpoint")
-    recipe = resolve_arguments(p, args)
-    return run_command(lambda: run(
-        recipe, protocol=args.protocol, image_size=args.image_size or 28, weights=args.weights or "imagenet",
-        weights_file=args.weights_file, download=not args.no_download, data_dir=args.data_dir, out=args.out,
-        seed=args.seed, subset=args.subset, test_subset=args.test_subset, device=args.device,
-        dtype=torch.float64 if args.float64 else torch.float32, init=args.init, bf16=args.bf16,
-        channels_last=args.channels_last, compile=args.compile, deterministic=args.deterministic,
-        checkpoint=args.checkpoint, resume=args.resume, save_model=args.save_model,
-        progress=False if args.no_progress else None,
-    ), (MNISTNotFoundError, IDXError, DeviceError, WeightsNotFoundError))
-
-
-__all__ = ["RESNET_RECIPES", "MODEL_NAMES", "recipe_for", "build_optimizer", "make_model", "run", "write_summary", "main"]
+__all__ = ["RESNET_RECIPES", "MODEL_NAMES", "recipe_for", "build_optimizer", "make_model", "run", "run_file_stem",
+           "run_name", "data_normalization"]

@@ -196,7 +196,7 @@ def load_idx_pair(
 # checksums
 
 
-def _sha256_decompressed(path: Path, max_bytes: int = _DOWNLOAD_LIMIT) -> tuple[str, bool]:
+def sha256_decompressed(path: Path, max_bytes: int = _DOWNLOAD_LIMIT) -> tuple[str, bool]:
     """SHA-256 of a file's decompressed bytes, and whether it was gzip; reads at most ``max_bytes``."""
     digest = hashlib.sha256()
     total = 0
@@ -241,7 +241,7 @@ def verify_mnist_dir(
             problems.append(f"  {p}: no known SHA-256 for {name}")
             continue
         try:
-            actual, _ = _sha256_decompressed(p)
+            actual, _ = sha256_decompressed(p)
         except (OSError, EOFError, zlib.error, ChecksumError) as exc:
             problems.append(f"  {p}: cannot be read: {exc}")
             continue
@@ -296,7 +296,7 @@ def _download_one(
                     raise ChecksumError(f"incomplete download: received {received} of {total} bytes")
             out.flush()
             os.fsync(out.fileno())
-        actual, compressed = _sha256_decompressed(tmp)
+        actual, compressed = sha256_decompressed(tmp)
         if actual != expected_sha256:
             raise ChecksumError(f"SHA-256 of the decompressed file is {actual}, expected {expected_sha256}")
         final = cache_dir / (f"{name}.gz" if compressed else name)

@@ -1,0 +1,110 @@
+"""The run layer shared by both libraries: the History schema round-trips every committed run file,
+refuses malformed ones by name, and the one loop gives torch the resume semantics scratchnet has
+(a Ctrl-C mid-epoch writes a checkpoint that resumes to the uninterrupted weights)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from scratchnet.run.history import EpochRecord, History, HistoryError, read_histories
+from scratchnet.run.loop import TrainingInterrupted
+from scratchnet.run.summary import write_summary
+from torchref.data import to_device
+from torchref.recipes import build_optimizer, make_model, recipe_for
+from torchref.train import fit
+
+from .test_torchref_train import digits
+
+REPORTS = Path(__file__).resolve().parents[1] / "reports"
+
+
+def _is_run_file(path: Path) -> bool:
+    data = json.loads(path.read_text())
+    return isinstance(data, dict) and {"model", "config", "environment", "extra", "epochs"} <= set(data)
+
+
+RUN_FILES = sorted(p for p in REPORTS.rglob("*.json") if _is_run_file(p))
+
+
+def test_every_committed_run_history_round_trips_exactly_through_the_schema():
+    assert len(RUN_FILES) >= 100
+    for path in RUN_FILES:
+        data = json.loads(path.read_text())
+        history = History.load(path)
+        assert history.to_dict() == data, path
+        assert history.finished and 0 < history.test_accuracy <= 1 and history.last.epoch == len(history.epochs)
+
+
+def test_a_record_writes_only_the_splits_it_evaluated():
+    record = EpochRecord.from_running(1, 0.1, loss_sum=12.0, correct=30, seen=60, time_s=2.0)
+    assert (record.train_loss, record.train_accuracy, record.images_per_s) == (0.2, 0.5, 30.0)
+    assert "test_loss" not in record.to_dict()
+    record.set_split("test", 0.3, 0.9, 0.1)
+    assert EpochRecord.from_dict(record.to_dict()) == record and record.to_dict()["test_accuracy"] == 0.9
+
+
+def test_malformed_histories_are_refused_with_the_file_and_the_field(tmp_path):
+    good = History(model="FFN", num_parameters=3, config={"seed": 0}, environment={},
+                   epochs=[EpochRecord.from_running(1, 0.1, 1.0, 1, 2, 1.0)], other={"kept": [1, 2]})
+    path = good.save(tmp_path / "run.json")
+    assert History.load(path) == good and json.loads(path.read_text())["kept"] == [1, 2]
+    for broken, message in (({"model": "FFN"}, "missing field"), ([], "expected a JSON object"),
+                            ({**good.to_dict(), "epochs": [{"epoch": 1}]}, r"epochs\[0\]: missing field"),
+                            ({**good.to_dict(), "epochs": [{**good.epochs[0].to_dict(), "bogus": 1}]}, "unexpected field")):
+        path.write_text(json.dumps(broken))
+        with pytest.raises(HistoryError, match=message) as err:
+            History.load(path)
+        assert str(path) in str(err.value)
+    path.write_text("{not json")
+    with pytest.raises(HistoryError, match="not a readable JSON history"):
+        History.load(path)
+
+
+def test_a_run_folder_summary_skips_foreign_json_files(tmp_path):
+    (tmp_path / "notes.json").write_text('{"a": 1}')
+    (tmp_path / "list.json").write_text("[1, 2]")
+    (tmp_path / "broken.json").write_text("{")
+    assert read_histories(tmp_path) == []
+    assert "no runs yet" not in write_summary(tmp_path).read_text()  # a scratchnet summary with no rows
+
+
+def _torch_run(tmp_path: Path, epochs: int, resume: bool = False, interrupt_at: int | None = None):
+    x, y = digits(150, seed=2)
+    data = to_device(x, y)
+    model = make_model("ffn", seed=3)  # dropout on: the torch RNG state must come back too
+    opt, _ = build_optimizer(recipe_for("ffn"), model)
+    if interrupt_at is not None:  # Ctrl-C during step `interrupt_at` of the run
+        calls = {"n": 0}
+        forward = model.forward
+
+        def forward_and_interrupt(xb):
+            calls["n"] += 1
+            if calls["n"] == interrupt_at:
+                os.kill(os.getpid(), signal.SIGINT)
+            return forward(xb)
+
+        model.forward = forward_and_interrupt
+    history = fit(model, opt, data, epochs=epochs, batch_size=25, seed=3, checkpoint_path=tmp_path / "ck.pt",
+                  resume=resume, history_path=tmp_path / "h.json", progress=False)
+    return model, history
+
+
+def test_torch_ctrl_c_mid_epoch_checkpoints_and_resumes_to_the_uninterrupted_weights(tmp_path):
+    straight, full = _torch_run(tmp_path / "a", epochs=2)
+    with pytest.raises(TrainingInterrupted, match=r"interrupted at epoch 2 after 3 of 6 steps; resume from") as err:
+        _torch_run(tmp_path / "b", epochs=2, interrupt_at=9)  # epoch 1 has 6 steps; the 9th is epoch 2's 3rd
+    assert err.value.checkpoint == tmp_path / "b" / "ck.pt"
+    partial = History.load(tmp_path / "b" / "h.json")
+    assert partial.status == "interrupted" and len(partial.epochs) == 1
+    resumed, history = _torch_run(tmp_path / "b", epochs=2, resume=True)
+    assert history.resumed_from["epoch"] == 1 and history.resumed_from["step"] == 3
+    for name, value in straight.state_dict().items():
+        assert torch.equal(resumed.state_dict()[name], value), name
+    assert history.series("train_loss") == pytest.approx(full.series("train_loss"), rel=1e-12)

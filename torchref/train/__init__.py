@@ -1,0 +1,321 @@
+"""Training and evaluation in torch, on the device, with scratchnet's history format.
+
+The fast path: the data set lives on the device (:mod:`torchref.data`), a batch is ``x[idx]`` with
+``idx`` from ``scratchnet.data.epoch_order`` (so a seeded run sees exactly scratchnet's batches), loss
+and accuracy are summed on the device and read once per epoch (no ``.item()`` per step), optional bf16
+autocast and channels_last on CUDA, optional ``torch.compile``.
+
+``fit`` runs scratchnet's one training loop (:func:`scratchnet.run.fit_loop`) with a torch
+:class:`TorchTrainer` and returns the same :class:`scratchnet.run.History`, plus torch facts: device,
+trainable parameters, what may have been nondeterministic, notes. The command line is
+``python -m torchref.train`` (:mod:`torchref.train.__main__`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import os
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from scratchnet.metrics import classification_report
+from scratchnet.run.history import History
+from scratchnet.run.loop import NonFiniteError, Running, check_fit_arguments, describe_scheduler, fit_loop
+from scratchnet.run.provenance import environment as scratch_environment
+
+from ..checkpoint import load_checkpoint, save_checkpoint
+from ..data import DeviceData, batch_indices
+from ..device import configure_determinism, determinism_record, device_info
+from ..models import make_loss
+
+
+def environment(device: torch.device) -> dict[str, Any]:
+    """scratchnet's environment (machine, Python, NumPy ...) plus torch, torchvision, device, CUDA, cuDNN."""
+    from ..resnet import torchvision_status
+
+    from importlib import metadata
+
+    env = scratch_environment()
+    builder, _ = torchvision_status()
+    try:
+        tv = metadata.version("torchvision")
+    except metadata.PackageNotFoundError:
+        tv = "not installed"
+    else:
+        if builder is None:
+            tv += " (installed, not importable: ResNet18 used torchref's copy of its definition)"
+    env.update({"torch": torch.__version__, "torch_threads": torch.get_num_threads(), "torchvision": tv,
+                **device_info(device)})
+    return env
+
+
+def describe_optimizer(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """Name and hyper-parameters of the first param group (JSON-ready)."""
+    group = optimizer.param_groups[0]
+    out: dict[str, Any] = {"name": type(optimizer).__name__}
+    for k, v in group.items():
+        if k == "params":
+            continue
+        if isinstance(v, torch.Tensor):
+            v = v.item()
+        out[k] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def _unwrap(model: nn.Module) -> nn.Module:
+    return getattr(model, "_orig_mod", model)
+
+
+def _autocast(device: torch.device, bf16: bool):
+    if bf16 and device.type == "cuda":
+        return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, data: DeviceData, loss_fn: nn.Module | None = None, batch_size: int = 1000, *,
+             bf16: bool = False) -> dict[str, Any]:
+    """Mean loss, accuracy and predictions on ``data`` in eval mode (restored afterwards).
+
+    Returns {"loss", "accuracy", "predictions" (N,) int64 NumPy, "num_samples"}; one sync at the end.
+    """
+    if len(data) == 0:
+        raise ValueError("evaluate: no samples")
+    loss_fn = loss_fn if loss_fn is not None else make_loss(_unwrap(model))
+    device = data.x.device
+    was_training = model.training
+    model.eval()
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    preds = torch.empty(len(data), dtype=torch.long, device=device)
+    try:
+        with _autocast(device, bf16):
+            for start in range(0, len(data), batch_size):
+                xb, yb = data.x[start : start + batch_size], data.y[start : start + batch_size]
+                scores = model(xb)
+                total += loss_fn(scores, yb).double() * len(yb)
+                preds[start : start + len(yb)] = scores.argmax(dim=1)
+    finally:
+        model.train(was_training)
+    y = data.y
+    correct = (preds == y).sum()
+    loss, correct, preds_np = total.item(), int(correct.item()), preds.cpu().numpy()
+    return {"loss": loss / len(data), "accuracy": correct / len(data), "predictions": preds_np, "num_samples": len(data)}
+
+
+def final_metrics(model: nn.Module, data: DeviceData, num_classes: int = 10, batch_size: int = 1000, *,
+                  bf16: bool = False) -> dict[str, Any]:
+    """Loss plus scratchnet's classification report (accuracy, macro P/R/F1, per class, confusion matrix)."""
+    result = evaluate(model, data, batch_size=batch_size, bf16=bf16)
+    report = classification_report(data.y.cpu().numpy(), result["predictions"], num_classes)
+    report["loss"] = result["loss"]
+    return report
+
+
+def _gpu_only_flags(device: torch.device, bf16: bool, channels_last: bool, notes: list[str]) -> tuple[bool, bool]:
+    """bf16 autocast and channels_last are CUDA fast-path options; elsewhere they are ignored, with a note."""
+    if device.type != "cuda":
+        if bf16:
+            notes.append(f"--bf16 ignored on {device.type}: bf16 autocast is used on CUDA only (float32 here)")
+            bf16 = False
+        if channels_last:
+            notes.append(f"--channels-last ignored on {device.type}: used on CUDA only")
+            channels_last = False
+    return bf16, channels_last
+
+
+class TorchTrainer:
+    """torch's side of the loop's :class:`~scratchnet.run.loop.Trainer` protocol: batches selected on the
+    device, loss and accuracy summed there and read once per epoch (no ``.item()`` per step), so a NaN/Inf
+    loss is caught at the end of its epoch."""
+
+    def __init__(self, model: nn.Module, runner: nn.Module, optimizer, loss_fn: nn.Module, scheduler,
+                 data: dict[str, DeviceData | None], *, batch_size: int, seed: int, shuffle: bool, drop_last: bool,
+                 eval_batch_size: int, bf16: bool, name: str) -> None:
+        self.model, self.runner, self.optimizer, self.loss_fn, self.scheduler = model, runner, optimizer, loss_fn, scheduler
+        self.data, self.bf16, self.name, self.eval_batch_size = data, bf16, name, eval_batch_size
+        self.order_args = {"batch_size": batch_size, "seed": seed, "shuffle": shuffle, "drop_last": drop_last}
+        self.device = data["train"].x.device
+        runner.train()
+
+    def batches(self, epoch: int) -> list[torch.Tensor]:
+        batches = batch_indices(len(self.data["train"]), epoch, **self.order_args)
+        order = torch.from_numpy(np.concatenate(batches) if batches else np.empty(0, np.int64)).to(self.device)
+        return list(torch.split(order, [len(b) for b in batches])) if batches else []
+
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def begin_epoch(self, epoch: int, running: Running) -> None:
+        self.epoch = epoch
+        self.loss_sum = torch.full((), running.loss_sum, dtype=torch.float64, device=self.device)
+        self.correct = torch.full((), running.correct, dtype=torch.long, device=self.device)
+        self.seen = running.seen
+        _sync(self.device)
+
+    def step(self, idx: torch.Tensor, epoch: int, step: int) -> None:
+        train = self.data["train"]
+        xb, yb = train.x.index_select(0, idx), train.y.index_select(0, idx)
+        with _autocast(self.device, self.bf16):
+            scores = self.runner(xb)
+            loss = self.loss_fn(scores, yb)  # autocast runs the loss in float32
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.loss_sum += loss.detach().double() * len(idx)
+        self.correct += (scores.detach().argmax(dim=1) == yb).sum()
+        self.seen += len(idx)
+
+    def totals(self) -> Running:
+        loss_sum, correct = self.loss_sum.item(), int(self.correct.item())  # the epoch's one sync
+        if not math.isfinite(loss_sum):
+            raise NonFiniteError(f"epoch {self.epoch + 1}: the training loss summed over the epoch so far is {loss_sum} "
+                                 "(torchref reads the "
+                                 "loss once per epoch, so the first bad step is not known; scratchnet.train.fit names it)")
+        return Running(loss_sum, correct, self.seen)
+
+    def postfix(self) -> None:
+        return None  # reading the loss would sync the device every few steps
+
+    def evaluate(self, split: str) -> dict[str, float]:
+        return evaluate(self.runner, self.data[split], self.loss_fn, self.eval_batch_size, bf16=self.bf16)
+
+    def end_epoch(self) -> None:
+        if self.scheduler is not None:
+            self.scheduler.step()
+        self.runner.train()
+
+    def save_checkpoint(self, path: Path, epoch: int, step: int, meta: dict[str, Any]) -> Path:
+        return save_checkpoint(path, self.model, self.optimizer, self.scheduler, epoch=epoch, step=step, meta=meta)
+
+    def load_checkpoint(self, path: Path, check_meta) -> tuple[int, int, dict[str, Any]]:
+        info = load_checkpoint(path, self.model, self.optimizer, self.scheduler, check_meta=check_meta)
+        return info["epoch"], info["step"], info["meta"]
+
+
+def _prepare(base: nn.Module, model: nn.Module, device: torch.device, *, bf16: bool, channels_last: bool,
+             compile: bool, deterministic: bool) -> tuple[nn.Module, dict[str, Any]]:
+    """Apply the fast-path options (CUDA-only ones ignored elsewhere, with a note); returns the module to
+    run and the options as they applied, with their notes."""
+    notes: list[str] = []
+    bf16, channels_last = _gpu_only_flags(device, bf16, channels_last, notes)
+    configure_determinism(device, deterministic)
+    if channels_last:
+        base.to(memory_format=torch.channels_last)
+        for m in base.modules():
+            if hasattr(m, "channels_last"):
+                m.channels_last = True
+    if compile:
+        notes.append("torch.compile: epoch 1's time includes compilation")
+    return (torch.compile(model) if compile else model), {"bf16": bf16, "channels_last": channels_last,
+                                                          "compile": compile, "deterministic": deterministic,
+                                                          "notes": notes}
+
+
+def fit(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    train_data: DeviceData,
+    *,
+    epochs: int,
+    batch_size: int,
+    loss_fn: nn.Module | None = None,
+    scheduler=None,
+    val_data: DeviceData | None = None,
+    test_data: DeviceData | None = None,
+    seed: int = 0,
+    shuffle: bool = True,
+    drop_last: bool = False,
+    eval_batch_size: int = 1000,
+    early_stopping: int | None = None,
+    bf16: bool = False,
+    channels_last: bool = False,
+    compile: bool = False,
+    deterministic: bool = False,
+    checkpoint_path: str | os.PathLike | None = None,
+    resume: bool = False,
+    history_path: str | os.PathLike | None = None,
+    progress: bool | None = None,
+    log: Callable[[str], None] | None = None,
+    extra: dict[str, Any] | None = None,
+    model_name: str | None = None,
+) -> History:
+    """Train ``model`` for ``epochs`` epochs on the device that holds ``train_data``; return its history.
+
+    Parameters
+    ----------
+    model, optimizer : a torch model (already on the data's device) and an optimiser over its
+        trainable parameters.
+    train_data, val_data, test_data : :class:`torchref.data.DeviceData`; val/test are evaluated after
+        every epoch. ``early_stopping=n`` stops when the validation loss has not improved for n epochs.
+    epochs, batch_size, seed, shuffle, drop_last : batches are scratchnet's: epoch k visits
+        ``scratchnet.data.epoch_order(N, k, seed=seed)`` in slices of ``batch_size``.
+    bf16, channels_last : CUDA only (ignored elsewhere, with a note in the history).
+    compile : wrap the model in ``torch.compile`` (epoch 1's time then includes compilation).
+    deterministic : ``torch.use_deterministic_algorithms(True)`` and cuDNN deterministic for this run
+        (restored afterwards); otherwise cuDNN's autotuner is on for CUDA. The history's
+        ``nondeterminism`` says what may have varied.
+    checkpoint_path, resume : a torch checkpoint written atomically after every epoch and on Ctrl-C (at a
+        step boundary); ``resume`` continues from it, mid-epoch included (the same weights as an
+        uninterrupted run on CPU).
+    history_path : JSON rewritten atomically after every epoch and on error or Ctrl-C.
+    progress, log, extra : tqdm bars (None: on a terminal), per-epoch line printer, facts to store.
+    model_name : the history's "model" (default: the class name).
+    """
+    check_fit_arguments(epochs, early_stopping, val_data is not None)
+    if len(train_data) == 0:
+        raise ValueError("fit: the training set is empty")
+    device = train_data.x.device
+    base = _unwrap(model)
+    loss_fn = loss_fn if loss_fn is not None else make_loss(base)
+    previous = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
+                torch.backends.cudnn.benchmark)
+    try:
+        runner, options = _prepare(base, model, device, bf16=bf16, channels_last=channels_last,
+                                   compile=compile, deterministic=deterministic)
+        history = _new_history(base, optimizer, scheduler, train_data, val_data, test_data, options, extra,
+                               epochs=epochs, batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last,
+                               early_stopping=early_stopping, model_name=model_name)
+        data = {"train": train_data, "val": val_data, "test": test_data}
+        trainer = TorchTrainer(base, runner, optimizer, loss_fn, scheduler, data, batch_size=batch_size, seed=seed,
+                               shuffle=shuffle, drop_last=drop_last, eval_batch_size=eval_batch_size,
+                               bf16=options["bf16"], name=history.model)
+        return fit_loop(trainer, history, epochs=epochs, splits=[s for s in ("val", "test") if data[s] is not None],
+                        early_stopping=early_stopping, checkpoint_path=checkpoint_path, resume=resume,
+                        history_path=history_path, progress=progress, log=log)
+    finally:
+        torch.use_deterministic_algorithms(previous[0])
+        torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous[1], previous[2]
+
+
+def _new_history(base: nn.Module, optimizer, scheduler, train_data: DeviceData, val_data, test_data,
+                 options: dict[str, Any], extra, *, model_name: str | None, **settings: Any) -> History:
+    params = list(base.parameters())
+    device = train_data.x.device
+    return History(
+        model=model_name or type(base).__name__,
+        num_parameters=sum(p.numel() for p in params),
+        trainable_parameters=sum(p.numel() for p in params if p.requires_grad),
+        config={**{k: settings[k] for k in ("epochs", "batch_size", "seed", "shuffle", "drop_last")},
+                "train_samples": len(train_data), "val_samples": None if val_data is None else len(val_data),
+                "test_samples": None if test_data is None else len(test_data),
+                "dtype": str(params[0].dtype).removeprefix("torch."), "optimizer": describe_optimizer(optimizer),
+                "scheduler": describe_scheduler(scheduler), "early_stopping": settings["early_stopping"],
+                "device": str(device), **{k: options[k] for k in ("bf16", "channels_last", "compile", "deterministic")},
+                "normalization": train_data.normalization},
+        environment=environment(device), extra=extra or {},
+        nondeterminism=determinism_record(base, device, compiled=options["compile"], bf16=options["bf16"]),
+        notes=options["notes"],
+    )
+
+
+__all__ = ["TorchTrainer", "fit", "evaluate", "final_metrics", "environment", "describe_optimizer"]
