@@ -77,7 +77,7 @@ def data_markdown(files: list[dict[str, Any]], what: str, note: str = "") -> str
     data, with ``note`` (e.g. that --quick used a subset) after it."""
     original = files and all(f["mnist"] for f in files)
     named = ", ".join(f"`{f['file']}` ({f['bytes']:,} bytes, SHA-256 `{f['sha256'][:16]}`)" for f in files)
-    return f"- data: {what} from " + ("the original MNIST files " if original else "MNIST-format files ") + named + note
+    return f"- data: {what} from " + ("the official MNIST files " if original else "MNIST-format files ") + named + note
 
 
 __all__ = ["command_line", "collect", "markdown", "data_files", "data_markdown"]

@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from scratchnet import models, nn, optim
 from scratchnet.data import ChecksumError, IDXError, load_mnist_split, normalize
 from scratchnet.gradcheck import check_module, kink_margin
+from scratchnet.run.provenance import data_label, describe_split
 from compare.walkthroughs._report import Report, fmt, optional_torch, settings
 
 report = Report("seedcnn_step", "One SeedCNN training step on one MNIST digit, opened up")
@@ -47,7 +48,8 @@ try:
     split = load_mnist_split(settings().data_dir, split="test", download=False)
     index = 0
     image, label = split.images[index], int(split.labels[index])
-    source = f"the real MNIST test image #{index} (read from `{split.directory}` by `scratchnet.data`)"
+    source = (f"the real MNIST test image #{index} ({data_label(describe_split(split.directory, 'test'))}, "
+              "read by `scratchnet.data`)")
     real_digit = True
 except (OSError, IDXError, ChecksumError) as err:
     image, label = generated_seven(), 7
