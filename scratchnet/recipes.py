@@ -120,7 +120,7 @@ def run(
     recipe: Recipe,
     *,
     data_dir: str | None = None,
-    out: str | Path = "reports/mnist_cpu",
+    out: str | Path = "runs/scratchnet",
     seed: int = 0,
     subset: int | None = None,
     test_subset: int | None = None,

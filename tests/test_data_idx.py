@@ -245,3 +245,29 @@ def test_valid_fuzz_seed_file_reads(tmp_path):
     path = put(tmp_path / "seed", _VALID_GZ)
     np.testing.assert_array_equal(read_idx(path), np.arange(12).reshape(3, 2, 2))
     assert os.path.getsize(path) == len(_VALID_GZ)
+
+
+def test_a_header_with_more_dimensions_than_numpy_holds_is_named(tmp_path):
+    import struct
+
+    from scratchnet.data.idx import MAX_NDIM
+
+    path = tmp_path / "deep-idx"
+    ndim = MAX_NDIM + 1
+    path.write_bytes(struct.pack(">BBBB", 0, 0, 8, ndim) + struct.pack(f">{ndim}I", *([1] * ndim)) + b"\x00")
+    with pytest.raises(IDXError, match=rf"{path}: header declares {ndim} dimensions; expected at most {MAX_NDIM}"):
+        read_idx(path)
+    with pytest.raises(IDXError, match=str(path)):
+        read_idx_header(path)
+
+
+def test_a_pipe_is_refused_with_its_name(tmp_path):
+    import os
+    import threading
+
+    fifo = tmp_path / "pipe-idx"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x01\x07"), daemon=True)
+    writer.start()
+    with pytest.raises(IDXError, match=rf"{fifo}: not a regular file"):
+        read_idx(fifo)

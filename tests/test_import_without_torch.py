@@ -1,5 +1,6 @@
 """scratchnet never imports torch: checked in a fresh interpreter."""
 
+import os
 import re
 import subprocess
 import sys
@@ -67,3 +68,32 @@ def test_scratchnet_trains_checks_gradients_and_teaches_with_torch_uninstallable
     assert proc.returncode == 0, proc.stdout + proc.stderr
     line = next(ln for ln in proc.stdout.splitlines() if ln.startswith("RAN_WITHOUT_TORCH"))
     assert int(line.split()[1]) >= 1, "the walkthrough says which torch comparisons it skipped"
+
+
+
+BLOCK_TORCH = """
+import sys, importlib.abc
+class NoTorch(importlib.abc.MetaPathFinder):  # as if torch were not installed
+    def find_spec(self, name, path=None, target=None):
+        if name == "torch" or name.startswith("torch."):
+            raise ImportError(f"No module named {name!r}")
+sys.meta_path.insert(0, NoTorch())
+"""
+
+
+def test_without_torch_the_torch_commands_say_how_to_install_it(tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(BLOCK_TORCH)  # imported at start-up by every interpreter below
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), str(root)])}
+    for module in ("torchref.train", "torchref.kfold", "compare.ffn_vs_cnn", "compare.bench", "compare.seeds"):
+        proc = subprocess.run([sys.executable, "-m", module, "--help"], capture_output=True, text=True, timeout=120,
+                              env=env)
+        assert proc.returncode == 2, (module, proc.stderr[-2000:])
+        assert proc.stderr.strip().splitlines()[-1].startswith("error: torchref needs PyTorch"), proc.stderr[-2000:]
+        assert "Traceback" not in proc.stderr and "pip install -e '.[torch]'" in proc.stderr
+    code = "try:\n    import torchref\nexcept ModuleNotFoundError as err:\n    print('MESSAGE', err)\n"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert "MESSAGE torchref needs PyTorch" in proc.stdout, proc.stderr
+    walk = subprocess.run([sys.executable, "-m", "compare.walkthroughs", "list"], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert walk.returncode == 0, walk.stderr  # the walkthroughs still run without torch

@@ -209,7 +209,7 @@ def test_training_cli_holds_out_a_stratified_validation_split_and_names_variant_
     readme = (out / "README.md").read_text()
     val = 100 * hist["epochs"][0]["val_accuracy"]
     assert f"| mnist | {val:.2f}% |" in readme
-    assert "FFN, normalisation mnist, 1 epochs, 2 seeds (validation split held out)" in readme
+    assert "FFN, normalisation mnist, 1 epoch, 2 seeds (validation split held out)" in readme
     assert "validation accuracy mean" in readme
     with pytest.raises(SystemExit):
         train_main([*common[:-4], "--val-split", "1.5"])

@@ -6,7 +6,11 @@ fine-tuning and k-fold cross-validation.
     python -m torchref.kfold --model ffn --k 5        # k-fold cross-validation
 """
 
-from .device import DeviceError, select_device
+from scratchnet.run.command import require_torch
+
+require_torch()
+
+from .device import DeviceError, select_device  # noqa: E402
 from .models import MODELS, ExamplesNet, FFN, SeedCNN, build_model, make_loss
 from .resnet import PROTOCOLS, WeightsNotFoundError, build_resnet18
 from .transfer import from_scratch, load_scratch_weights, to_scratch

@@ -140,7 +140,7 @@ def run(
     weights_file: str | None = None,
     download: bool = True,
     data_dir: str | None = None,
-    out: str | Path = "reports/mnist_torch",
+    out: str | Path = "runs/torchref",
     seed: int = 0,
     subset: int | None = None,
     test_subset: int | None = None,

@@ -57,6 +57,20 @@ _CODE_OF_TYPE = {dtype.type: code for code, (dtype, _) in TYPE_CODES.items()}
 _CHUNK = 4 << 20
 
 
+def _max_ndim() -> int:
+    """The most dimensions a NumPy array may have here (64 in NumPy 2, 32 before)."""
+    for n in (64, 32):
+        try:
+            np.empty((1,) * n, dtype=np.uint8)
+            return n
+        except ValueError:
+            continue
+    return 32
+
+
+MAX_NDIM = _max_ndim()
+
+
 class IDXError(ValueError):
     """A file is not a valid IDX file (or two IDX files do not belong together).
 
@@ -95,7 +109,9 @@ class IDXHeader:
         return f"{dims} {TYPE_CODES[_CODE_OF_TYPE[self.dtype.type]][1]} = {self.data_bytes} bytes of data"
 
 
-def _is_gzip(f: BinaryIO) -> bool:
+def _is_gzip(f: BinaryIO, name: str) -> bool:
+    if not f.seekable():
+        raise IDXError(f"{name}: not a regular file (a pipe or a device?); expected an IDX file on disk")
     start = f.read(2)
     f.seek(0)
     return start == GZIP_MAGIC
@@ -130,6 +146,8 @@ def _parse_header(stream: BinaryIO, name: str, compressed: bool) -> IDXHeader:
         raise IDXError(f"{name}: unsupported type code 0x{code:02X}; expected one of {known}")
     if ndim == 0:
         raise IDXError(f"{name}: header declares 0 dimensions; expected at least 1")
+    if ndim > MAX_NDIM:
+        raise IDXError(f"{name}: header declares {ndim} dimensions; expected at most {MAX_NDIM} (NumPy's limit)")
     raw_dims = _read_exact(stream, 4 * ndim)
     if len(raw_dims) < 4 * ndim:
         raise IDXError(
@@ -163,7 +181,7 @@ def read_idx_header(path: str | os.PathLike) -> IDXHeader:
     """
     name = os.fspath(path)
     with open(path, "rb") as f:
-        compressed = _is_gzip(f)
+        compressed = _is_gzip(f, name)
         if not compressed:
             return _parse_header(f, name, False)
         try:
@@ -193,7 +211,7 @@ def read_idx(path: str | os.PathLike, *, max_bytes: int | None = DEFAULT_MAX_BYT
     """
     name = os.fspath(path)
     with open(path, "rb") as f:
-        if _is_gzip(f):
+        if _is_gzip(f, name):
             return _read_gzip(f, name, max_bytes)
         return _read_raw(f, name, max_bytes)
 

@@ -2,10 +2,38 @@
 
 from __future__ import annotations
 
+import importlib.util
 import sys
 from collections.abc import Callable
 
 from .loop import NonFiniteError, TrainingInterrupted
+
+
+TORCH_MISSING = ("torchref needs PyTorch, which is not installed here. Install it with: pip install -e '.[torch]' "
+                 "(on a machine without a GPU, the much smaller CPU build first: "
+                 "pip install torch --index-url https://download.pytorch.org/whl/cpu)")
+
+
+def _command_module() -> str:
+    """The module run by ``python -m MODULE`` in this process, else ""."""
+    argv = list(getattr(sys, "orig_argv", []))
+    return argv[argv.index("-m") + 1] if "-m" in argv[:-1] else ""
+
+
+def require_torch() -> None:
+    """Without PyTorch, say how to install it: one ``error:`` line and exit 2 for the commands that need it
+    (``python -m torchref.*``, ``python -m compare.*`` but the walkthroughs), a ModuleNotFoundError with
+    the same words for code. scratchnet itself never imports torch: this only tries to find it."""
+    try:
+        found = importlib.util.find_spec("torch") is not None
+    except ImportError:
+        found = False
+    if not found:
+        command = _command_module()
+        if command.startswith(("torchref", "compare")) and not command.startswith("compare.walkthroughs"):
+            print(f"error: {TORCH_MISSING}", file=sys.stderr)
+            raise SystemExit(2) from None
+        raise ModuleNotFoundError(TORCH_MISSING, name="torch") from None
 
 
 def run_command(work: Callable[[], object], errors: tuple[type[BaseException], ...], hint: str | None = None) -> int:
@@ -28,4 +56,4 @@ def run_command(work: Callable[[], object], errors: tuple[type[BaseException], .
     return 0
 
 
-__all__ = ["run_command"]
+__all__ = ["TORCH_MISSING", "require_torch", "run_command"]

@@ -250,12 +250,13 @@ class EarlyStopping:
 
 
 def epoch_line(r: EpochRecord, epochs: int) -> str:
-    """``epoch  3/10 | lr 0.001 | train loss ... | test loss ... | 12.3 s (4870 img/s)``."""
+    """``epoch  3/10 | lr 0.001 | train loss 0.0712 acc 97.81% | test loss ... | 12.3 s (4870 img/s)``
+    (train: the running mean over the epoch's batches)."""
     parts = [f"epoch {r.epoch:>2}/{epochs}", f"lr {r.lr:.3g}",
-             f"train loss {r.train_loss:.4f} acc {r.train_accuracy:.4f}"]
+             f"train loss {r.train_loss:.4f} acc {100 * r.train_accuracy:.2f}%"]
     for split in SPLITS:
         if getattr(r, f"{split}_loss") is not None:
-            parts.append(f"{split} loss {getattr(r, f'{split}_loss'):.4f} acc {getattr(r, f'{split}_accuracy'):.4f}")
+            parts.append(f"{split} loss {getattr(r, f'{split}_loss'):.4f} acc {100 * getattr(r, f'{split}_accuracy'):.2f}%")
     speed = f"{r.images_per_s:.0f} img/s" if r.images_per_s else "- img/s"
     parts.append(f"{r.time_s:.1f} s ({speed})")
     return " | ".join(parts)

@@ -63,7 +63,7 @@ def seed_lines(by_recipe: dict) -> list[str]:
         acc = np.array([a for _, a, _ in runs])
         norm = json.loads(recipe)["recipe"]["normalization"]
         seeds = ", ".join(f"{s}: {100 * a:.2f}%" for s, a, _ in sorted(runs))
-        line = (f"- {model}, normalisation {norm}, {epochs} epochs, {len(runs)} seeds"
+        line = (f"- {model}, normalisation {norm}, {epochs} epoch{'s' if epochs != 1 else ''}, {len(runs)} seeds"
                 + (" (validation split held out)" if has_val else "")
                 + f": test accuracy mean {100 * acc.mean():.2f}% ± {100 * acc.std(ddof=1):.2f} (sample std); per seed {seeds}")
         if has_val:

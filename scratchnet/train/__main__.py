@@ -2,7 +2,7 @@
 
     python -m scratchnet.train --model seedcnn                 # Adam 1e-3, batch 60, 10 epochs
     python -m scratchnet.train --model examplesnet --epochs 3  # Adadelta 1.0 + StepLR(1, 0.7), batch 64
-    python -m scratchnet.train summary reports/mnist_cpu        # rebuild the summary of finished runs
+    python -m scratchnet.train summary runs/scratchnet         # rebuild the summary of finished runs
 
 Each run writes ``<out>/<run>.json`` (history, final test metrics with confusion matrix, provenance),
 ``<out>/<run>.png`` (loss and accuracy per epoch) and refreshes ``<out>/README.md``.
@@ -29,11 +29,11 @@ from scratchnet.run.summary import write_summary
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["summary"]:
-        for d in argv[1:] or ["reports/mnist_cpu"]:
+        for d in argv[1:] or ["runs/scratchnet"]:
             print(write_summary(Path(d), torch_runs=False))
         return 0
     p = argparse.ArgumentParser(prog="python -m scratchnet.train", description=__doc__, formatter_class=HelpFormatter)
-    add_training_arguments(p, sorted(RECIPES), out="reports/mnist_cpu", threads="Numba threads")
+    add_training_arguments(p, sorted(RECIPES), out="runs/scratchnet", threads="Numba threads")
     add_checkpoint_arguments(p)
     p.add_argument("--val-split", type=open_fraction, metavar="FRACTION",
                    help="hold out this stratified fraction of the training images as a validation set (default: none)")

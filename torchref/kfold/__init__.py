@@ -1,7 +1,7 @@
 """k-fold cross-validation of any torchref model over the MNIST training set, on the device.
 
     python -m torchref.kfold --model ffn --k 5                       # the recipe's epochs per fold
-    python -m torchref.kfold --model seedcnn --k 5 --epochs 2 --subset 12000 --out reports/kfold_torch
+    python -m torchref.kfold --model seedcnn --k 5 --epochs 2 --subset 12000 --out runs/kfold
 
 Folds come from ``scratchnet.data.kfold_indices`` (stratified by default, like
 ``scratchnet.train.cross_validate``); fold f trains a fresh model seeded ``seed + f`` on the other
@@ -109,7 +109,7 @@ def run_kfold(
     weights_file: str | None = None,
     download: bool = True,
     data_dir: str | None = None,
-    out: str | Path = "reports/kfold_torch",
+    out: str | Path = "runs/kfold",
     seed: int = 0,
     subset: int | None = None,
     device: str | torch.device | None = None,

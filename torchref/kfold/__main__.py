@@ -1,7 +1,7 @@
 """The command line of torchref's k-fold cross-validation.
 
     python -m torchref.kfold --model ffn --k 5                       # the recipe's epochs per fold
-    python -m torchref.kfold --model seedcnn --k 5 --epochs 2 --subset 12000 --out reports/kfold_torch
+    python -m torchref.kfold --model seedcnn --k 5 --epochs 2 --subset 12000 --out runs/kfold
 
 Writes ``<out>/<run>_kfold.json`` (folds, mean, std, per-fold histories, provenance) and ``<out>/<run>_kfold.csv``.
 """
@@ -21,7 +21,7 @@ from torchref.kfold import run_kfold
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m torchref.kfold", description=__doc__, formatter_class=HelpFormatter)
-    add_common_arguments(p, out="reports/kfold_torch")
+    add_common_arguments(p, out="runs/kfold")
     p.add_argument("--k", type=positive_int, default=5, help="number of folds, at least 2")
     p.add_argument("--stratified", action=argparse.BooleanOptionalAction, default=True,
                    help="keep class proportions in every fold")

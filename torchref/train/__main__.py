@@ -27,11 +27,11 @@ from torchref.recipes import run
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["summary"]:
-        for d in argv[1:] or ["reports/mnist_torch"]:
+        for d in argv[1:] or ["runs/torchref"]:
             print(write_summary(Path(d), torch_runs=True))
         return 0
     p = argparse.ArgumentParser(prog="python -m torchref.train", description=__doc__, formatter_class=HelpFormatter)
-    add_common_arguments(p, out="reports/mnist_torch")
+    add_common_arguments(p, out="runs/torchref")
     add_checkpoint_arguments(p)
     p.add_argument("--save-model", help="write the final state_dict here, loadable with torch.load(weights_only=True) "
                    "(default: not saved)")
