@@ -12,6 +12,7 @@ from compare import provenance
 from compare.models import DISPLAY_NAMES
 from compare.report import Report, table, texts
 from scratchnet.data import write_idx
+from tests.test_markdown_tables import table_problems
 
 COMPARE = Path(__file__).resolve().parents[1] / "compare"
 REPORT_MODULES = [p for p in [*COMPARE.glob("*.py"), *(COMPARE / "bench").glob("*.py")]
@@ -19,8 +20,9 @@ REPORT_MODULES = [p for p in [*COMPARE.glob("*.py"), *(COMPARE / "bench").glob("
 
 
 def test_a_table_always_has_header_separator_and_the_same_column_count():
-    lines = table(["a", "b", "c"], [[1, "x|y", 3], [4]])
-    assert lines == ["| a | b | c |", "|---|---|---|", "| 1 | x\\|y | 3 |", "| 4 | - | - |"]
+    lines = table(["a", "largest |difference|", "c"], [[1, "x|y", 3], [4]])
+    assert lines == ["| a | largest \\|difference\\| | c |", "|---|---|---|", "| 1 | x\\|y | 3 |", "| 4 | - | - |"]
+    assert table_problems("\n".join(lines) + "\n") == [], "it renders under a real Markdown parser"
     assert table(["only"], []) == ["| only |", "|---|"]
     with pytest.raises(ValueError, match="row with 3 cells under a header of 2"):
         table(["a", "b"], [[1, 2, 3]])
@@ -56,8 +58,9 @@ def test_each_reports_fixed_paragraphs_load(report):
 
 
 @pytest.mark.parametrize("path", REPORT_MODULES, ids=lambda p: p.relative_to(COMPARE).as_posix())
-def test_no_report_module_writes_files_or_sets_up_matplotlib_itself(path):
+def test_no_report_module_writes_files_sets_up_matplotlib_or_spells_a_table_itself(path):
     source = path.read_text()
-    for pattern in (r"matplotlib\.use\(", r"\.savefig\(", r"\.write_text\(", r"open\([^)]*['\"]w", r"atomic_write"):
+    for pattern in (r"matplotlib\.use\(", r"\.savefig\(", r"\.write_text\(", r"open\([^)]*['\"]w", r"atomic_write",
+                    r"\|---"):
         found = [ln for ln in source.splitlines() if re.search(pattern, ln) and "clear_refs" not in ln]
         assert not found, f"{path.name}: {found} (write through compare.report / compare.figures)"
