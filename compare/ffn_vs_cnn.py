@@ -48,7 +48,7 @@ def train_pair(name: str, data: dict[str, Any], epochs: int, batch_size: int, se
 
     model, t0 = pair.scratchnet.model, time.perf_counter()
     hist = scratch_train.fit(model, pair.scratchnet.optimizer, data["train_np"], epochs=epochs, batch_size=batch_size,
-                             scheduler=pair.scratchnet.scheduler, test_data=data["test_np"], seed=seed, progress=progress).to_dict()
+                             scheduler=pair.scratchnet.scheduler, test_data=data["test_np"], seed=seed, progress=progress)
     probs = scratch_probabilities(model, data["test_np"][0])
     train_probs = scratch_probabilities(model, data["train_np"][0])
     results["scratchnet"] = {"model": model, "history": hist, "probs": probs, "train_probs": train_probs,
@@ -57,7 +57,7 @@ def train_pair(name: str, data: dict[str, Any], epochs: int, batch_size: int, se
     tmodel, t0 = pair.torch.model, time.perf_counter()
     thist = torch_train.fit(tmodel, pair.torch.optimizer, data["train_t"], epochs=epochs, batch_size=batch_size,
                             scheduler=pair.torch.scheduler, test_data=data["test_t"], seed=seed, progress=progress,
-                            model_name=display_name(name)).to_dict()
+                            model_name=display_name(name))
     results["torch"] = {"model": tmodel, "history": thist, "probs": torch_probabilities(tmodel, data["test_t"].x),
                         "train_probs": torch_probabilities(tmodel, data["train_t"].x),
                         "device": f"{device.type}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
@@ -74,8 +74,8 @@ def summarise(name: str, impl: str, run: dict[str, Any], y_test: np.ndarray, y_t
     return {"implementation": impl, "model": display_name(name),
             **{f"test_{k}": rep[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1")},
             "train_accuracy": float(np.mean(run["train_probs"].argmax(axis=1) == y_train)), "parameters": int(n_params),
-            "epochs": len(hist["epochs"]), "train_time_s": hist["train_time_s"],
-            "images_per_s": float(np.mean([e["images_per_s"] for e in hist["epochs"]])), "device": run["device"],
+            "epochs": len(hist.epochs), "train_time_s": hist.train_time_s,
+            "images_per_s": float(np.mean(hist.series("images_per_s"))), "device": run["device"],
             "report": rep}
 
 
@@ -88,12 +88,12 @@ def plot_curves(runs: dict):
     styles = {"scratchnet": "-", "torch": "--"}
     for j, name in enumerate(MODELS):
         for impl in IMPLEMENTATIONS:
-            ep = runs[name][impl]["history"]["epochs"]
-            e = [r["epoch"] for r in ep]
+            h = runs[name][impl]["history"]
             for key, marker in (("train", "o"), ("test", "s")):
-                axes[0][j].plot(e, [r[f"{key}_loss"] for r in ep], styles[impl], marker=marker, label=f"{impl} {key}")
-                axes[1][j].plot(e, [100 * r[f"{key}_accuracy"] for r in ep], styles[impl], marker=marker,
+                axes[0][j].plot(h.series("epoch"), h.series(f"{key}_loss"), styles[impl], marker=marker,
                                 label=f"{impl} {key}")
+                axes[1][j].plot(h.series("epoch"), [100 * a for a in h.series(f"{key}_accuracy")], styles[impl],
+                                marker=marker, label=f"{impl} {key}")
         axes[0][j].set(title=f"{display_name(name)}: loss per epoch", xlabel="epoch", ylabel="loss")
         dropout = ", dropout on" if name == "ffn" else ""
         axes[1][j].set(title=f"{display_name(name)}: accuracy per epoch (train = running{dropout})", xlabel="epoch",
@@ -258,7 +258,7 @@ def run(args) -> Report:
         "provenance": rep.info, "data": {"train": len(ytr), "test": len(yte), "files": described["files"]},
         "agreement": agreement,
         "summaries": [{k: v for k, v in s.items() if k != "report"} | {"final_test": s["report"]} for s in summaries],
-        "histories": {f"{n}/{impl}": runs[n][impl]["history"] for n in MODELS for impl in IMPLEMENTATIONS},
+        "histories": {f"{n}/{impl}": runs[n][impl]["history"].to_dict() for n in MODELS for impl in IMPLEMENTATIONS},
     })
     rep.csv("metrics.csv", summaries, [k for k in summaries[0] if k != "report"])
     rep.figure("curves.png", plot_curves(runs))

@@ -30,6 +30,7 @@ import torch
 from tqdm.auto import tqdm
 
 from scratchnet.recipes import RECIPES
+from scratchnet.run import History
 from torchref.checkpoint import save_state_dict
 from torchref.data import to_device
 from torchref.kfold import cross_validate
@@ -61,11 +62,11 @@ def resolve_weights(choice: str, weights_file: str | None, download: bool) -> tu
     return "imagenet", used["description"], None
 
 
-def train_and_test(name: str, model, recipe, train, test, epochs: int, seed: int, progress) -> dict[str, Any]:
+def train_and_test(name: str, model, recipe, train, test, epochs: int, seed: int, progress) -> History:
     side = torch_side(recipe, model)
-    hist = fit(model, side.optimizer, train, epochs=epochs, batch_size=recipe.batch_size, scheduler=side.scheduler, test_data=test,
-               seed=seed, progress=progress, model_name=name).to_dict()
-    hist["final_test"] = final_metrics(model, test)
+    hist = fit(model, side.optimizer, train, epochs=epochs, batch_size=recipe.batch_size, scheduler=side.scheduler,
+               test_data=test, seed=seed, progress=progress, model_name=name)
+    hist.final_test = final_metrics(model, test)
     return hist
 
 
@@ -76,16 +77,14 @@ def plot_losses(runs: dict[str, dict], folds: list[dict]):
     plt = pyplot()
     fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.4))
     for name, r in runs.items():
-        ep = r["history"]["epochs"]
-        e = [x["epoch"] for x in ep]
-        line = ax.plot(e, [x["train_loss"] for x in ep], "-o", label=f"{name} train")[0]
-        ax.plot(e, [x["test_loss"] for x in ep], "--s", color=line.get_color(), label=f"{name} test")
+        h = r["history"]
+        line = ax.plot(h.series("epoch"), h.series("train_loss"), "-o", label=f"{name} train")[0]
+        ax.plot(h.series("epoch"), h.series("test_loss"), "--s", color=line.get_color(), label=f"{name} test")
     ax.set(xlabel="epoch", ylabel="cross-entropy", title="Loss per epoch (whole training set; test set)", yscale="log")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
-    for h in folds:
-        ep = h["epochs"]
-        bx.plot([x["epoch"] for x in ep], [x["train_loss"] for x in ep], "-", alpha=0.7)
+    for h in map(History.from_dict, folds):
+        bx.plot(h.series("epoch"), h.series("train_loss"), "-", alpha=0.7)
     bx.set(xlabel="epoch", ylabel="train loss", title=f"SimpleNN: train loss of each of the {len(folds)} folds",
            yscale="log")
     bx.grid(alpha=0.3)
@@ -96,7 +95,7 @@ def plot_confusions(runs: dict[str, dict]):
     plt = pyplot()
     fig, axes = plt.subplots(1, len(runs), figsize=(4.4 * len(runs), 4.3))
     for ax, (name, r) in zip(np.atleast_1d(axes), runs.items()):
-        test = r["history"]["final_test"]
+        test = r["history"].final_test
         confusion(ax, test["confusion_matrix"], f"{name}: {100 * test['accuracy']:.2f}%")
     return fig
 
@@ -123,12 +122,12 @@ def metrics_rows(runs: dict[str, dict], kfold: dict[str, Any], k: int) -> list[d
              "epochs": kfold["epochs"], "train_time_s": sum(f["train_time_s"] for f in kfold["folds"]),
              "device": kfold["device"]}]
     for name, r in runs.items():
-        t = r["history"]["final_test"]
+        t = r["history"].final_test
         rows.append({"model": name, "protocol": r["protocol"], "weights": r["weights"], "evaluated_on": "test set",
                      "accuracy": t["accuracy"], "precision": t["macro_precision"], "recall": t["macro_recall"],
                      "f1": t["macro_f1"], "accuracy_std": "", "trainable_parameters": r["trainable"],
-                     "parameters": r["parameters"], "epochs": len(r["history"]["epochs"]),
-                     "train_time_s": r["history"]["train_time_s"], "device": r["device"]})
+                     "parameters": r["parameters"], "epochs": len(r["history"].epochs),
+                     "train_time_s": r["history"].train_time_s, "device": r["device"]})
     return rows
 
 
@@ -225,7 +224,7 @@ def run_resnet(args, protocol: str, used: str, xtr, ytr, xte, yte, device, dev_l
                        weights_file=args.weights_file if used == "imagenet" else None, download=not args.no_download,
                        image_size=args.image_size)
     hist = train_and_test(f"ResNet18 {protocol}", model, recipe, train, test, recipe.epochs, args.seed, progress)
-    hist["resnet"] = model.info
+    hist.other["resnet"] = model.info
     rep.written.append(save_state_dict(rep.out / f"resnet18_{protocol}.pt", model))
     run = {"history": hist, "protocol": protocol, "weights": model.info["weights"]["description"],
            "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
@@ -254,7 +253,8 @@ def run(args) -> Report:
     rep.json("history.json", {
         "provenance": rep.info, "weights": weights, "data": data, "metrics": rows,
         "kfold": {k: v for k, v in kfold.items() if k != "histories"}, "kfold_histories": kfold["histories"],
-        "runs": runs, "wall_time_s": time.perf_counter() - t0,
+        "runs": {name: {**r, "history": r["history"].to_dict()} for name, r in runs.items()},
+        "wall_time_s": time.perf_counter() - t0,
     }, default=str)
     rep.figure("loss.png", plot_losses(runs, kfold["histories"]))
     rep.figure("confusion.png", plot_confusions(runs))

@@ -19,7 +19,6 @@ interval, and the mean accuracy per epoch; ``<study>.png`` plots the curves and 
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import time
 from dataclasses import asdict, dataclass, replace
@@ -32,6 +31,7 @@ from tqdm.auto import tqdm
 from scratchnet.data import MNIST_FILES, find_idx_file, locate_mnist, read_idx_header
 from scratchnet.recipes import RECIPES, Recipe, run_stem
 from scratchnet.recipes import run as scratch_run
+from scratchnet.run import History, HistoryError
 from scratchnet.run.provenance import describe_split
 from torchref.device import select_device
 from torchref.recipes import run as torch_run
@@ -149,22 +149,21 @@ def history_path(library: str, recipe: Recipe, seed: int, out: Path, data: Study
     return out / f"{stem}.json"
 
 
-def finished_run(path: Path, library: str, recipe: Recipe, data: StudyData, device_type: str | None) -> dict | None:
+def finished_run(path: Path, library: str, recipe: Recipe, data: StudyData, device_type: str | None) -> History | None:
     """The history at ``path`` if it is a finished run of this recipe on this data (and, for torch, on this
-    kind of device), else None: a missing, truncated or interrupted file is simply not reused."""
+    kind of device), else None: a missing, truncated, malformed or interrupted file is simply not reused."""
     try:
-        h = json.loads(path.read_text())
-    except (OSError, ValueError):
+        h = History.load(path)
+    except HistoryError:
         return None
-    if not isinstance(h, dict):
+    if not (isinstance(h.extra, dict) and isinstance(h.config, dict)):
         return None
-    extra, config = h.get("extra") or {}, h.get("config") or {}
-    saved, source = extra.get("recipe") or {}, extra.get("data") or {}
+    config, saved, source = h.config, h.recipe or {}, h.extra.get("data") or {}
     same_data = [f.get("sha256") for f in source.get("train_files") or []] == \
         [f["sha256"] for f in describe_split(data.directory, "train")]  # the same files, wherever they lie
-    ok = (h.get("status") == "finished" and isinstance(h.get("final_test"), dict)
+    ok = (h.finished and isinstance(h.final_test, dict)
           and all(saved.get(k) == getattr(recipe, k) for k in TRAINING_FIELDS)
-          and len(h.get("epochs") or []) == recipe.epochs and isinstance(config.get("seed"), int)
+          and len(h.epochs) == recipe.epochs and isinstance(config.get("seed"), int)
           and path.name == history_path(library, recipe, config["seed"], path.parent, data).name
           and same_data and source.get("train_samples") == data.n_train and source.get("test_samples") == data.n_test
           and (device_type is None or str(config.get("device", "cpu")).split(":")[0] == device_type))
@@ -172,23 +171,23 @@ def finished_run(path: Path, library: str, recipe: Recipe, data: StudyData, devi
 
 
 def finished_runs(library: str, recipe: Recipe, out: Path, data: StudyData,
-                  device_type: str | None) -> dict[int, tuple[dict, Path]]:
+                  device_type: str | None) -> dict[int, tuple[History, Path]]:
     """Every finished run of this study that ``out`` holds, by seed."""
     found = {}
     for path in sorted(out.glob("*.json")):
         h = finished_run(path, library, recipe, data, device_type if library == "torch" else None)
         if h is not None:
-            found[h["config"]["seed"]] = (h, path)
+            found[h.seed] = (h, path)
     return found
 
 
 def train_seed(library: str, recipe: Recipe, seed: int, out: Path, data: StudyData, device,
-               log=print) -> tuple[dict[str, Any], Path]:
+               log=print) -> tuple[History, Path]:
     """One fresh run of one seed in one library (its history is written to ``out``)."""
     kwargs = dict(data_dir=data.directory, out=out, seed=seed, subset=data.subset, test_subset=data.test_subset,
                   progress=False, log=log)
     h = scratch_run(recipe, **kwargs) if library == "scratchnet" else torch_run(recipe, device=device, **kwargs)
-    return h.to_dict(), history_path(library, recipe, seed, out, data)
+    return h, history_path(library, recipe, seed, out, data)
 
 
 def plot(results: dict[str, list[dict]], target: float | None, title: str):
@@ -363,11 +362,11 @@ def run(args) -> Report:
         runs[lib][seed] = train_seed(lib, recipe, seed, out / name / lib, data, device, log=lambda *a, **k: None)
     results: dict[str, list[dict]] = {}
     for lib, found in runs.items():
-        results[lib] = [{"seed": seed, "final": 100 * h["final_test"]["accuracy"],
-                         "epoch_acc": [100 * e["test_accuracy"] for e in h["epochs"]],
-                         "train_time_s": h["train_time_s"], "reused": seed in reused[lib],
-                         "date": h["extra"]["date"], "commit": h["extra"]["git_commit"],
-                         "device": h["config"].get("device", "cpu"), "history": path.relative_to(out).as_posix()}
+        results[lib] = [{"seed": seed, "final": 100 * h.test_accuracy,
+                         "epoch_acc": [100 * a for a in h.series("test_accuracy")],
+                         "train_time_s": h.train_time_s, "reused": seed in reused[lib],
+                         "date": h.extra["date"], "commit": h.extra["git_commit"],
+                         "device": h.config.get("device", "cpu"), "history": path.relative_to(out).as_posix()}
                         for seed, (h, path) in sorted(found.items())]
     stats = {lib: describe([r["final"] for r in rs], target) for lib, rs in results.items()}
     diff = paired_difference(*[{r["seed"]: r["final"] for r in results[lib]} for lib in LIBRARIES]) \
