@@ -42,7 +42,7 @@ from torchref.data import to_device
 
 from .cli import add_report_arguments, check_counts, load_splits, run_report, start
 from .figures import pyplot
-from .models import build_pair, scratch_side
+from .models import build_pair, display_name, scratch_side
 from .report import Report, data_line, pct, table, texts
 
 TEXT = texts("replication")
@@ -107,7 +107,8 @@ def train_torch(data: dict[str, Any], epochs: int, seed: int, device, progress, 
         opt, sched = optimizer(model), None
     train, test = data[normalization]
     return torch_train.fit(model, opt, train, epochs=epochs, batch_size=OFFICIAL.batch_size, scheduler=sched,
-                           test_data=test, seed=seed, shuffle=shuffle, progress=progress, model_name="ExamplesNet").to_dict()
+                           test_data=test, seed=seed, shuffle=shuffle, progress=progress,
+                           model_name=display_name(OFFICIAL.model)).to_dict()
 
 
 def train_scratch(data: dict[str, Any], epochs: int, seed: int, progress) -> dict[str, Any]:
