@@ -47,6 +47,8 @@ class Side:
 
 
 class TorchSide(Side):
+    """The torch side: autograd runs the backward pass."""
+
     def backward(self, loss) -> None:
         loss.backward()
 
