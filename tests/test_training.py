@@ -107,7 +107,7 @@ def test_resume_reaches_the_same_weights_as_an_uninterrupted_run(tmp_path):
 def test_ctrl_c_mid_epoch_saves_a_checkpoint_that_resumes_exactly(tmp_path):
     straight, _, _ = _train(tmp_path / "a", epochs=2)
     with pytest.raises(TrainingInterrupted, match=r"interrupted at epoch 2 after 3 of 6 steps; resume from") as err:
-        _train(tmp_path / "b", epochs=2, interrupt_at=10)  # the warm-up calls the loss once, then epoch 1 has 6 steps: the 10th call is epoch 2's 3rd step
+        _train(tmp_path / "b", epochs=2, interrupt_at=9)  # epoch 1 has 6 steps; the 9th is epoch 2's 3rd
     assert err.value.checkpoint == tmp_path / "b" / "ck.npz"
     partial = json.loads((tmp_path / "b" / "h.json").read_text())
     assert partial["status"] == "interrupted" and len(partial["epochs"]) == 1

@@ -147,9 +147,10 @@ class NumpyTrainer:
     def warm_up(self) -> float:
         """One forward and backward of a full first batch on a copy of the model, so that the Numba kernels
         training needs are compiled (or loaded from the cache) before the clock starts; the model, its
-        optimiser and its random generators are left untouched."""
+        optimiser, its loss and its random generators are left untouched (the model's own loss is used)."""
         t0 = time.perf_counter()
-        model, loss_fn = copy.deepcopy(self.model), copy.deepcopy(self.loss_fn)
+        model = copy.deepcopy(self.model)
+        loss_fn = model.make_loss() if hasattr(model, "make_loss") else copy.deepcopy(self.loss_fn)
         x, y = self.data["train"]
         idx = self.loader.batch_indices(0)[0]
         loss_fn(model(x[idx]), y[idx])
