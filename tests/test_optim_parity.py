@@ -355,3 +355,40 @@ def test_parameter_in_two_groups_raises_like_torch(cls):
     p = _p() + _p()
     with pytest.raises(ValueError, match=r"param_groups\[1\]: some parameters appear in more than one parameter group"):
         cls([{"params": p}, {"params": [p[1]]}])
+
+
+ONE_CYCLE_CASES = [
+    ("sgd-momentum-cos", lambda ps: SGD(ps, lr=0.1, momentum=0.9), lambda ps: torch.optim.SGD(ps, lr=0.1, momentum=0.9), {}),
+    ("adam-linear-three-phase", lambda ps: Adam(ps, lr=1e-3), lambda ps: torch.optim.Adam(ps, lr=1e-3),
+     {"anneal_strategy": "linear", "three_phase": True, "pct_start": 0.25}),
+    ("sgd-no-momentum-cycle", lambda ps: SGD(ps, lr=0.1), lambda ps: torch.optim.SGD(ps, lr=0.1),
+     {"cycle_momentum": False, "div_factor": 10.0, "final_div_factor": 100.0}),
+]
+
+
+@pytest.mark.parametrize("name, make_ours, make_theirs, options", ONE_CYCLE_CASES, ids=[c[0] for c in ONE_CYCLE_CASES])
+def test_one_cycle_lr_and_momentum_equal_torch_at_every_step_and_after_a_resume(name, make_ours, make_theirs, options):
+    from scratchnet.optim import OneCycleLR
+
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((3, 4))
+    ours_p, theirs_p = Parameter(w.copy()), torch.nn.Parameter(torch.tensor(w))
+    opt, topt = make_ours([ours_p]), make_theirs([theirs_p])
+    sched = OneCycleLR(opt, max_lr=0.5, epochs=4, steps_per_epoch=25, **options)
+    tsched = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=0.5, epochs=4, steps_per_epoch=25, **options)
+    key = "betas" if "betas" in opt.defaults else "momentum"
+    for step in range(100):
+        assert opt.param_groups[0]["lr"] == topt.param_groups[0]["lr"], (name, step)
+        ours_m, theirs_m = opt.param_groups[0].get(key), topt.param_groups[0].get(key)
+        assert (tuple(ours_m) if key == "betas" else ours_m) == (tuple(theirs_m) if key == "betas" else theirs_m)
+        topt.step()
+        if step == 60:  # resume mid-cycle from the state dicts (flattened as checkpoints store them)
+            again = make_ours([ours_p])
+            again.load_flat_state_dict(opt.flat_state_dict())
+            resumed = OneCycleLR(again, max_lr=0.5, epochs=4, steps_per_epoch=25, last_epoch=step, **options)
+            resumed.load_flat_state_dict(sched.flat_state_dict())
+            opt, sched = again, resumed
+        sched.step() if step < 99 else None
+        tsched.step() if step < 99 else None
+    with pytest.raises(ValueError, match="total_steps is 100"):
+        sched.step(), sched.step()

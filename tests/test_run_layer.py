@@ -108,3 +108,26 @@ def test_torch_ctrl_c_mid_epoch_checkpoints_and_resumes_to_the_uninterrupted_wei
     for name, value in straight.state_dict().items():
         assert torch.equal(resumed.state_dict()[name], value), name
     assert history.series("train_loss") == pytest.approx(full.series("train_loss"), rel=1e-12)
+
+
+def test_scratchnet_compiles_before_the_clock_starts_and_the_warm_up_changes_nothing():
+    from scratchnet import models, optim
+    from scratchnet.data import DataLoader
+    from scratchnet.train import NumpyTrainer, fit
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((60, 1, 28, 28), dtype=np.float32), rng.integers(0, 10, 60)
+    model = models.FFN(rng=0)
+    history = fit(model, optim.Adam(model.parameters(), lr=1e-3), (x, y), epochs=1, batch_size=30, progress=False)
+    assert history.warmup_time_s is not None and history.warmup_time_s > 0 and "warmup_time_s" in history.to_dict()
+    twin = models.FFN(rng=0)  # dropout: its generator must not be advanced by the warm-up either
+    before = twin.state_dict()
+    generators = [m.rng.bit_generator.state for m in twin.modules() if isinstance(getattr(m, "rng", None), np.random.Generator)]
+    opt = optim.Adam(twin.parameters(), lr=1e-3)
+    trainer = NumpyTrainer(twin, opt, twin.make_loss(), None, DataLoader(x, y, 30, seed=0), {"train": (x, y)}, 1000)
+    trainer.warm_up()
+    for name, value in twin.state_dict().items():
+        np.testing.assert_array_equal(value, before[name])
+    assert generators and generators == [m.rng.bit_generator.state for m in twin.modules()
+                                         if isinstance(getattr(m, "rng", None), np.random.Generator)]
+    assert all(p.grad is None for p in twin.parameters()) and not opt.state

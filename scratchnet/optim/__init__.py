@@ -6,7 +6,7 @@
 from scratchnet.optim import lr_scheduler
 from scratchnet.optim.adadelta import Adadelta
 from scratchnet.optim.adam import Adam
-from scratchnet.optim.lr_scheduler import ExponentialLR, LRScheduler, MultiStepLR, StepLR
+from scratchnet.optim.lr_scheduler import ExponentialLR, LRScheduler, MultiStepLR, OneCycleLR, StepLR
 from scratchnet.optim.optimizer import Optimizer, flatten_state, unflatten_state
 from scratchnet.optim.sgd import SGD
 
@@ -18,6 +18,7 @@ __all__ = [
     "lr_scheduler",
     "LRScheduler",
     "StepLR",
+    "OneCycleLR",
     "MultiStepLR",
     "ExponentialLR",
     "flatten_state",

@@ -1,11 +1,14 @@
-"""Learning-rate schedulers: StepLR, MultiStepLR and ExponentialLR on a small LRScheduler base.
+"""Learning-rate schedulers: StepLR, MultiStepLR, ExponentialLR (per epoch) and OneCycleLR (per batch) on a
+small LRScheduler base.
 
-They follow torch.optim.lr_scheduler's *chainable* form: each ``step()`` multiplies the current
-``group['lr']`` by a factor, so the learning rates agree with torch's bit for bit.
+The per-epoch ones follow torch.optim.lr_scheduler's *chainable* form: each ``step()`` multiplies the
+current ``group['lr']`` by a factor; OneCycleLR computes each rate in closed form from the step number,
+as torch's does. Either way the learning rates agree with torch's bit for bit.
 """
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, Iterable, Mapping
 
@@ -13,7 +16,7 @@ import numpy as np
 
 from scratchnet.optim.optimizer import Optimizer, flatten_state, unflatten_state
 
-__all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR"]
+__all__ = ["LRScheduler", "StepLR", "MultiStepLR", "ExponentialLR", "OneCycleLR"]
 
 
 class LRScheduler:
@@ -238,3 +241,112 @@ class ExponentialLR(LRScheduler):
         if self._is_initial:  # the constructor's step to epoch 0 (or to a resumed epoch) keeps the lr
             return self._current_lrs()
         return [group["lr"] * self.gamma for group in self.optimizer.param_groups]
+
+
+class OneCycleLR(LRScheduler):
+    r"""The one-cycle policy (Smith & Topin), as torch's ``OneCycleLR``: stepped after every *batch*.
+
+    The learning rate rises from ``max_lr / div_factor`` to ``max_lr`` over the first ``pct_start`` of
+    the ``total_steps``, then falls to ``max_lr / (div_factor * final_div_factor)``; with
+    ``cycle_momentum`` the momentum (SGD) or :math:`\beta_1` (Adam) moves the opposite way, between
+    ``max_momentum`` and ``base_momentum``. Each phase anneals from :math:`a` to :math:`b` over the
+    fraction :math:`t \in [0, 1]` of its steps:
+
+    .. math::
+
+        \text{cos: } b + \frac{a - b}{2}\,(1 + \cos \pi t) \qquad\qquad \text{linear: } a + (b - a)\, t
+
+    Phases end at step ``pct_start * total_steps - 1`` and ``total_steps - 1`` (three-phase: the rise, a
+    symmetric fall back to the initial rate, then the annihilation to the minimum), as in torch; the
+    rate is computed in closed form from the step number, so it equals torch's bit for bit.
+
+    Parameters
+    ----------
+    optimizer : Optimizer
+    max_lr : float or list of float (one per group)
+    total_steps : int, or None with ``epochs`` and ``steps_per_epoch``
+    pct_start, anneal_strategy ("cos" | "linear"), cycle_momentum, base_momentum, max_momentum,
+    div_factor, final_div_factor, three_phase, last_epoch : torch's meaning and defaults.
+    """
+
+    def __init__(self, optimizer: Optimizer, max_lr, total_steps: int | None = None, epochs: int | None = None,
+                 steps_per_epoch: int | None = None, pct_start: float = 0.3, anneal_strategy: str = "cos",
+                 cycle_momentum: bool = True, base_momentum: float = 0.85, max_momentum: float = 0.95,
+                 div_factor: float = 25.0, final_div_factor: float = 1e4, three_phase: bool = False,
+                 last_epoch: int = -1) -> None:
+        self.total_steps = _total_steps(total_steps, epochs, steps_per_epoch)
+        if not 0 <= pct_start <= 1 or isinstance(pct_start, bool):
+            raise ValueError(f"OneCycleLR: expected a float between 0 and 1 for pct_start, got {pct_start!r}")
+        if anneal_strategy not in ("cos", "linear"):
+            raise ValueError(f"OneCycleLR: anneal_strategy must be 'cos' or 'linear', got {anneal_strategy!r}")
+        self.pct_start, self.anneal_strategy, self.three_phase = float(pct_start), anneal_strategy, bool(three_phase)
+        groups = optimizer.param_groups
+        max_lrs = list(max_lr) if isinstance(max_lr, (list, tuple)) else [max_lr] * len(groups)
+        if len(max_lrs) != len(groups):
+            raise ValueError(f"OneCycleLR: expected {len(groups)} max_lr values, got {len(max_lrs)}")
+        if last_epoch == -1:
+            for group, top in zip(groups, max_lrs):
+                group["initial_lr"] = top / div_factor
+                group["max_lr"] = top
+                group["min_lr"] = group["initial_lr"] / final_div_factor
+        self.cycle_momentum = bool(cycle_momentum)
+        self.use_beta1 = "betas" in optimizer.defaults
+        if self.cycle_momentum:
+            if "momentum" not in optimizer.defaults and not self.use_beta1:
+                raise ValueError("OneCycleLR: optimizer must support momentum or beta1 with cycle_momentum enabled")
+            if last_epoch == -1:
+                for group in groups:
+                    if self.use_beta1:
+                        group["betas"] = (max_momentum, *group["betas"][1:])
+                    else:
+                        group["momentum"] = max_momentum
+                    group["max_momentum"], group["base_momentum"] = max_momentum, base_momentum
+        super().__init__(optimizer, last_epoch)
+
+    def _phases(self) -> list[tuple[float, str, str, str, str]]:
+        """(end step, start lr key, end lr key, start momentum key, end momentum key) per phase."""
+        up = float(self.pct_start * self.total_steps) - 1
+        if self.three_phase:
+            return [(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                    (float(2 * self.pct_start * self.total_steps) - 2, "max_lr", "initial_lr", "base_momentum",
+                     "max_momentum"),
+                    (self.total_steps - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum")]
+        return [(up, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+                (self.total_steps - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")]
+
+    def _anneal(self, start: float, end: float, pct: float) -> float:
+        if self.anneal_strategy == "cos":
+            return end + (start - end) / 2.0 * (math.cos(math.pi * pct) + 1)
+        return (end - start) * pct + start
+
+    def get_lr(self) -> list[float]:
+        step = self.last_epoch
+        if step > self.total_steps:
+            raise ValueError(f"OneCycleLR: tried to step {step} times; total_steps is {self.total_steps}")
+        lrs, phases = [], self._phases()
+        for group in self.optimizer.param_groups:
+            start = 0.0
+            for i, (end, lr_a, lr_b, mom_a, mom_b) in enumerate(phases):
+                if step <= end or i == len(phases) - 1:
+                    pct = (step - start) / (end - start)
+                    lrs.append(self._anneal(group[lr_a], group[lr_b], pct))
+                    if self.cycle_momentum:
+                        momentum = self._anneal(group[mom_a], group[mom_b], pct)
+                        if self.use_beta1:
+                            group["betas"] = (momentum, *group["betas"][1:])
+                        else:
+                            group["momentum"] = momentum
+                    break
+                start = end
+        return lrs
+
+
+def _total_steps(total_steps: int | None, epochs: int | None, steps_per_epoch: int | None) -> int:
+    if total_steps is not None:
+        if isinstance(total_steps, bool) or not isinstance(total_steps, numbers.Integral) or total_steps <= 0:
+            raise ValueError(f"OneCycleLR: expected a positive integer total_steps, got {total_steps!r}")
+        return int(total_steps)
+    for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
+            raise ValueError(f"OneCycleLR: expected a positive integer {name} (or total_steps), got {value!r}")
+    return int(epochs) * int(steps_per_epoch)

@@ -81,6 +81,7 @@ class History:
     extra: dict[str, Any] = field(default_factory=dict)
     epochs: list[EpochRecord] = field(default_factory=list)
     train_time_s: float = 0.0
+    warmup_time_s: float | None = None  # one untimed step before training: JIT compilation on a cold cache
     stopped_early: bool = False
     best_epoch: int | None = None
     status: str = "running"

@@ -69,6 +69,8 @@ class Trainer(Protocol):
 
     def postfix(self) -> dict[str, str] | None: ...  # progress-bar facts, or None (no sync wanted)
 
+    def warm_up(self) -> float | None: ...  # seconds of a step that compiles what training needs, untimed
+
     def evaluate(self, split: str) -> dict[str, float]: ...  # {"loss", "accuracy"} on a split
 
     def end_epoch(self) -> None: ...  # after the epoch's evaluations: the scheduler's step
@@ -276,6 +278,11 @@ def fit_loop(trainer: Trainer, history: History, *, epochs: int, splits: list[st
     stopper = EarlyStopping(early_stopping, history)
     disable = progress_enabled(progress)
     run.write("running")  # from the first step on, the run has a history file that says how far it got
+    warmup = trainer.warm_up()
+    if warmup is not None:
+        history.warmup_time_s = warmup
+        if log is not None and warmup >= 1.0:
+            log(f"compiled the training kernels in {warmup:.1f} s (cold cache; not counted as training time)")
     with deferred_sigint() as interrupt:
         for epoch in stopper.epochs_left(start_epoch, epochs):
             batches = trainer.batches(epoch)

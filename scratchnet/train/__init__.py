@@ -15,8 +15,10 @@ is given) and raises ``TrainingInterrupted``. The command line is ``python -m sc
 
 from __future__ import annotations
 
+import copy
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -141,6 +143,19 @@ class NumpyTrainer:
     def postfix(self) -> dict[str, str]:
         r = self.running
         return {"loss": f"{r.loss_sum / max(r.seen, 1):.4f}", "acc": f"{r.correct / max(r.seen, 1):.4f}"}
+
+    def warm_up(self) -> float:
+        """One forward and backward of a full first batch on a copy of the model, so that the Numba kernels
+        training needs are compiled (or loaded from the cache) before the clock starts; the model, its
+        optimiser, its loss and its random generators are left untouched (the model's own loss is used)."""
+        t0 = time.perf_counter()
+        model = copy.deepcopy(self.model)
+        loss_fn = model.make_loss() if hasattr(model, "make_loss") else copy.deepcopy(self.loss_fn)
+        x, y = self.data["train"]
+        idx = self.loader.batch_indices(0)[0]
+        loss_fn(model(x[idx]), y[idx])
+        model.backward(loss_fn.backward(), input_grad=False)
+        return time.perf_counter() - t0
 
     def evaluate(self, split: str) -> dict[str, float]:
         x, y = self.data[split]

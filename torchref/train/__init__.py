@@ -186,6 +186,9 @@ class TorchTrainer:
     def postfix(self) -> None:
         return None  # reading the loss would sync the device every few steps
 
+    def warm_up(self) -> None:
+        return None  # eager torch compiles nothing (torch.compile's first epoch says so in the notes)
+
     def evaluate(self, split: str) -> dict[str, float]:
         return evaluate(self.runner, self.data[split], self.loss_fn, self.eval_batch_size, bf16=self.bf16)
 
