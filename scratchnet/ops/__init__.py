@@ -2,12 +2,16 @@
 and ``f_backward(dout, cache) -> grads``. Fast versions here, obvious twins in ``ops.naive``."""
 
 from .activation import dropout_backward, dropout_forward, relu_backward, relu_forward
+from .batchnorm import batchnorm_backward, batchnorm_forward, update_running_stats
 from .conv import conv2d_backward, conv2d_forward
 from .linear import linear_backward, linear_forward
 from .loss import log_softmax_backward, log_softmax_forward, nll_loss, softmax_cross_entropy
 from .pool import maxpool2d_backward, maxpool2d_forward
 
 __all__ = [
+    "batchnorm_forward",
+    "batchnorm_backward",
+    "update_running_stats",
     "conv2d_forward",
     "conv2d_backward",
     "linear_forward",

@@ -117,3 +117,48 @@ def softmax_cross_entropy_naive(z, y):
         dz[n] = p
         dz[n, y[n]] -= 1
     return loss, dz / N
+
+
+# ================================================================================================
+# ResNet's ops (batch norm, average pooling, element-wise activations, softmax): the obvious twins
+# ================================================================================================
+
+
+def batchnorm_forward_naive(x, gamma, beta, eps=1e-5, running_mean=None, running_var=None):
+    """Normalise channel by channel with NumPy's mean/var (batch statistics unless running ones are given).
+
+    Returns out and what the naive backward needs: (x, mean, var, gamma, eps, batch_stats).
+    """
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    if running_mean is None:
+        mean, var = x.mean(axis=axes), x.var(axis=axes)  # biased variance
+    else:
+        mean, var = running_mean, running_var
+    xhat = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps)
+    out = xhat * (1 if gamma is None else gamma.reshape(shape)) + (0 if beta is None else beta.reshape(shape))
+    return out, (x, mean, var, gamma, eps, running_mean is None)
+
+
+def batchnorm_backward_naive(dout, cache):
+    """The long way through the graph x -> mu -> var -> xhat -> out, one node at a time (CS231n's staged
+    backward), instead of the closed form."""
+    x, mean, var, gamma, eps, batch_stats = cache
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    M = x.size // x.shape[1]
+    mu, v = mean.reshape(shape), var.reshape(shape)
+    std = np.sqrt(v + eps)
+    xc = x - mu
+    xhat = xc / std
+    dgamma = None if gamma is None else np.sum(dout * xhat, axis=axes)
+    dbeta = None if gamma is None else np.sum(dout, axis=axes)
+    dxhat = dout * (1 if gamma is None else gamma.reshape(shape))
+    if not batch_stats:  # running statistics are constants
+        return dxhat / std, dgamma, dbeta
+    dstd = np.sum(dxhat * xc, axis=axes, keepdims=True) * (-1.0 / std**2)  # xhat = xc / std
+    dvar = dstd * 0.5 / std  # std = sqrt(var + eps)
+    dxc = dxhat / std + dvar * 2.0 * xc / M  # var = mean(xc^2), and xhat's direct path
+    dmu = -np.sum(dxc, axis=axes, keepdims=True)  # xc = x - mu
+    dx = dxc + dmu / M  # mu = mean(x)
+    return dx, dgamma, dbeta
