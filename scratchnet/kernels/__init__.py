@@ -20,6 +20,7 @@ from .conv import (
     conv2d_forward_s1,
 )
 from .activation import dropout_apply, relu_backward, relu_forward
+from .avgpool import adaptive_avgpool2d_backward, adaptive_avgpool2d_forward, avgpool2d_backward, avgpool2d_forward
 from .batchnorm import batchnorm_apply, batchnorm_backward_input, batchnorm_backward_sums, batchnorm_stats
 from .linear import linear_forward, matmul
 from .pool import maxpool2d_backward, maxpool2d_forward, maxpool2d_forward_2x2
@@ -38,6 +39,10 @@ __all__ = [
     "relu_forward",
     "relu_backward",
     "dropout_apply",
+    "avgpool2d_forward",
+    "avgpool2d_backward",
+    "adaptive_avgpool2d_forward",
+    "adaptive_avgpool2d_backward",
     "batchnorm_stats",
     "batchnorm_apply",
     "batchnorm_backward_sums",
