@@ -8,6 +8,7 @@ from .loss import CrossEntropyLoss, NLLLoss
 from .module import Module, Parameter, Sequential
 from .normalization import BatchNorm1d, BatchNorm2d
 from .pooling import AdaptiveAvgPool2d, AvgPool2d
+from .residual import BasicBlock
 
 __all__ = [
     "Module",
@@ -32,6 +33,7 @@ __all__ = [
     "LeakyReLU",
     "Identity",
     "Softmax",
+    "BasicBlock",
     "no_grad",
     "is_grad_enabled",
 ]

@@ -111,8 +111,8 @@ def conv2d_backward_weight(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np
     return dw, (db if has_bias else None)
 
 
-def conv2d_backward(dout: np.ndarray, cache: Any, need_dx: bool = True
-                    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+def conv2d_backward(dout: np.ndarray, cache: Any, need_dx: bool = True, need_dw: bool = True
+                    ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """Gradients of the convolution.
 
     Parameters
@@ -120,11 +120,12 @@ def conv2d_backward(dout: np.ndarray, cache: Any, need_dx: bool = True
     dout : (N, F, OH, OW) upstream gradient dL/dout.
     cache : from ``conv2d_forward``.
     need_dx : False when nothing upstream wants dL/dx (the layer sees the network's input): skip it.
+    need_dw : False when the weight and bias are frozen (``requires_grad=False``): skip dw and db.
 
     Returns
     -------
-    dx : (N, C, H, W) or None, dw : (F, C, KH, KW), db : (F,) or None when the layer has no bias.
+    dx : (N, C, H, W) or None, dw : (F, C, KH, KW) or None, db : (F,) or None when the layer has no bias.
     """
     dx = conv2d_backward_input(dout, cache) if need_dx else None
-    dw, db = conv2d_backward_weight(dout, cache)
+    dw, db = conv2d_backward_weight(dout, cache) if need_dw else (None, None)
     return dx, dw, db
