@@ -27,6 +27,7 @@ convolution on a 1x1 plane) contribute zeros and are left out of R and W.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -62,9 +63,17 @@ def uses_matrix_path(c: int, kh: int, kw: int, stride: tuple[int, int], oh: int,
     return tuple(stride) != (1, 1) or (c * kh * kw >= 256 and oh * ow <= 64)
 
 
+@functools.lru_cache(maxsize=256)
+def _live_taps(size: int, k: int, stride: int, pad: int, out: int) -> np.ndarray:
+    taps = np.array([i for i in range(k) if any(0 <= o * stride + i - pad < size for o in range(out))], dtype=np.int64)
+    taps.setflags(write=False)
+    return taps
+
+
 def live_taps(size: int, k: int, stride: int, pad: int, out: int) -> np.ndarray:
-    """Kernel offsets i < k that read the input (not padding) for at least one of the ``out`` positions."""
-    return np.array([i for i in range(k) if any(0 <= o * stride + i - pad < size for o in range(out))], dtype=np.int64)
+    """Kernel offsets i < k that read the input (not padding) for at least one of the ``out`` positions
+    (read-only; computed once per geometry)."""
+    return _live_taps(size, k, stride, pad, out)
 
 
 def _conv2d_forward_rows(x, w, bias, stride, padding, OH, OW, has_bias):
@@ -75,7 +84,10 @@ def _conv2d_forward_rows(x, w, bias, stride, padding, OH, OW, has_bias):
     T = len(ti) * len(tj)
     rows = np.empty((N * OH * OW, C * T), dtype=x.dtype)
     kernels.im2row(x, rows, ti, tj, sh, sw, ph, pw, OH, OW)
-    w_live = np.ascontiguousarray(w[:, :, ti][:, :, :, tj].reshape(F, C * T))
+    if T == KH * KW:  # every tap reads the input somewhere: the weight as it is
+        w_live = w.reshape(F, C * T)
+    else:
+        w_live = np.ascontiguousarray(w[:, :, ti][:, :, :, tj].reshape(F, C * T))
     out_rows = np.empty((N * OH * OW, F), dtype=x.dtype)
     kernels.linear_forward(rows, w_live, bias, out_rows)  # R @ W^T + b
     out = np.empty((N, F, OH, OW), dtype=x.dtype)
@@ -104,8 +116,11 @@ def _conv2d_backward_rows(dout, cache: Im2RowCache, need_dx: bool, need_dw: bool
         F, C = cache.w.shape[0], cache.w.shape[1]
         dw_live = np.empty(cache.w_live.shape, dtype=g.dtype)
         kernels.matmul(g.T, cache.rows, dw_live)  # dL/dW = dout_rows^T @ R
-        dw = np.zeros(cache.w.shape, dtype=g.dtype)
-        dw[:, :, ti[:, None], tj[None, :]] = dw_live.reshape(F, C, len(ti), len(tj))
+        if dw_live.size == cache.w.size:
+            dw = dw_live.reshape(cache.w.shape)
+        else:
+            dw = np.zeros(cache.w.shape, dtype=g.dtype)
+            dw[:, :, ti[:, None], tj[None, :]] = dw_live.reshape(F, C, len(ti), len(tj))
         db = np.asarray(dout, dtype=g.dtype).sum(axis=(0, 2, 3)) if cache.has_bias else None
     return dx, dw, db
 
