@@ -15,7 +15,6 @@ shared 2-core machine the thread hand-offs of ~100 small kernels per forward cos
 
 from __future__ import annotations
 
-import numba
 import numpy as np
 import pytest
 
@@ -23,14 +22,6 @@ from scratchnet import gradcheck, models
 from scratchnet import nn as snn
 
 THRESHOLD = 1e-7
-
-
-@pytest.fixture
-def one_numba_thread():
-    before = numba.get_num_threads()
-    numba.set_num_threads(1)
-    yield
-    numba.set_num_threads(before)
 
 
 def _assert_passes(result: gradcheck.GradCheckResult, allow_kinks: bool = False) -> None:

@@ -71,14 +71,16 @@ def _copy_state(layer: snn.Module, twin: tnn.Module, dtype) -> tnn.Module:
 
 
 def compare_with_torch(layer: snn.Module, x: np.ndarray, seed: int = 0, label: str = "",
-                       twin: tnn.Module | None = None, dx_scale: float | None = None) -> tnn.Module:
+                       twin: tnn.Module | None = None, dx_scale: float | None = None,
+                       rtol: float | None = None) -> tnn.Module:
     """Forward output, input gradient, every parameter gradient and every buffer (running statistics) of
     ``layer`` against its torch twin, with a random (standard normal) upstream gradient; tolerance from
     the dtype of ``x``. Pass the returned ``twin`` back in to continue over several steps (the twin
     follows the layer's train/eval mode). ``dx_scale`` is a floor for the scale the input gradient is
     compared at (see ``assert_parity``): BatchNorm's dL/dx cancels to nothing for 2 values per channel,
-    where both sides are round-off of terms of size ``|dout| * gamma * invstd``."""
-    rtol = RTOL[x.dtype.type]
+    where both sides are round-off of terms of size ``|dout| * gamma * invstd``. ``rtol`` overrides the
+    per-layer tolerance of the dtype (for whole networks, where float32 round-off compounds)."""
+    rtol = RTOL[x.dtype.type] if rtol is None else rtol
     twin = torch_twin(layer) if twin is None else twin
     twin.train(layer.training)
     twin.zero_grad()
