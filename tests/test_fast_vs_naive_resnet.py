@@ -121,3 +121,35 @@ def test_softmax_and_sigmoid_equal_their_textbook_twins():
                                    atol=1e-14)
     x[0, 0, :2] = [800.0, -800.0]
     np.testing.assert_allclose(ops.sigmoid_forward(x)[0], naive.sigmoid_naive(x), rtol=1e-15, atol=0)
+
+
+def test_resnet_kernels_are_bit_identical_for_any_thread_count():
+    """Batch norm (sums per channel in a fixed order), pooling and the convolution's matrix path (im2row,
+    products, row2im) give the same bits on 1 and on 2 Numba threads."""
+    import numba
+
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((5, 16, 7, 7)).astype(np.float32)
+    w = rng.standard_normal((24, 16, 3, 3)).astype(np.float32)
+    gamma, beta = rng.standard_normal(16).astype(np.float32), rng.standard_normal(16).astype(np.float32)
+
+    def run():
+        out, cache = ops.conv2d_forward(x, w, None, 2, 1)
+        dx, dw, _ = ops.conv2d_backward(np.ones_like(out) * 0.3, cache)
+        bn, bcache = ops.batchnorm_forward(x, gamma, beta)
+        bdx, dg, db = ops.batchnorm_backward(x[::-1].copy(), bcache)
+        ap, acache = ops.avgpool2d_forward(x, 3, 2, 1)
+        gp, gcache = ops.adaptive_avgpool2d_forward(x, 1)
+        return [out, dx, dw, bn, bdx, dg, db, ap, ops.avgpool2d_backward(ap, acache), gp,
+                ops.adaptive_avgpool2d_backward(gp, gcache)]
+
+    before = numba.get_num_threads()
+    try:
+        numba.set_num_threads(1)
+        one = run()
+        numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+        two = run()
+    finally:
+        numba.set_num_threads(before)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
