@@ -50,7 +50,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         tv = "not installed"
     else:
         if builder is None:
-            tv += " (installed, not importable: ResNet18 used torchref's copy of its definition)"
+            tv += " (installed, not importable: torchref's ResNet18 cannot be built)"
     env.update({"torch": torch.__version__, "torch_threads": torch.get_num_threads(), "torchvision": tv,
                 **device_info(device)})
     return env
