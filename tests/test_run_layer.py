@@ -99,7 +99,7 @@ def _torch_run(tmp_path: Path, epochs: int, resume: bool = False, interrupt_at: 
 def test_torch_ctrl_c_mid_epoch_checkpoints_and_resumes_to_the_uninterrupted_weights(tmp_path):
     straight, full = _torch_run(tmp_path / "a", epochs=2)
     with pytest.raises(TrainingInterrupted, match=r"interrupted at epoch 2 after 3 of 6 steps; resume from") as err:
-        _torch_run(tmp_path / "b", epochs=2, interrupt_at=9)  # epoch 1 has 6 steps; the 9th is epoch 2's 3rd
+        _torch_run(tmp_path / "b", epochs=2, interrupt_at=10)  # the warm-up calls forward once; then 6 steps an epoch
     assert err.value.checkpoint == tmp_path / "b" / "ck.pt"
     partial = History.load(tmp_path / "b" / "h.json")
     assert partial.status == "interrupted" and len(partial.epochs) == 1
@@ -131,3 +131,27 @@ def test_scratchnet_compiles_before_the_clock_starts_and_the_warm_up_changes_not
     assert generators and generators == [m.rng.bit_generator.state for m in twin.modules()
                                          if isinstance(getattr(m, "rng", None), np.random.Generator)]
     assert all(p.grad is None for p in twin.parameters()) and not opt.state
+
+
+def test_a_per_batch_one_cycle_schedule_trains_alike_in_both_libraries():
+    import torchref
+    from scratchnet import models, optim
+    from scratchnet.data import normalize
+    from scratchnet.train import fit as scratch_fit
+
+    x, y = digits(120, seed=4)
+    ours = models.build_model("seedcnn", dtype=np.float64, rng=1)
+    twin = torchref.from_scratch(ours, torchref.SeedCNN()).double()
+    opt = optim.SGD(ours.parameters(), lr=0.1, momentum=0.9)
+    topt = torch.optim.SGD(twin.parameters(), lr=0.1, momentum=0.9)
+    sched = optim.OneCycleLR(opt, max_lr=0.2, epochs=2, steps_per_epoch=4)
+    tsched = torch.optim.lr_scheduler.OneCycleLR(topt, max_lr=0.2, epochs=2, steps_per_epoch=4)
+    h = scratch_fit(ours, opt, (normalize(x, "unit", dtype=np.float64), y), epochs=2, batch_size=30, scheduler=sched,
+                    scheduler_interval="step", progress=False)
+    th = fit(twin, topt, to_device(x, y, dtype=torch.float64), epochs=2, batch_size=30, scheduler=tsched,
+             scheduler_interval="step", progress=False)
+    assert h.series("train_loss") == pytest.approx(th.series("train_loss"), rel=1e-12)
+    assert h.config["scheduler"]["interval"] == "step" and sched.last_epoch == 8
+    assert h.series("lr") == pytest.approx([0.2 / 25, opt.param_groups[0]["initial_lr"] * 0 + h.epochs[1].lr])
+    with pytest.raises(ValueError, match="scheduler_interval must be 'epoch' or 'step'"):
+        scratch_fit(ours, opt, (normalize(x, "unit"), y), epochs=1, batch_size=30, scheduler_interval="batch")

@@ -118,16 +118,20 @@ def progress_enabled(progress: bool | None) -> bool | None:
     return not progress
 
 
-def describe_scheduler(scheduler) -> dict[str, Any] | None:
-    """A scheduler's name and settings (either library's: both have ``state_dict``), JSON-ready."""
+def describe_scheduler(scheduler, interval: str = "epoch") -> dict[str, Any] | None:
+    """A scheduler's name and settings (either library's: both have ``state_dict``), JSON-ready; a
+    scheduler stepped after every batch says so (``"interval": "step"``)."""
     if scheduler is None:
         return None
     state = scheduler.state_dict()
-    keep = {k: v for k, v in state.items() if not k.startswith("_") and k not in ("base_lrs", "last_epoch")}
-    return {"name": type(scheduler).__name__, **keep}
+    keep = {k: v for k, v in state.items() if not k.startswith("_") and k not in ("base_lrs", "last_epoch")
+            and isinstance(v, (int, float, str, bool, list, tuple, type(None)))}
+    return {"name": type(scheduler).__name__, **keep, **({"interval": interval} if interval != "epoch" else {})}
 
 
-def check_fit_arguments(epochs: int, early_stopping: int | None, has_val: bool) -> None:
+def check_fit_arguments(epochs: int, early_stopping: int | None, has_val: bool, scheduler_interval: str = "epoch") -> None:
+    if scheduler_interval not in ("epoch", "step"):
+        raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"fit: epochs must be a whole number >= 1, got {epochs!r}")
     if early_stopping is not None and not has_val:

@@ -102,8 +102,10 @@ class NumpyTrainer:
     on NumPy arrays, the loss checked at every step."""
 
     def __init__(self, model: Module, optimizer, loss_fn: Module, scheduler, loader: DataLoader,
-                 data: dict[str, tuple[np.ndarray, np.ndarray] | None], eval_batch_size: int) -> None:
+                 data: dict[str, tuple[np.ndarray, np.ndarray] | None], eval_batch_size: int,
+                 scheduler_interval: str = "epoch") -> None:
         self.model, self.optimizer, self.loss_fn, self.scheduler = model, optimizer, loss_fn, scheduler
+        self.per_batch = scheduler is not None and scheduler_interval == "step"
         self.loader, self.data, self.eval_batch_size = loader, data, eval_batch_size
         self.name = type(model).__name__
         self.running = Running()
@@ -133,6 +135,8 @@ class NumpyTrainer:
         if bad is not None:
             raise NonFiniteError(f"epoch {epoch + 1}, step {step + 1}: gradient of '{bad}' is not finite (loss {loss:.4g})")
         self.optimizer.step()
+        if self.per_batch:
+            self.scheduler.step()
         self.running.loss_sum += loss * len(idx)
         self.running.correct += int(np.sum(scores.argmax(axis=1) == yb))
         self.running.seen += len(idx)
@@ -162,7 +166,7 @@ class NumpyTrainer:
         return evaluate(self.model, x, y, self.loss_fn, self.eval_batch_size)
 
     def end_epoch(self) -> None:
-        if self.scheduler is not None:
+        if self.scheduler is not None and not self.per_batch:
             self.scheduler.step()
         self.model.train()
 
@@ -183,6 +187,7 @@ def fit(
     batch_size: int,
     loss_fn: Module | None = None,
     scheduler=None,
+    scheduler_interval: str = "epoch",
     val_data: tuple[np.ndarray, np.ndarray] | None = None,
     test_data: tuple[np.ndarray, np.ndarray] | None = None,
     seed: int = 0,
@@ -206,7 +211,8 @@ def fit(
     epochs, batch_size : the recipe. Batches come from a seeded shuffle: epoch k's order depends only
         on (seed, k), so runs are reproducible and resumable.
     loss_fn : defaults to ``model.make_loss()`` (CrossEntropyLoss, or NLLLoss for log-prob outputs).
-    scheduler : stepped once per epoch (like the official PyTorch MNIST example's StepLR).
+    scheduler : stepped once per epoch (like the official PyTorch MNIST example's StepLR), or after
+        every batch with ``scheduler_interval="step"`` (OneCycleLR).
     val_data, test_data : evaluated after each epoch (loss, accuracy). ``early_stopping=n`` stops when
         the validation loss has not improved for n epochs (needs ``val_data``).
     checkpoint_path : an .npz checkpoint written (atomically) after every epoch and on Ctrl-C;
@@ -217,7 +223,7 @@ def fit(
     log : called with a one-line summary per epoch (e.g. ``print``).
     extra : JSON-ready facts to store in the history (data source, command line ...).
     """
-    check_fit_arguments(epochs, early_stopping, val_data is not None)
+    check_fit_arguments(epochs, early_stopping, val_data is not None, scheduler_interval)
     x_train, y_train = train_data
     if len(x_train) == 0:
         raise ValueError("fit: the training set is empty")
@@ -230,11 +236,11 @@ def fit(
                 "val_samples": None if val_data is None else int(len(val_data[0])),
                 "test_samples": None if test_data is None else int(len(test_data[0])),
                 "dtype": str(next(model.parameters()).dtype), "optimizer": describe_optimizer(optimizer),
-                "scheduler": describe_scheduler(scheduler), "early_stopping": early_stopping},
+                "scheduler": describe_scheduler(scheduler, scheduler_interval), "early_stopping": early_stopping},
         environment=environment(), extra=extra or {},
     )
     data = {"train": train_data, "val": val_data, "test": test_data}
-    trainer = NumpyTrainer(model, optimizer, loss_fn, scheduler, loader, data, eval_batch_size)
+    trainer = NumpyTrainer(model, optimizer, loss_fn, scheduler, loader, data, eval_batch_size, scheduler_interval)
     return fit_loop(trainer, history, epochs=epochs, splits=[s for s in ("val", "test") if data[s] is not None],
                     early_stopping=early_stopping, checkpoint_path=checkpoint_path, resume=resume,
                     history_path=history_path, progress=progress, log=log)

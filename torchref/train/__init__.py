@@ -14,8 +14,10 @@ trainable parameters, what may have been nondeterministic, notes. The command li
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 import os
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -48,7 +50,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         tv = "not installed"
     else:
         if builder is None:
-            tv += " (installed, not importable: ResNet18 used torchref's copy of its definition)"
+            tv += " (installed, not importable: torchref's ResNet18 cannot be built)"
     env.update({"torch": torch.__version__, "torch_threads": torch.get_num_threads(), "torchvision": tv,
                 **device_info(device)})
     return env
@@ -140,8 +142,9 @@ class TorchTrainer:
 
     def __init__(self, model: nn.Module, runner: nn.Module, optimizer, loss_fn: nn.Module, scheduler,
                  data: dict[str, DeviceData | None], *, batch_size: int, seed: int, shuffle: bool, drop_last: bool,
-                 eval_batch_size: int, bf16: bool, name: str) -> None:
+                 eval_batch_size: int, bf16: bool, name: str, scheduler_interval: str = "epoch") -> None:
         self.model, self.runner, self.optimizer, self.loss_fn, self.scheduler = model, runner, optimizer, loss_fn, scheduler
+        self.per_batch = scheduler is not None and scheduler_interval == "step"
         self.data, self.bf16, self.name, self.eval_batch_size = data, bf16, name, eval_batch_size
         self.order_args = {"batch_size": batch_size, "seed": seed, "shuffle": shuffle, "drop_last": drop_last}
         self.device = data["train"].x.device
@@ -171,6 +174,8 @@ class TorchTrainer:
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        if self.per_batch:
+            self.scheduler.step()
         self.loss_sum += loss.detach().double() * len(idx)
         self.correct += (scores.detach().argmax(dim=1) == yb).sum()
         self.seen += len(idx)
@@ -186,14 +191,32 @@ class TorchTrainer:
     def postfix(self) -> None:
         return None  # reading the loss would sync the device every few steps
 
-    def warm_up(self) -> None:
-        return None  # eager torch compiles nothing (torch.compile's first epoch says so in the notes)
+    def warm_up(self) -> float:
+        """One forward and backward of a full first batch on a copy of the model, untimed, so that one-off
+        costs (CUDA context, cuDNN autotuning, lazy initialisation) are not counted as training; the model,
+        the optimiser and torch's random generators are left as they were. (``torch.compile`` compiles in
+        epoch 1 instead, as the history's notes say.)"""
+        if self.runner is not self.model:
+            return 0.0
+        t0 = time.perf_counter()
+        rng = torch.get_rng_state(), torch.cuda.get_rng_state_all() if self.device.type == "cuda" else None
+        model = copy.deepcopy(self.model)
+        idx = self.batches(0)[0]
+        train = self.data["train"]
+        with _autocast(self.device, self.bf16):
+            loss = self.loss_fn(model(train.x.index_select(0, idx)), train.y.index_select(0, idx))
+        loss.backward()
+        _sync(self.device)
+        torch.set_rng_state(rng[0])
+        if rng[1] is not None:
+            torch.cuda.set_rng_state_all(rng[1])
+        return time.perf_counter() - t0
 
     def evaluate(self, split: str) -> dict[str, float]:
         return evaluate(self.runner, self.data[split], self.loss_fn, self.eval_batch_size, bf16=self.bf16)
 
     def end_epoch(self) -> None:
-        if self.scheduler is not None:
+        if self.scheduler is not None and not self.per_batch:
             self.scheduler.step()
         self.runner.train()
 
@@ -233,6 +256,7 @@ def fit(
     batch_size: int,
     loss_fn: nn.Module | None = None,
     scheduler=None,
+    scheduler_interval: str = "epoch",
     val_data: DeviceData | None = None,
     test_data: DeviceData | None = None,
     seed: int = 0,
@@ -274,7 +298,7 @@ def fit(
     progress, log, extra : tqdm bars (None: on a terminal), per-epoch line printer, facts to store.
     model_name : the history's "model" (default: the class name).
     """
-    check_fit_arguments(epochs, early_stopping, val_data is not None)
+    check_fit_arguments(epochs, early_stopping, val_data is not None, scheduler_interval)
     if len(train_data) == 0:
         raise ValueError("fit: the training set is empty")
     device = train_data.x.device
@@ -285,13 +309,14 @@ def fit(
     try:
         runner, options = _prepare(base, model, device, bf16=bf16, channels_last=channels_last,
                                    compile=compile, deterministic=deterministic)
-        history = _new_history(base, optimizer, scheduler, train_data, val_data, test_data, options, extra,
+        history = _new_history(base, optimizer, (scheduler, scheduler_interval), train_data, val_data, test_data,
+                               options, extra,
                                epochs=epochs, batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last,
                                early_stopping=early_stopping, model_name=model_name)
         data = {"train": train_data, "val": val_data, "test": test_data}
         trainer = TorchTrainer(base, runner, optimizer, loss_fn, scheduler, data, batch_size=batch_size, seed=seed,
                                shuffle=shuffle, drop_last=drop_last, eval_batch_size=eval_batch_size,
-                               bf16=options["bf16"], name=history.model)
+                               bf16=options["bf16"], name=history.model, scheduler_interval=scheduler_interval)
         return fit_loop(trainer, history, epochs=epochs, splits=[s for s in ("val", "test") if data[s] is not None],
                         early_stopping=early_stopping, checkpoint_path=checkpoint_path, resume=resume,
                         history_path=history_path, progress=progress, log=log)
@@ -312,7 +337,7 @@ def _new_history(base: nn.Module, optimizer, scheduler, train_data: DeviceData, 
                 "train_samples": len(train_data), "val_samples": None if val_data is None else len(val_data),
                 "test_samples": None if test_data is None else len(test_data),
                 "dtype": str(params[0].dtype).removeprefix("torch."), "optimizer": describe_optimizer(optimizer),
-                "scheduler": describe_scheduler(scheduler), "early_stopping": settings["early_stopping"],
+                "scheduler": describe_scheduler(*scheduler), "early_stopping": settings["early_stopping"],
                 "device": str(device), **{k: options[k] for k in ("bf16", "channels_last", "compile", "deterministic")},
                 "normalization": train_data.normalization},
         environment=environment(device), extra=extra or {},
