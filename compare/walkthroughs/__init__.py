@@ -1,10 +1,12 @@
 """Teaching walkthroughs: backprop internals opened up, every number computed and every claim checked.
 
 ``python -m compare.walkthroughs list`` names them; ``python -m compare.walkthroughs <name>``
-(or ``all``) runs them, printing the account and writing ``reports/walkthroughs/<name>.md`` with its
-figures. Each walkthrough is one percent-format script in ``notebooks/`` (``# %%`` cells, so Jupyter
-with jupytext, VS Code or Spyder open it as a notebook). The scripts live in a plain folder, not a
-package, so importing this module never runs them and never imports torch. They live in ``compare``,
+(or ``all``) runs them, printing the account and writing ``runs/walkthroughs/<name>.md`` with its
+figures (``--out reports/walkthroughs`` refreshes the committed ones). Each walkthrough is one
+percent-format script in ``notebooks/`` with its ``.ipynb`` generated beside it by jupytext
+(``python -m compare.walkthroughs notebooks``); ``exercises`` lists the exercises and ``check`` grades
+one. The scripts live in a plain folder, not a package, so importing this module never runs them and
+never imports torch. They live in ``compare``,
 not in ``scratchnet``, because they check scratchnet's claims against torch autograd (importing torch on
 demand, and saying which checks they skipped when it is not installed); scratchnet itself never imports
 torch.
@@ -16,12 +18,24 @@ import os
 import runpy
 from pathlib import Path
 
-from ._report import ClaimFailed, Report, check_close, claim, default_out_dir, restore_torch_threads, using
+from ._report import (
+    ClaimFailed,
+    ClaimWarning,
+    Report,
+    check_close,
+    claim,
+    default_out_dir,
+    mnist_dir,
+    restore_torch_threads,
+    using,
+)
 
 __all__ = [
     "WALKTHROUGHS",
     "ClaimFailed",
+    "ClaimWarning",
     "Report",
+    "mnist_dir",
     "UnknownWalkthrough",
     "check_close",
     "claim",
@@ -96,7 +110,8 @@ def run(
     Parameters
     ----------
     name : one of ``names()``.
-    out_dir : where ``<name>.md`` and its figures go (default ``reports/walkthroughs``).
+    out_dir : where ``<name>.md`` and its figures go (default ``runs/walkthroughs``; the committed
+        reports are written with ``out_dir='reports/walkthroughs'``).
     use_torch : compare with torch autograd where torch is installed; False skips those checks.
     data_dir : the MNIST directory for ``seedcnn_step`` (default: ``$MNIST_DIR``, then the cache).
     echo : print the account to stdout as it is built.
@@ -118,7 +133,7 @@ def run(
     try:
         with using(
             out_dir=out, use_torch=use_torch, data_dir=None if data_dir is None else os.fspath(data_dir), echo=echo,
-            single_threaded=True,
+            single_threaded=True, runner=True,
         ):
             namespace = runpy.run_path(str(path), run_name=f"compare.walkthroughs.{name}")
     finally:

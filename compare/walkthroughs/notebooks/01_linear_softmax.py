@@ -1,7 +1,11 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
 # ---
 
 # %% [markdown]
@@ -13,6 +17,33 @@
 # finite differences and (when installed) against torch autograd.
 #
 # Run it with `python -m compare.walkthroughs linear_softmax`, or cell by cell as a notebook.
+
+# %%
+# Setup (the same first cell in every walkthrough): make `scratchnet` and `compare` importable.
+# - In a clone of the repository nothing is installed: the clone's root goes on sys.path (if numpy,
+#   numba and matplotlib are missing, `pip install -e <root>[notebooks]` installs them, once).
+# - Anywhere else (Colab, a notebook downloaded alone) the project is pip-installed from GitHub:
+#   set SCRATCHNET_GIT to your fork or branch if you use one.
+# Figures and the markdown report go to a temporary folder (set WALKTHROUGHS_OUT to choose another);
+# nothing is written into the repository. MNIST, where a walkthrough needs it, is read from $MNIST_DIR
+# or the project's cache, or downloaded with SHA-256 checks (scratchnet.data.locate_mnist).
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+
+SCRATCHNET_GIT = "git+https://github.com/scratchnet-project/scratchnet@main"  # <- your fork, if any
+
+if importlib.util.find_spec("compare") is None or importlib.util.find_spec("scratchnet") is None:
+    here = Path.cwd().resolve()
+    root = next((p for p in (here, *here.parents) if (p / "compare" / "walkthroughs" / "notebooks").is_dir()), None)
+    if root is not None:
+        sys.path.insert(0, str(root))
+        if not all(importlib.util.find_spec(m) for m in ("numpy", "numba", "matplotlib")):
+            subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "-e", f"{root}[notebooks]"])
+    else:
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", f"scratchnet[notebooks] @ {SCRATCHNET_GIT}"])
+    importlib.invalidate_caches()
 
 # %%
 import numpy as np
@@ -94,7 +125,7 @@ loss_naive, dz_naive = naive.softmax_cross_entropy_naive(z, y)
 report.text(f"The mean over the batch: L = **{fmt(loss_by_hand, 6)}**.")
 report.claim(np.allclose(p.sum(axis=1), 1.0, rtol=0, atol=1e-14), "each row of p sums to 1")
 report.check_close("loss L", loss_by_hand, loss_ops, 1e-13, ("by hand", "ops.softmax_cross_entropy"))
-report.check_close("loss L", loss_by_hand, loss_naive, 1e-13, ("by hand", "naive twin"))
+report.parity("loss L", loss_by_hand, loss_naive, 1e-13, ("by hand", "naive twin"))
 
 # %% [markdown]
 # ## Backward 1: dL/dz = (p - onehot) / N
@@ -130,10 +161,10 @@ report.text(
 report.claim(np.all(np.abs(dz.sum(axis=1)) < 1e-14), "each row of dL/dz sums to 0",
              f"largest |row sum| {np.abs(dz.sum(axis=1)).max():.1e}")
 report.check_close("dL/dz", dz, dz_ops, 1e-13, ("(p - onehot)/N", "ops.softmax_cross_entropy"))
-report.check_close("dL/dz", dz, dz_naive, 1e-13, ("(p - onehot)/N", "naive twin"))
+report.parity("dL/dz", dz, dz_naive, 1e-13, ("(p - onehot)/N", "naive twin"))
 z_probe = z.copy()
 dz_numeric = numerical_gradient(lambda: ops.softmax_cross_entropy(z_probe, y)[0], z_probe, eps=1e-5)
-report.check_close("dL/dz", dz, dz_numeric, 1e-7, ("(p - onehot)/N", "centred differences"))
+report.parity("dL/dz", dz, dz_numeric, 1e-7, ("(p - onehot)/N", "centred differences"))
 
 # %% [markdown]
 # ## Backward 2: through the linear layer
@@ -191,7 +222,7 @@ fig.suptitle("Backward through softmax cross-entropy and a linear layer: every n
 report.figure(fig, "gradients", "The probabilities, the one-hot targets, and the gradients they produce.")
 
 # %% [markdown]
-# ## The same numbers two more ways: finite differences, torch autograd, nn modules
+# ## The same numbers three more ways: finite differences, torch autograd, nn modules
 
 # %%
 report.section("Checked three more ways")
@@ -213,7 +244,7 @@ def loss_of_current_values() -> float:
 
 for label, arr, analytic in (("dW", W_, dW_loops), ("db", b_, db_loops), ("dx", x_, dx_loops)):
     numeric = numerical_gradient(loss_of_current_values, arr, eps=1e-5)
-    report.check_close(label, analytic, numeric, 1e-7, ("by hand", "centred differences"))
+    report.parity(label, analytic, numeric, 1e-7, ("by hand", "centred differences"))
 
 lin = nn.Linear(D, K, dtype=np.float64, rng=0)
 lin.weight.data[...] = W
@@ -236,11 +267,11 @@ else:
     tz.retain_grad()
     tloss = torch.nn.functional.cross_entropy(tz, torch.tensor(y))
     tloss.backward()
-    report.check_close("loss", loss_by_hand, tloss.item(), 1e-13, ("by hand", "torch"))
-    report.check_close("dL/dz", dz, tz.grad.numpy(), 1e-13, ("by hand", "torch autograd"))
-    report.check_close("dW", dW_loops, tW.grad.numpy(), 1e-13, ("by hand", "torch autograd"))
-    report.check_close("db", db_loops, tb.grad.numpy(), 1e-13, ("by hand", "torch autograd"))
-    report.check_close("dx", dx_loops, tx.grad.numpy(), 1e-13, ("by hand", "torch autograd"))
+    report.parity("loss", loss_by_hand, tloss.item(), 1e-13, ("by hand", "torch"))
+    report.parity("dL/dz", dz, tz.grad.numpy(), 1e-13, ("by hand", "torch autograd"))
+    report.parity("dW", dW_loops, tW.grad.numpy(), 1e-13, ("by hand", "torch autograd"))
+    report.parity("db", db_loops, tb.grad.numpy(), 1e-13, ("by hand", "torch autograd"))
+    report.parity("dx", dx_loops, tx.grad.numpy(), 1e-13, ("by hand", "torch autograd"))
 
 # %% [markdown]
 # ## What one gradient step does
