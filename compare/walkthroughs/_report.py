@@ -489,6 +489,18 @@ class Report:
     # -- finishing -------------------------------------------------------------------------------
     def finish(self) -> Path:
         """Append the appendix table of every check and write ``<name>.md`` atomically; returns its path."""
+        from .exercises import EXERCISES  # here: the exercises module imports nothing heavy
+
+        mine = [e for e in EXERCISES.values() if e.walkthrough == self.name]
+        if mine:
+            self.section("Exercises")
+            self.text(
+                "Each is graded by the project's own gradient checks and parity tests. In a notebook: "
+                "`from compare.walkthroughs.exercises import check; check(NAME, your_function)` (for a "
+                "prediction, your number). From a shell: `python -m compare.walkthroughs exercises NAME` "
+                "shows the task and its starter file, `python -m compare.walkthroughs check NAME FILE` grades it."
+            )
+            self.table(["exercise", "kind", "task"], [[f"`{e.name}`", e.kind, e.title] for e in mine])
         failed = len(self.failures)
         skipped = sum(1 for _, m, _ in self.checks if m == "skipped")
         held = len(self.checks) - skipped - failed
