@@ -62,8 +62,10 @@ def executed(tmp_path_factory):
 
     tmp = tmp_path_factory.mktemp("notebooks")
     before = _repository_state()
-    saved = {k: os.environ.get(k) for k in ("WALKTHROUGHS_STRICT", "WALKTHROUGHS_QUICK", "WALKTHROUGHS_OUT", "TMPDIR")}
-    os.environ.update(WALKTHROUGHS_STRICT="1", WALKTHROUGHS_QUICK="1", TMPDIR=str(tmp))
+    # one thread per kernel: two kernels share the 2 cores, and the arrays are small (as the runner does)
+    threads = dict(NUMBA_NUM_THREADS="1", OMP_NUM_THREADS="1", MKL_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    saved = {k: os.environ.get(k) for k in ("WALKTHROUGHS_STRICT", "WALKTHROUGHS_QUICK", "WALKTHROUGHS_OUT", "TMPDIR", *threads)}
+    os.environ.update(WALKTHROUGHS_STRICT="1", WALKTHROUGHS_QUICK="1", TMPDIR=str(tmp), **threads)
     os.environ.pop("WALKTHROUGHS_OUT", None)
     start = time.perf_counter()
     try:
@@ -336,3 +338,19 @@ def test_the_module_runs_from_the_command_line_without_importing_torch():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "vanishing_exploding" in proc.stdout
+
+
+def test_the_readme_opens_every_notebook_in_colab_from_the_one_repository_constant():
+    from compare.walkthroughs.notebook import GITHUB_REPO, colab_url
+
+    readme = (walkthroughs.NOTEBOOKS.parents[2] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Teaching walkthroughs", 1)[1].split("\n## ", 1)[0]
+    for name in NAMES:
+        script = walkthroughs.script_path(name)
+        assert colab_url(script.name) in section, f"README: no Colab link for {name}"
+        assert f"`{name}`" in section
+    assert GITHUB_REPO in section and "placeholder" in section.lower()
+    links = re.findall(r"colab\.research\.google\.com/github/([^/]+/[^/]+)/", section)
+    assert links and set(links) == {GITHUB_REPO}
+    order = [section.index(f"`{name}`") for name in NAMES]
+    assert order == sorted(order), "the README's course path follows python -m compare.walkthroughs list"

@@ -63,6 +63,10 @@ WALKTHROUGHS: dict[str, tuple[str, str]] = {
         "09_mlp_by_hand.py",
         "a two-layer MLP backpropagated by hand: 2-D spirals (linear vs MLP), then the same code on MNIST",
     ),
+    "gradient_checking": (
+        "06_gradient_checking.py",
+        "centred differences, relative error, float32 vs float64 step sizes, ReLU kinks",
+    ),
     "softmax_and_init": (
         "10_softmax_and_init.py",
         "softmax overflow and the max shift, log-sum-exp; the initialisation variance derived (Kaiming, Xavier, torch's default)",
@@ -82,10 +86,6 @@ WALKTHROUGHS: dict[str, tuple[str, str]] = {
     "seedcnn_step": (
         "05_seedcnn_step.py",
         "one SeedCNN training step on one MNIST digit: every activation and gradient, the Adam update",
-    ),
-    "gradient_checking": (
-        "06_gradient_checking.py",
-        "centred differences, relative error, float32 vs float64 step sizes, ReLU kinks",
     ),
     "training_mnist": (
         "11_training_mnist.py",
