@@ -78,7 +78,7 @@ try:
     split = load_mnist_split(settings().data_dir, split="test", download=False)
     index = 0
     image, label = split.images[index], int(split.labels[index])
-    source = f"the real MNIST test image #{index} (read from `{split.directory}` by `scratchnet.data`)"
+    source = f"the real MNIST test image #{index} (read by `scratchnet.data` from `$MNIST_DIR` or the cache)"
     real_digit = True
 except (OSError, IDXError, ChecksumError) as err:
     image, label = generated_seven(), 7

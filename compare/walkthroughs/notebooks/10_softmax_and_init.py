@@ -263,7 +263,7 @@ if torch is not None:
     torch.manual_seed(0)
     torch.nn.init.kaiming_normal_(tw, nonlinearity="relu")
     report.parity("kaiming_normal_ std", std_k, float(tw.std()), 0.01, ("scratchnet", "torch"))
-    report.parity("default Linear std", std_default, float(torch.nn.Linear(512, 512).weight.std()), 0.01, ("scratchnet", "torch"))
+    report.parity("default Linear std", std_default, float(torch.nn.Linear(512, 512).weight.detach().std()), 0.01, ("scratchnet", "torch"))
 
 # %%
 report.finish()
