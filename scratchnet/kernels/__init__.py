@@ -20,6 +20,9 @@ from .conv import (
     conv2d_forward_s1,
 )
 from .activation import dropout_apply, relu_backward, relu_forward
+from .avgpool import adaptive_avgpool2d_backward, adaptive_avgpool2d_forward, avgpool2d_backward, avgpool2d_forward
+from .im2row import im2row, nchw_to_rows, row2im, rows_to_nchw
+from .batchnorm import batchnorm_apply, batchnorm_backward_input, batchnorm_backward_sums, batchnorm_stats
 from .linear import linear_forward, matmul
 from .pool import maxpool2d_backward, maxpool2d_forward, maxpool2d_forward_2x2
 
@@ -37,4 +40,16 @@ __all__ = [
     "relu_forward",
     "relu_backward",
     "dropout_apply",
+    "avgpool2d_forward",
+    "avgpool2d_backward",
+    "adaptive_avgpool2d_forward",
+    "adaptive_avgpool2d_backward",
+    "im2row",
+    "row2im",
+    "rows_to_nchw",
+    "nchw_to_rows",
+    "batchnorm_stats",
+    "batchnorm_apply",
+    "batchnorm_backward_sums",
+    "batchnorm_backward_input",
 ]

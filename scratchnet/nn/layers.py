@@ -73,10 +73,13 @@ class Linear(Module):
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Accumulate dL/dweight and dL/dbias; return dL/dx, or None with ``input_grad=False``."""
         cache, lead = self._pop_cache()
-        dx, dw, db = ops.linear_backward(dout.reshape(-1, self.out_features), cache, need_dx=input_grad)
-        self.weight.accumulate_grad(dw)
-        if self.bias is not None:
-            self.bias.accumulate_grad(db)
+        trainable = self.weight.requires_grad or (self.bias is not None and self.bias.requires_grad)
+        dx, dw, db = ops.linear_backward(dout.reshape(-1, self.out_features), cache, need_dx=input_grad,
+                                         need_dw=trainable)
+        if trainable:  # frozen parameters: their gradients are not even computed
+            self.weight.accumulate_grad(dw)
+            if self.bias is not None:
+                self.bias.accumulate_grad(db)
         return None if dx is None else dx.reshape(*lead, self.in_features)
 
     def extra_repr(self) -> str:
@@ -148,10 +151,12 @@ class Conv2d(Module):
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Accumulate dL/dweight and dL/dbias; return dL/dx, or None with ``input_grad=False``."""
-        dx, dw, db = ops.conv2d_backward(dout, self._pop_cache(), need_dx=input_grad)
-        self.weight.accumulate_grad(dw)
-        if self.bias is not None:
-            self.bias.accumulate_grad(db)
+        trainable = self.weight.requires_grad or (self.bias is not None and self.bias.requires_grad)
+        dx, dw, db = ops.conv2d_backward(dout, self._pop_cache(), need_dx=input_grad, need_dw=trainable)
+        if trainable:  # frozen parameters: their gradients are not even computed
+            self.weight.accumulate_grad(dw)
+            if self.bias is not None:
+                self.bias.accumulate_grad(db)
         return dx
 
     def extra_repr(self) -> str:

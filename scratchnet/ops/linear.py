@@ -30,16 +30,19 @@ def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> tuple[
     return out, (x, w, b is not None)
 
 
-def linear_backward(dout: np.ndarray, cache: Any, need_dx: bool = True
-                    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+def linear_backward(dout: np.ndarray, cache: Any, need_dx: bool = True, need_dw: bool = True
+                    ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """dout: (N, out). Returns dx (N, in) (None when ``need_dx`` is False: nothing upstream wants it,
-    as for a network's input), dw (out, in), db (out,) or None."""
+    as for a network's input), dw (out, in) and db (out,) (None without bias, or both None when
+    ``need_dw`` is False: the parameters are frozen)."""
     x, w, has_bias = cache
     dout = np.ascontiguousarray(dout, dtype=x.dtype)
     dx = None
     if need_dx:
         dx = np.empty((dout.shape[0], w.shape[1]), dtype=x.dtype)
         kernels.matmul(dout, w, dx)  # dout @ w
+    if not need_dw:
+        return dx, None, None
     dw = np.empty(w.shape, dtype=x.dtype)
     kernels.matmul(dout.T, x, dw)  # dout.T @ x
     db = dout.sum(axis=0) if has_bias else None
