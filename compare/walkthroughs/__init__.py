@@ -96,6 +96,10 @@ WALKTHROUGHS: dict[str, tuple[str, str]] = {
         "07_vanishing_exploding.py",
         "gradient norm per layer in 20-layer sigmoid and ReLU nets under different initialisations",
     ),
+    "batchnorm_residual": (
+        "12_batchnorm_residual.py",
+        "batch norm's backward through its three paths, residual connections that fork and sum; the 20-layer sigmoid net trained",
+    ),
 }
 
 

@@ -372,6 +372,23 @@ def grade_chain_rule_gradient(fn) -> str:
     return "∇f matches centred differences at five random points (both branches of the max)"
 
 
+def grade_batchnorm_backward(fn) -> str:
+    from scratchnet import ops
+
+    rng = np.random.default_rng(95)
+    x = rng.normal(loc=1.0, scale=[2.0, 0.5, 1.0, 3.0], size=(7, 4))
+    gamma, beta = rng.normal(size=4), rng.normal(size=4)
+    g = rng.normal(size=x.shape)
+    dx, dgamma, dbeta = _unpack(_call(fn, g, x, gamma, 1e-5), 3, "dx, dgamma, dbeta")
+    s = lambda: float(np.sum(ops.batchnorm_forward(x, gamma, beta, 1e-5)[0] * g))
+    for label, got, arr in (("dx", dx, x), ("dgamma", dgamma, gamma), ("dbeta", dbeta, beta)):
+        _compare(label, got, _numeric(s, arr), 1e-6, "centred differences")
+    want = ops.batchnorm_backward(g, ops.batchnorm_forward(x, gamma, beta, 1e-5)[1])
+    for label, got, ref in zip(("dx", "dgamma", "dbeta"), (dx, dgamma, dbeta), want):
+        _compare(label, got, ref, 1e-10, "scratchnet.ops.batchnorm_backward")
+    return "dx, dgamma, dbeta match centred differences and scratchnet.ops.batchnorm_backward"
+
+
 def _predict(expected: float, tol: float, explain: str) -> Callable[[Any], str]:
     def grade(answer) -> str:
         if answer is None or answer is ...:
@@ -464,6 +481,7 @@ EXERCISES: dict[str, Exercise] = {
         _ex("bug_maxpool_backward", "pooling_relu_dropout", "find the bug", "a max-pool backward that is wrong only at ties", "maxpool_backward", grade_maxpool_backward),
         _ex("bug_adam_step", "optimizers", "find the bug", "an Adam step that is right only at step 1", "adam_step", grade_adam_step),
         _ex("bug_sigmoid_backward", "vanishing_exploding", "find the bug", "a sigmoid backward that passes a quick look", "sigmoid_backward", grade_sigmoid_backward),
+        _ex("batchnorm_backward", "batchnorm_residual", "implement", "batch norm's backward in training mode (three paths)", "batchnorm_backward", grade_batchnorm_backward),
         _ex("predict_initial_loss", "training_mnist", "predict", "the loss of an untrained 10-class network", "ANSWER", _predict_initial_loss),
         _ex("predict_adam_first_step", "optimizers", "predict", "the size of Adam's first step for a huge gradient", "ANSWER", _predict_adam_first_step),
         _ex("predict_softmax_overflow", "softmax_and_init", "predict", "how many entries of a naive softmax of [1000, 1001, 1002] are finite", "ANSWER", _predict_softmax_finite),
