@@ -70,10 +70,13 @@ def executed(tmp_path_factory):
     start = time.perf_counter()
     try:
         with ProcessPoolExecutor(2) as pool:
-            jobs = [
-                pool.submit(execute_and_save, str(walkthroughs.script_path(n)), str(tmp / f"{n}.ipynb")) for n in NAMES
-            ]
-            results = [job.result() for job in jobs]
+            # the longest first (script size as the guess), so that two long ones do not end the run alone
+            longest_first = sorted(NAMES, key=lambda n: -walkthroughs.script_path(n).stat().st_size)
+            jobs = {
+                n: pool.submit(execute_and_save, str(walkthroughs.script_path(n)), str(tmp / f"{n}.ipynb"))
+                for n in longest_first
+            }
+            results = [jobs[n].result() for n in NAMES]
     finally:
         for k, v in saved.items():
             if v is None:

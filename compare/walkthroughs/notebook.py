@@ -31,7 +31,10 @@ SETUP_CELL = f'''{SETUP_MARK}: make `scratchnet` and `compare` importable.
 import importlib.util
 import subprocess
 import sys
+import warnings
 from pathlib import Path
+
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets: harmless here
 
 SCRATCHNET_GIT = "git+https://github.com/{GITHUB_REPO}@{GITHUB_BRANCH}"  # <- your fork, if any
 

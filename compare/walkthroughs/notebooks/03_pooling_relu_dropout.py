@@ -27,7 +27,10 @@
 import importlib.util
 import subprocess
 import sys
+import warnings
 from pathlib import Path
+
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets: harmless here
 
 SCRATCHNET_GIT = "git+https://github.com/scratchnet-project/scratchnet@main"  # <- your fork, if any
 

@@ -30,7 +30,10 @@
 import importlib.util
 import subprocess
 import sys
+import warnings
 from pathlib import Path
+
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets: harmless here
 
 SCRATCHNET_GIT = "git+https://github.com/scratchnet-project/scratchnet@main"  # <- your fork, if any
 
@@ -224,7 +227,7 @@ if torch is not None:
 # %%
 report.section("Making the 20-layer sigmoid net train")
 DEPTH, WIDTH = 20, 64
-STEPS = 150 if quick() else 1000
+STEPS = 80 if quick() else 1000
 BATCH, LR = 64, 0.02
 
 
@@ -237,7 +240,7 @@ def shrink(images):
 train_dir, test_dir = mnist_dir("train"), mnist_dir("test")
 if train_dir is not None and test_dir is not None:
     tr, te = load_mnist_split(train_dir, "train", download=False), load_mnist_split(test_dir, "test", download=False)
-    n_tr = 10000 if quick() else 30000
+    n_tr = 5000 if quick() else 30000
     x_train, y_train, x_test, y_test = shrink(tr.images[:n_tr]), tr.labels[:n_tr], shrink(te.images[:2000]), te.labels[:2000]
     data_note = f"{n_tr:,} MNIST training digits and 2,000 test digits"
 else:
