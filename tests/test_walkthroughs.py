@@ -357,3 +357,17 @@ def test_the_readme_opens_every_notebook_in_colab_from_the_one_repository_consta
     assert links and set(links) == {GITHUB_REPO}
     order = [section.index(f"`{name}`") for name in NAMES]
     assert order == sorted(order), "the README's course path follows python -m compare.walkthroughs list"
+
+
+def test_the_setup_cell_makes_the_enclosing_clone_importable_without_installing_anything():
+    from compare.walkthroughs.notebook import SETUP_CELL
+
+    root = walkthroughs.NOTEBOOKS.parents[2]
+    code = SETUP_CELL + "\nimport compare.walkthroughs, scratchnet\nprint(compare.walkthroughs.__file__)\nprint(scratchnet.__file__)\n"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, "-c", code], cwd=walkthroughs.NOTEBOOKS, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    files = proc.stdout.split()
+    assert all(f.startswith(str(root)) for f in files), f"imported {files}, not the clone at {root}"
+    assert "pip" not in proc.stderr
