@@ -12,8 +12,8 @@
 # # Linear + softmax cross-entropy, every number on the table
 #
 # Three samples, four features, three classes. We run the forward pass of a linear layer and the
-# softmax cross-entropy loss, then backpropagate by hand: dL/dlogits = (p - onehot) / N, and from it
-# dW, db and dx. Every number is computed here, then checked against `scratchnet.ops`, against
+# softmax cross-entropy loss, then backpropagate by hand: $\partial L/\partial z = (p - \text{onehot})/N$,
+# and from it dW, db and dx. Every number is computed here, then checked against `scratchnet.ops`, against
 # finite differences and (when installed) against torch autograd.
 #
 # Run it with `python -m compare.walkthroughs linear_softmax`, or cell by cell as a notebook.
@@ -78,7 +78,7 @@ report.arrays(x=x, W=W, b=b, y=y)
 # %% [markdown]
 # ## Forward: logits
 #
-# z[n, k] = sum_j x[n, j] W[k, j] + b[k] — one dot product per (sample, class).
+# $z_{n,k} = \sum_j x_{n,j} W_{k,j} + b_k$ — one dot product per (sample, class).
 
 # %%
 report.section("Forward 1: the logits z = x W^T + b")
@@ -102,9 +102,9 @@ report.check_close("logits z", z_loops, z, 1e-13, ("loops", "ops.linear_forward"
 # %% [markdown]
 # ## Forward: probabilities and loss
 #
-# softmax turns each row of logits into probabilities: p[n, k] = exp(z[n, k]) / sum_j exp(z[n, j]).
+# softmax turns each row of logits into probabilities: $p_{n,k} = e^{z_{n,k}} / \sum_j e^{z_{n,j}}$.
 # Subtracting the row maximum first changes nothing (it cancels) but keeps exp from overflowing.
-# The loss is the mean negative log-probability of the true class: L = -(1/N) sum_n log p[n, y_n].
+# The loss is the mean negative log-probability of the true class: $L = -\frac1N \sum_n \log p_{n,y_n}$.
 
 # %%
 report.section("Forward 2: softmax probabilities and the loss")
@@ -135,9 +135,10 @@ report.parity("loss L", loss_by_hand, loss_naive, 1e-13, ("by hand", "naive twin
 # %% [markdown]
 # ## Backward 1: dL/dz = (p - onehot) / N
 #
-# For one sample, L_n = -z_y + log sum_j exp(z_j). Differentiate with respect to z_k:
-# d/dz_k log sum_j exp(z_j) = exp(z_k) / sum_j exp(z_j) = p_k, and d(-z_y)/dz_k = -1 if k = y else 0.
-# So dL_n/dz_k = p_k - [k = y]. The mean over N samples divides by N.
+# For one sample, $L_n = -z_y + \log \sum_j e^{z_j}$. Differentiate with respect to $z_k$:
+# $\frac{\partial}{\partial z_k} \log \sum_j e^{z_j} = e^{z_k} / \sum_j e^{z_j} = p_k$, and
+# $\partial(-z_y)/\partial z_k = -1$ if $k = y$, else 0. So $\partial L_n/\partial z_k = p_k - [k = y]$;
+# the mean over N samples divides by N.
 
 # %%
 report.section("Backward 1: the gradient of the loss with respect to the logits")
@@ -174,9 +175,9 @@ report.parity("dL/dz", dz, dz_numeric, 1e-7, ("(p - onehot)/N", "centred differe
 # %% [markdown]
 # ## Backward 2: through the linear layer
 #
-# z[n, k] = sum_j x[n, j] W[k, j] + b[k]. By the chain rule each parameter collects the gradient of
-# every logit it touched: dW[k, j] = sum_n dz[n, k] x[n, j] (dW = dz^T x), db[k] = sum_n dz[n, k],
-# dx[n, j] = sum_k dz[n, k] W[k, j] (dx = dz W).
+# $z_{n,k} = \sum_j x_{n,j} W_{k,j} + b_k$. By the chain rule each parameter collects the gradient of
+# every logit it touched: $dW_{k,j} = \sum_n dz_{n,k}\, x_{n,j}$ ($dW = dz^\top x$), $db_k = \sum_n dz_{n,k}$,
+# $dx_{n,j} = \sum_k dz_{n,k} W_{k,j}$ ($dx = dz\, W$).
 
 # %%
 report.section("Backward 2: dW, db and dx through the linear layer")
