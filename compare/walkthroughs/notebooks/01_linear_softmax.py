@@ -298,4 +298,4 @@ report.text(
 report.claim(loss_new < loss_by_hand, "a gradient step lowers the loss", f"{fmt(loss_by_hand)} -> {fmt(loss_new)}")
 
 # %%
-report.finish()
+report_path = report.finish()  # the markdown report; its figures are beside it

@@ -356,4 +356,4 @@ if torch is None:
 report.table(["case", "output", "padded rows/cols no window reaches", "of them real input"], rows)
 
 # %%
-report.finish()
+report_path = report.finish()  # the markdown report; its figures are beside it

@@ -337,4 +337,4 @@ fig.suptitle(f"Inverted dropout, p = {p}: backward reuses the forward's mask")
 report.figure(fig, "dropout", "Dropout forward and backward share one scaled mask.")
 
 # %%
-report.finish()
+report_path = report.finish()  # the markdown report; its figures are beside it

@@ -465,4 +465,4 @@ fig.suptitle("The same gradients, four update rules")
 report.figure(fig, "trajectories", "Trajectories (top) and loss per step (bottom) on an ill-conditioned quadratic and on Rosenbrock's valley.")
 
 # %%
-report.finish()
+report_path = report.finish()  # the markdown report; its figures are beside it

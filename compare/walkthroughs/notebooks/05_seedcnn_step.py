@@ -404,4 +404,4 @@ ax_w.legend(fontsize=8)
 report.figure(fig, "gradients", "Gradient magnitude per layer (left) and per parameter, with the Adam update it produced (right).")
 
 # %%
-report.finish()
+report_path = report.finish()  # the markdown report; its figures are beside it

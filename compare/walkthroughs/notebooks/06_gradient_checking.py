@@ -394,4 +394,4 @@ report.text(
 )
 
 # %%
-report.finish()
+report_path = report.finish()  # the markdown report; its figures are beside it

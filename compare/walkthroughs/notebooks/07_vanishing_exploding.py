@@ -359,4 +359,4 @@ report.claim(np.abs(bp_first).max() < noise / 100 and rel_error(bp_first, fd_fir
              f"max |grad| {np.abs(bp_first).max():.0e} vs noise {noise:.0e}")
 
 # %%
-report.finish()
+report_path = report.finish()  # the markdown report; its figures are beside it

@@ -302,4 +302,4 @@ report.claim((X.grad, Y.grad, Z.grad) == (9.0, 6.0, 2.0), "∇f = (9, 6, 2): the
              f"x {X.grad:g}, y {Y.grad:g}, z {Z.grad:g}")
 
 # %%
-report.finish()
+report_path = report.finish()  # the markdown report; its figures are beside it

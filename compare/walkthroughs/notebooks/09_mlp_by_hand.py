@@ -304,4 +304,4 @@ else:
     report.figure(fig, "mnist", "The hand-written MLP on MNIST: its loss while training, and what 16 of its hidden units look for.")
 
 # %%
-report.finish()
+report_path = report.finish()  # the markdown report; its figures are beside it

@@ -271,4 +271,4 @@ if torch is not None:
     report.parity("default Linear std", std_default, float(torch.nn.Linear(512, 512).weight.detach().std()), 0.01, ("scratchnet", "torch"))
 
 # %%
-report.finish()
+report_path = report.finish()  # the markdown report; its figures are beside it

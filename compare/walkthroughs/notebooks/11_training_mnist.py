@@ -404,4 +404,4 @@ fig.suptitle("Saliency: which pixels the loss is most sensitive to (top: the dig
 report.figure(fig, "saliency", "Six test digits and the magnitude of the gradient of their loss with respect to each pixel.")
 
 # %%
-report.finish()
+report_path = report.finish()  # the markdown report; its figures are beside it

@@ -361,4 +361,4 @@ fig.suptitle("The same 20-layer sigmoid net: plain, with batch norm, with residu
 report.figure(fig, "deep_net", "Training loss of the four variants (left) and the gradient reaching their first and last layers at the start (right).")
 
 # %%
-report.finish()
+report_path = report.finish()  # the markdown report; its figures are beside it
