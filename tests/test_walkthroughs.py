@@ -133,6 +133,10 @@ def test_every_notebook_runs_from_a_clean_kernel_and_each_cell_can_be_rerun(exec
         assert images, f"{name}: no inline figure"
         plain = " ".join(str(o.get("data", {}).get("text/plain", "")) for o in outputs)
         assert "<Figure size" not in plain, f"{name}: a figure shows as its repr"
+        results = [str(o["data"].get("text/plain"))[:80] for o in outputs if o.output_type == "execute_result"]
+        assert not results, f"{name}: cells end in an expression whose repr is shown: {results}"
+        stderr = [o.text[:200] for o in outputs if o.output_type == "stream" and o.name == "stderr"]
+        assert not stderr, f"{name}: warnings or errors on stderr: {stderr}"
         markdown = [str(o["data"]["text/markdown"]) for o in outputs if "text/markdown" in o.get("data", {})]
         assert any(m.startswith("## ") for m in markdown), f"{name}: the prose is not displayed as Markdown"
         if "report.math(" in walkthroughs.script_path(name).read_text(encoding="utf-8"):
@@ -382,3 +386,12 @@ def test_the_setup_cell_makes_the_enclosing_clone_importable_without_installing_
     files = proc.stdout.split()
     assert all(f.startswith(str(root)) for f in files), f"imported {files}, not the clone at {root}"
     assert "pip" not in proc.stderr
+
+
+def test_the_command_line_writes_to_runs_unless_asked_for_the_committed_reports(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    assert main(["chain_rule", "--quiet"]) == 0
+    assert (tmp_path / "runs" / "walkthroughs" / "chain_rule.md").is_file()
+    assert main(["chain_rule", "--quiet", "--out", str(tmp_path / "elsewhere")]) == 0
+    assert (tmp_path / "elsewhere" / "chain_rule_graph.png").is_file()
+    assert "runs/walkthroughs" in capsys.readouterr().out
