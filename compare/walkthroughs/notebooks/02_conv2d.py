@@ -86,7 +86,7 @@ def dilate(g: np.ndarray, s: int) -> np.ndarray:
 # %% [markdown]
 # ## Forward: a sliding window
 #
-# out[y, x] = b + sum_{i, j} w[i, j] · x[y + i, x + j]: put the 3×3 filter on the image at (y, x),
+# $\text{out}_{y,x} = b + \sum_{i,j} w_{i,j}\, x_{y+i,\,x+j}$: put the 3×3 filter on the image at (y, x),
 # multiply element by element, add up. (This is a *cross-correlation*; deep-learning libraries call
 # it convolution.)
 
@@ -124,9 +124,10 @@ report.parity("forward", out_hand, naive.conv2d_forward_naive(x, w, b), ROUND_OF
 # %% [markdown]
 # ## Backward: the bias and the weights
 #
-# Take any upstream gradient G = dL/dout. Every output used the bias once, so db = sum G. Weight
-# w[i, j] multiplied x[y + i, x + j] in output (y, x), so dw[i, j] = sum_{y, x} G[y, x] · x[y + i, x + j]:
-# slide G over x — a correlation of the input with the upstream gradient.
+# Take any upstream gradient $G = \partial L/\partial\,\text{out}$. Every output used the bias once, so
+# $db = \sum G$. Weight $w_{i,j}$ multiplied $x_{y+i,\,x+j}$ in output (y, x), so
+# $dw_{i,j} = \sum_{y,x} G_{y,x}\, x_{y+i,\,x+j}$: slide G over x — a correlation of the input with the
+# upstream gradient.
 
 # %%
 report.section("Backward 1: db = sum of G, dW = x correlated with G")
@@ -221,7 +222,8 @@ report.figure(fig, "tiny", "Forward and backward of a 5×5 convolution with a 3�
 # ## im2col: the same convolution as one matrix product
 #
 # Unroll every window into a row of a matrix `cols` (one row per output position). With `w_flat` and
-# `G_flat` as columns: forward = cols w_flat, dW_flat = G_flatᵀ cols, and dcols = G_flat w_flatᵀ,
+# `G_flat` as columns: forward $= \text{cols}\; w_\text{flat}$, $dW_\text{flat} = G_\text{flat}^\top\, \text{cols}$, and
+# $d\,\text{cols} = G_\text{flat}\, w_\text{flat}^\top$,
 # which col2im adds back onto the windows to give dx.
 
 # %%

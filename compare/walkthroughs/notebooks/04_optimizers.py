@@ -100,7 +100,8 @@ report.text(
 # %% [markdown]
 # ## SGD and SGD with momentum
 #
-# SGD: θ ← θ - lr·g. Momentum (torch's form): b₁ = g₁, b_t = μ·b_{t-1} + g_t, θ ← θ - lr·b_t.
+# SGD: $\theta \leftarrow \theta - \text{lr}\cdot g$. Momentum (torch's form): $b_1 = g_1$,
+# $b_t = \mu\, b_{t-1} + g_t$, $\theta \leftarrow \theta - \text{lr}\cdot b_t$.
 
 # %%
 
@@ -199,7 +200,8 @@ report.claim(abs(abs(scaled) - lr_adam) < 1e-8, "with a gradient 1000 times larg
 # %% [markdown]
 # ## Adadelta
 #
-# E[g²] ← ρE[g²] + (1-ρ)g², Δ = √(E[Δ²] + ε)/√(E[g²] + ε) · g, E[Δ²] ← ρE[Δ²] + (1-ρ)Δ², θ ← θ - lr·Δ.
+# $E[g^2] \leftarrow \rho E[g^2] + (1-\rho) g^2$, $\Delta = \frac{\sqrt{E[\Delta^2] + \epsilon}}{\sqrt{E[g^2] + \epsilon}}\, g$,
+# $E[\Delta^2] \leftarrow \rho E[\Delta^2] + (1-\rho)\Delta^2$, $\theta \leftarrow \theta - \text{lr}\cdot\Delta$.
 
 # %%
 report.section("Adadelta: a step size from the history of steps")
@@ -239,8 +241,8 @@ report.claim(abs(adad[2] - adad[1]) > abs(adad[1] - adad[0]) > abs(adad[0]), "an
 # %% [markdown]
 # ## Two loss surfaces
 #
-# An ill-conditioned quadratic f = ½(x² + 25y²) (25 times steeper along y) and the Rosenbrock
-# valley f = (1-x)² + 100(y-x²)².
+# An ill-conditioned quadratic $f = \tfrac12(x^2 + 25y^2)$ (25 times steeper along y) and the Rosenbrock
+# valley $f = (1-x)^2 + 100(y-x^2)^2$.
 
 # %%
 report.section("Trajectories on two 2-D loss surfaces")

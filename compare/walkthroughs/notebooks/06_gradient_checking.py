@@ -69,9 +69,10 @@ rng = np.random.default_rng(0)
 # %% [markdown]
 # ## One-sided and centred differences
 #
-# Taylor: f(x ± ε) = f(x) ± ε f'(x) + ε²/2 f''(x) ± ε³/6 f'''(x) + ...
-# One-sided: (f(x+ε) - f(x))/ε = f' + ε/2 f'' + ...   error O(ε).
-# Centred: (f(x+ε) - f(x-ε))/(2ε) = f' + ε²/6 f''' + ...   error O(ε²).
+# Taylor: $f(x \pm \epsilon) = f(x) \pm \epsilon f'(x) + \tfrac{\epsilon^2}{2} f''(x) \pm \tfrac{\epsilon^3}{6} f'''(x) + \dots$
+#
+# One-sided: $\frac{f(x+\epsilon) - f(x)}{\epsilon} = f' + \tfrac{\epsilon}{2} f'' + \dots$, error $O(\epsilon)$.
+# Centred: $\frac{f(x+\epsilon) - f(x-\epsilon)}{2\epsilon} = f' + \tfrac{\epsilon^2}{6} f''' + \dots$, error $O(\epsilon^2)$.
 
 # %%
 report.section("Two difference quotients, two truncation errors")

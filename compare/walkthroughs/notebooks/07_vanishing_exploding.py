@@ -114,9 +114,10 @@ else:
 # %% [markdown]
 # ## Why depth multiplies
 #
-# For h_l = act(z_l), z_l = h_{l-1} W_lᵀ + b_l: dL/dh_{l-1} = (dL/dh_l ⊙ act'(z_l)) W_l and
-# dL/dW_l = (dL/dh_l ⊙ act'(z_l))ᵀ h_{l-1}. Each layer multiplies the gradient's size by about
-# √fan_out · std(W) · rms(act').
+# For $h_l = \text{act}(z_l)$, $z_l = h_{l-1} W_l^\top + b_l$:
+# $\frac{\partial L}{\partial h_{l-1}} = \big(\frac{\partial L}{\partial h_l} \odot \text{act}'(z_l)\big) W_l$ and
+# $\frac{\partial L}{\partial W_l} = \big(\frac{\partial L}{\partial h_l} \odot \text{act}'(z_l)\big)^\top h_{l-1}$.
+# Each layer multiplies the gradient's size by about $\sqrt{\text{fan\_out}} \cdot \text{std}(W) \cdot \text{rms}(\text{act}')$.
 
 # %%
 report.section("Why depth multiplies")
