@@ -5,6 +5,8 @@
 - ``ExamplesNet``: the net of the official PyTorch MNIST example (1,199,882 parameters), ending in log-softmax.
 - ``resnet18``: torchvision's ResNet18 (same state_dict names and shapes, buffers included), any input
   channels and classes; the workshop's MNIST version is ``resnet18(num_classes=10, in_channels=1)``.
+- ``ResNet18MNIST``: resnet18 under one of the three fine-tuning protocols (frozen parameters, input
+  preparation, BatchNorm mode), the twin of ``torchref.resnet.ResNet18MNIST``.
 """
 
 from __future__ import annotations
@@ -168,6 +170,83 @@ def resnet18(num_classes: int = 1000, in_channels: int = 3, dtype=np.float32, rn
     ``Conv2d(1, 64, 7, 2, 3, bias=False)`` and fc ``Linear(512, 10)``).
     """
     return ResNet((2, 2, 2, 2), num_classes=num_classes, in_channels=in_channels, dtype=dtype, rng=rng)
+
+
+#: the fine-tuning protocols of the workshop's ResNet18 (``torchref.resnet.PROTOCOLS`` in torch)
+PROTOCOLS = ("workshop", "linear-probe", "full")
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class InputTransform(Module):
+    """Grey digits (N, 1, H, W) to ``channels`` channels, then ``(x - mean) / std`` per channel; no parameters.
+
+    The backward is the chain rule of a copy and a scale: ``dL/dx = sum_c dL/dy_c / std_c`` (a copy sums
+    its gradients)."""
+
+    def __init__(self, channels: int = 1, mean: tuple[float, ...] | None = None,
+                 std: tuple[float, ...] | None = None) -> None:
+        super().__init__()
+        self.channels = int(channels)
+        # float32 constants, as torch's default tensors hold them (so float64 runs match torch's too)
+        self.mean = None if mean is None else np.asarray(mean, dtype=np.float32).reshape(1, -1, 1, 1)
+        self.std = None if std is None else np.asarray(std, dtype=np.float32).reshape(1, -1, 1, 1)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        if x.ndim != 4 or x.shape[1] != 1:
+            raise ValueError(f"InputTransform: expected input (N, 1, H, W), got {x.shape}")
+        y = np.repeat(x, self.channels, axis=1) if self.channels != 1 else x
+        if self.mean is not None:
+            y = ((y - self.mean.astype(x.dtype)) / self.std.astype(x.dtype)).astype(x.dtype, copy=False)
+        return y
+
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        if not input_grad:
+            return None
+        g = dout / self.std.astype(dout.dtype) if self.std is not None else dout
+        return g.sum(axis=1, keepdims=True).astype(dout.dtype, copy=False)
+
+
+class ResNet18MNIST(Module):
+    """``prepare`` (InputTransform) then ``resnet`` (resnet18 with the protocol's new layers), as torchref's
+    ``ResNet18MNIST``: the same state_dict keys (``resnet.<torchvision key>``), the same frozen parameters
+    and, for the linear probe, BatchNorm kept in eval mode (a fixed feature extractor). 28 px only: the
+    digits are not resized here."""
+
+    outputs_log_probs = False
+
+    def __init__(self, protocol: str = "workshop", num_classes: int = 10, dtype=np.float32, rng=None) -> None:
+        super().__init__()
+        if protocol not in PROTOCOLS:
+            raise ValueError(f"ResNet18MNIST: protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+        workshop = protocol == "workshop"
+        self.prepare = InputTransform(1) if workshop else InputTransform(3, IMAGENET_MEAN, IMAGENET_STD)
+        self.resnet = resnet18(num_classes=num_classes, in_channels=1 if workshop else 3, dtype=dtype, rng=rng)
+        object.__setattr__(self, "protocol", protocol)
+        object.__setattr__(self, "freeze_bn_stats", protocol == "linear-probe")
+        if protocol != "full":  # the backbone is frozen; only the new layers train
+            new = ("conv1.", "fc.") if workshop else ("fc.",)
+            for name, p in self.resnet.named_parameters():
+                p.requires_grad = name.startswith(new)
+        self.input_shape = (1, 28, 28)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        return self.resnet(self.prepare(x))
+
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        d = self.resnet.backward(dout, input_grad=input_grad)
+        return None if d is None else self.prepare.backward(d)
+
+    def train(self, mode: bool = True) -> "ResNet18MNIST":
+        super().train(mode)
+        if mode and self.freeze_bn_stats:  # ImageNet running statistics, not batch statistics
+            for m in self.resnet.modules():
+                if isinstance(m, BatchNorm2d):
+                    m.eval()
+        return self
+
+    def make_loss(self):
+        return CrossEntropyLoss()
 
 
 MODELS: dict[str, type[MNISTModel]] = {"ffn": FFN, "seedcnn": SeedCNN, "examplesnet": ExamplesNet}

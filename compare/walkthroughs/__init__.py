@@ -1,10 +1,12 @@
 """Teaching walkthroughs: backprop internals opened up, every number computed and every claim checked.
 
 ``python -m compare.walkthroughs list`` names them; ``python -m compare.walkthroughs <name>``
-(or ``all``) runs them, printing the account and writing ``reports/walkthroughs/<name>.md`` with its
-figures. Each walkthrough is one percent-format script in ``notebooks/`` (``# %%`` cells, so Jupyter
-with jupytext, VS Code or Spyder open it as a notebook). The scripts live in a plain folder, not a
-package, so importing this module never runs them and never imports torch. They live in ``compare``,
+(or ``all``) runs them, printing the account and writing ``runs/walkthroughs/<name>.md`` with its
+figures (``--out reports/walkthroughs`` refreshes the committed ones). Each walkthrough is one
+percent-format script in ``notebooks/`` with its ``.ipynb`` generated beside it by jupytext
+(``python -m compare.walkthroughs notebooks``); ``exercises`` lists the exercises and ``check`` grades
+one. The scripts live in a plain folder, not a package, so importing this module never runs them and
+never imports torch. They live in ``compare``,
 not in ``scratchnet``, because they check scratchnet's claims against torch autograd (importing torch on
 demand, and saying which checks they skipped when it is not installed); scratchnet itself never imports
 torch.
@@ -16,12 +18,24 @@ import os
 import runpy
 from pathlib import Path
 
-from ._report import ClaimFailed, Report, check_close, claim, default_out_dir, restore_torch_threads, using
+from ._report import (
+    ClaimFailed,
+    ClaimWarning,
+    Report,
+    check_close,
+    claim,
+    default_out_dir,
+    mnist_dir,
+    restore_torch_threads,
+    using,
+)
 
 __all__ = [
     "WALKTHROUGHS",
     "ClaimFailed",
+    "ClaimWarning",
     "Report",
+    "mnist_dir",
     "UnknownWalkthrough",
     "check_close",
     "claim",
@@ -34,11 +48,28 @@ __all__ = [
 
 NOTEBOOKS = Path(__file__).resolve().parent / "notebooks"
 
-#: name -> (script in notebooks/, what it shows). In reading order.
+#: name -> (script in notebooks/, what it shows). In reading order: the course path (the script numbers
+#: are the order they were written in, not the order to read them).
 WALKTHROUGHS: dict[str, tuple[str, str]] = {
+    "chain_rule": (
+        "08_chain_rule.py",
+        "the chain rule on a scalar graph: add distributes, multiply swaps, max routes, a copy sums; a tiny reverse-mode engine",
+    ),
     "linear_softmax": (
         "01_linear_softmax.py",
         "Linear + softmax cross-entropy on 3 samples: logits, p, loss, dL/dz = (p - onehot)/N, dW, db, dx",
+    ),
+    "mlp_by_hand": (
+        "09_mlp_by_hand.py",
+        "a two-layer MLP backpropagated by hand: 2-D spirals (linear vs MLP), then the same code on MNIST",
+    ),
+    "gradient_checking": (
+        "06_gradient_checking.py",
+        "centred differences, relative error, float32 vs float64 step sizes, ReLU kinks",
+    ),
+    "softmax_and_init": (
+        "10_softmax_and_init.py",
+        "softmax overflow and the max shift, log-sum-exp; the initialisation variance derived (Kaiming, Xavier, torch's default)",
     ),
     "conv2d": (
         "02_conv2d.py",
@@ -56,13 +87,18 @@ WALKTHROUGHS: dict[str, tuple[str, str]] = {
         "05_seedcnn_step.py",
         "one SeedCNN training step on one MNIST digit: every activation and gradient, the Adam update",
     ),
-    "gradient_checking": (
-        "06_gradient_checking.py",
-        "centred differences, relative error, float32 vs float64 step sizes, ReLU kinks",
+    "training_mnist": (
+        "11_training_mnist.py",
+        "a full training loop on MNIST with the sanity checks (ln 10, overfit 20 images, update/weight ~1e-3), "
+        "learning curves, confusion matrix, filters, feature maps, saliency",
     ),
     "vanishing_exploding": (
         "07_vanishing_exploding.py",
         "gradient norm per layer in 20-layer sigmoid and ReLU nets under different initialisations",
+    ),
+    "batchnorm_residual": (
+        "12_batchnorm_residual.py",
+        "batch norm's backward through its three paths, residual connections that fork and sum; the 20-layer sigmoid net trained",
     ),
 }
 
@@ -96,7 +132,8 @@ def run(
     Parameters
     ----------
     name : one of ``names()``.
-    out_dir : where ``<name>.md`` and its figures go (default ``reports/walkthroughs``).
+    out_dir : where ``<name>.md`` and its figures go (default ``runs/walkthroughs``; the committed
+        reports are written with ``out_dir='reports/walkthroughs'``).
     use_torch : compare with torch autograd where torch is installed; False skips those checks.
     data_dir : the MNIST directory for ``seedcnn_step`` (default: ``$MNIST_DIR``, then the cache).
     echo : print the account to stdout as it is built.
@@ -118,7 +155,7 @@ def run(
     try:
         with using(
             out_dir=out, use_torch=use_torch, data_dir=None if data_dir is None else os.fspath(data_dir), echo=echo,
-            single_threaded=True,
+            single_threaded=True, runner=True,
         ):
             namespace = runpy.run_path(str(path), run_name=f"compare.walkthroughs.{name}")
     finally:

@@ -1,4 +1,10 @@
-"""Command line: ``python -m compare.walkthroughs list | all | <name> [<name> ...] [--out DIR]``."""
+"""Command line::
+
+    python -m compare.walkthroughs list | all | NAME [NAME ...] [--out DIR]   run walkthroughs
+    python -m compare.walkthroughs exercises [--walkthrough NAME]            list the exercises
+    python -m compare.walkthroughs check EXERCISE [FILE]                     grade a solution
+    python -m compare.walkthroughs notebooks [--check]                       regenerate the .ipynb files
+"""
 
 from __future__ import annotations
 
@@ -6,16 +12,23 @@ import argparse
 import sys
 import time
 
-from . import WALKTHROUGHS, ClaimFailed, UnknownWalkthrough, default_out_dir, run
+from . import WALKTHROUGHS, ClaimFailed, UnknownWalkthrough, default_out_dir, run, script_path
 
 
-def main(argv: list[str] | None = None) -> int:
+def _run_walkthroughs(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m compare.walkthroughs",
-        description="Teaching walkthroughs of backprop: each prints its account and writes <name>.md with figures.",
+        description=(
+            "Teaching walkthroughs of backprop: each prints its account and writes <name>.md with figures. "
+            "Other commands: 'exercises' lists the exercises, 'check EXERCISE [FILE]' grades one, "
+            "'notebooks' regenerates the .ipynb files from the scripts."
+        ),
     )
     parser.add_argument("names", nargs="+", metavar="NAME", help="'list', 'all', or one or more walkthrough names")
-    parser.add_argument("--out", metavar="DIR", default=None, help=f"output folder (default {default_out_dir()})")
+    parser.add_argument(
+        "--out", metavar="DIR", default=None,
+        help=f"output folder (default {default_out_dir()}, git-ignored; --out reports/walkthroughs refreshes the committed reports)",
+    )
     parser.add_argument("--no-torch", action="store_true", help="skip the comparisons with torch autograd")
     parser.add_argument("--data-dir", metavar="DIR", default=None, help="MNIST folder (default $MNIST_DIR, then the cache)")
     parser.add_argument("--quiet", action="store_true", help="do not print the accounts, only where they were written")
@@ -31,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         print(
             f"error: unknown walkthrough {', '.join(map(repr, unknown))}; "
-            f"expected one of: {', '.join(WALKTHROUGHS)} (or 'list', 'all')",
+            f"expected one of: {', '.join(WALKTHROUGHS)} (or 'list', 'all', 'exercises', 'check', 'notebooks')",
             file=sys.stderr,
         )
         return 2
@@ -47,6 +60,39 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         print(f"{name}: wrote {path} in {time.perf_counter() - start:.1f} s")
     return 0
+
+
+def _notebooks(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m compare.walkthroughs notebooks",
+        description="Rewrite every script's setup cell and regenerate its .ipynb with jupytext.",
+    )
+    parser.add_argument("--check", action="store_true", help="only say what is out of date (exit 1 if anything is)")
+    args = parser.parse_args(argv)
+    from .notebook import sync
+
+    lines = sync([script_path(n) for n in WALKTHROUGHS], check_only=args.check)
+    for line in lines:
+        print(line)
+    if args.check:
+        return 1 if lines else 0
+    print(f"{len(WALKTHROUGHS)} notebooks up to date" + (f" ({len(lines)} changes written)" if lines else ""))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] == "exercises":
+        from .exercises import main_list
+
+        return main_list(argv[1:])
+    if argv and argv[0] == "check":
+        from .exercises import main_check
+
+        return main_check(argv[1:])
+    if argv and argv[0] == "notebooks":
+        return _notebooks(argv[1:])
+    return _run_walkthroughs(argv)
 
 
 if __name__ == "__main__":

@@ -7,7 +7,9 @@ Nothing here imports torch or matplotlib at import time; ``optional_torch()`` im
 from __future__ import annotations
 
 import contextlib
+import io
 import os
+import warnings
 import sys
 import tempfile
 import textwrap
@@ -19,6 +21,12 @@ import numpy as np
 
 __all__ = [
     "ClaimFailed",
+    "allow_download",
+    "in_notebook",
+    "is_strict",
+    "mnist_dir",
+    "notebook_out_dir",
+    "quick",
     "Report",
     "Settings",
     "check_close",
@@ -105,6 +113,7 @@ class Settings:
     data_dir: str | None = None  # MNIST directory; None: $MNIST_DIR, then the project cache
     echo: bool = True  # print the account to stdout as it is built
     single_threaded: bool = False  # run torch single-threaded (the runner sets this: the arrays are tiny)
+    runner: bool = False  # True under ``compare.walkthroughs.run`` (the command line and the tests)
 
 
 _settings = Settings()
@@ -128,8 +137,64 @@ def using(**changes: Any) -> Iterator[Settings]:
 
 
 def default_out_dir() -> Path:
-    """``<repository root>/reports/walkthroughs``."""
-    return Path(__file__).resolve().parents[2] / "reports" / "walkthroughs"
+    """Where the command line writes by default: ``runs/walkthroughs`` under the current directory
+    (git-ignored in the repository). The committed ``reports/walkthroughs`` is written only when asked
+    for, with ``--out reports/walkthroughs``."""
+    return Path("runs") / "walkthroughs"
+
+
+#: environment variables a notebook reads (the command line has flags instead)
+ENV_OUT = "WALKTHROUGHS_OUT"  # where a notebook writes its markdown and figures
+ENV_STRICT = "WALKTHROUGHS_STRICT"  # "1": a failed claim raises in a notebook too (CI sets it)
+ENV_QUICK = "WALKTHROUGHS_QUICK"  # "1": fewer steps and smaller inputs (CI's quick execution)
+
+
+def in_notebook() -> bool:
+    """True inside a Jupyter kernel (Jupyter, Colab, VS Code, nbclient), where output is rich."""
+    shell = sys.modules.get("IPython")
+    if shell is None:
+        return False
+    ip = shell.get_ipython()
+    return ip is not None and type(ip).__name__ in ("ZMQInteractiveShell", "Shell")  # Shell: Colab's
+
+
+def is_strict() -> bool:
+    """Does a failed claim raise? Always under the runner (command line, tests) and in a plain
+    ``python script.py``; in a notebook only when ``WALKTHROUGHS_STRICT=1`` (a notebook shows a failed
+    claim as a warning with its numbers and goes on, so that "Run all" still shows everything)."""
+    if _settings.runner or not in_notebook():
+        return True
+    return os.environ.get(ENV_STRICT, "") == "1"
+
+
+def quick() -> bool:
+    """``WALKTHROUGHS_QUICK=1``: walkthroughs that train use fewer steps (CI); the committed reports
+    never come from a quick run (the report says so when one is)."""
+    return os.environ.get(ENV_QUICK, "") == "1"
+
+
+def notebook_out_dir() -> Path:
+    """Where a walkthrough opened as a notebook (or run as a plain script) writes: ``$WALKTHROUGHS_OUT``,
+    else ``<temp>/scratchnet-walkthroughs`` — never into the repository."""
+    chosen = os.environ.get(ENV_OUT)
+    return Path(chosen) if chosen else Path(tempfile.gettempdir()) / "scratchnet-walkthroughs"
+
+
+def allow_download() -> bool:
+    """May a walkthrough download MNIST? Only in an interactive notebook (never under the tests)."""
+    return in_notebook() and not is_strict()
+
+
+def mnist_dir(split: str = "train") -> Path | None:
+    """The MNIST folder for ``split``: the run's ``--data-dir``, ``$MNIST_DIR``, the project cache, or —
+    in an interactive notebook only — a download into the cache with SHA-256 checks (scratchnet's own
+    ``locate_mnist``). None when MNIST is not available and may not be downloaded."""
+    from scratchnet.data import ChecksumError, IDXError, locate_mnist  # only when a walkthrough asks
+
+    try:
+        return locate_mnist(_settings.data_dir, split=split, download=allow_download())
+    except (OSError, IDXError, ChecksumError):
+        return None
 
 
 _torch_threads_before: int | None = None  # torch's thread count to restore after a run, if we changed it
@@ -243,34 +308,56 @@ def _atomic_write(path: Path, write) -> None:
         raise
 
 
+class ClaimWarning(UserWarning):
+    """A claim that did not hold, in a notebook (where it warns instead of stopping "Run all")."""
+
+
+def _show_markdown(block: str) -> None:
+    from IPython.display import Markdown, display  # only in a notebook
+
+    display(Markdown(block))
+
+
 class Report:
-    """Collects one walkthrough's account — prose, arrays, tables, figures, checks — prints it as it
+    """Collects one walkthrough's account — prose, arrays, tables, figures, checks — shows it as it
     goes, and writes ``<out_dir>/<name>.md`` (figures as ``<name>_<stem>.png`` beside it).
 
-    The markdown file is written once, atomically, by ``finish()``: a walkthrough whose claim fails
-    leaves no report behind (and no half-written one).
+    On a terminal the account is printed; in a notebook each block is displayed as rendered Markdown
+    (LaTeX included) and each figure inline. The markdown file is written once, atomically, by
+    ``finish()``. Under the runner a claim that fails stops the walkthrough and leaves no report; in a
+    notebook it shows as a warning with its numbers, the run goes on, and the report lists it as FAILED.
+    Re-running a notebook cell that starts a section replaces that section (and what followed it)
+    instead of appending a second copy.
     """
 
     def __init__(self, name: str, title: str, out_dir: str | os.PathLike | None = None) -> None:
         self.name = name
         self.title = title
         chosen = out_dir if out_dir is not None else _settings.out_dir
-        self.out_dir = Path(chosen) if chosen is not None else default_out_dir()
+        if chosen is None:
+            chosen = default_out_dir() if _settings.runner else notebook_out_dir()
+        self.out_dir = Path(chosen)
         self.echo = _settings.echo
+        self.rich = in_notebook() and not _settings.runner
+        self.strict = is_strict()
         self.parts: list[str] = []
         self.checks: list[tuple[str, str, str]] = []  # (what, measured, tolerance)
         self.figures: list[Path] = []
+        self.failures: list[str] = []
         self.finished = False
         self._in_list = False
+        self._sections: dict[str, tuple[int, int, int, int]] = {}
         from . import WALKTHROUGHS  # here, not at the top: the package imports this module first
 
         source = f"compare/walkthroughs/notebooks/{WALKTHROUGHS[name][0]}" if name in WALKTHROUGHS else None
         self._emit(f"# {title}")
         self._emit(
             f"*Written by `python -m compare.walkthroughs {name}`"
-            + (f" from `{source}` (percent-format cells: it also opens as a notebook)" if source else "")
+            + (f" from `{source}` (it also opens as a notebook: `{source[:-3]}.ipynb`)" if source else "")
             + ". Every number here is computed by the run, and every claim is checked as it runs: "
-            "a claim that does not hold stops the walkthrough.*"
+            "on the command line a claim that does not hold stops the walkthrough; in a notebook it shows "
+            "as a warning.*"
+            + (" **Quick run (`WALKTHROUGHS_QUICK=1`): fewer steps than the full walkthrough.**" if quick() else "")
         )
 
     # -- writing ---------------------------------------------------------------------------------
@@ -280,14 +367,24 @@ class Report:
             self.parts[-1] += "\n" + block  # consecutive check lines make one list
         else:
             self.parts.append(block)
-        if self.echo:
+        if self.echo and self.rich:
+            if stdout is None:  # figures are displayed by figure() itself
+                _show_markdown(block)
+        elif self.echo:
             if self._in_list and not is_item:
                 _print("", end="\n")
             _print(block if stdout is None else stdout, end="\n" if is_item else "\n\n")
         self._in_list = is_item
 
     def section(self, title: str) -> None:
-        """A new section (a level-2 heading)."""
+        """A new section (a level-2 heading). Starting a section again (a re-run notebook cell) first
+        removes what the earlier run of that section, and everything after it, added."""
+        if title in self._sections:
+            n_parts, n_checks, n_figures, n_failures = self._sections[title]
+            del self.parts[n_parts:], self.checks[n_checks:], self.figures[n_figures:], self.failures[n_failures:]
+            self._sections = {k: v for k, v in self._sections.items() if v[0] < n_parts}
+            self.finished = False
+        self._sections[title] = (len(self.parts), len(self.checks), len(self.figures), len(self.failures))
         self._emit(f"## {title}")
 
     def text(self, markdown: str) -> None:
@@ -317,40 +414,70 @@ class Report:
 
     def table(self, header: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 4) -> None:
         """A markdown table; numbers are formatted with ``fmt``."""
-        cells = [[(c if isinstance(c, str) else fmt(c, digits)).replace("|", "\\|") for c in row] for row in rows]
-        for row in cells:
-            if len(row) != len(header):
-                raise ValueError(f"Report.table: a row has {len(row)} cells, the header {len(header)}")
-        header = [str(h).replace("|", "\\|") for h in header]
-        widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(header)]
-        line = lambda row: "| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths)) + " |"
-        out = [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in cells]
-        self._emit("\n".join(out))
+        self._emit(markdown_table(header, rows, digits))
 
-    def figure(self, fig, stem: str, caption: str):
-        """Save a matplotlib Figure as ``<name>_<stem>.png`` beside the markdown and link it."""
+    def figure(self, fig, stem: str, caption: str) -> None:
+        """Save a matplotlib Figure as ``<name>_<stem>.png`` beside the markdown and link it; in a
+        notebook also show it inline. Returns None (so a cell ending here shows no Figure repr)."""
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+        png = buffer.getvalue()
         path = self.out_dir / f"{self.name}_{stem}.png"
-        _atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110, bbox_inches="tight"))
-        self.figures.append(path)
+        _atomic_write(path, lambda f: f.write(png))
+        if path not in self.figures:
+            self.figures.append(path)
+        if self.echo and self.rich:
+            from IPython.display import Image, display
+
+            display(Image(data=png))
+            _show_markdown(f"*{caption}*")
         self._emit(f"![{caption}]({path.name})\n\n*{caption}*", stdout=f"[figure: {path} — {caption}]")
-        return fig
 
     # -- checks ----------------------------------------------------------------------------------
-    def check_close(self, name: str, a: Any, b: Any, tol: float, labels: tuple[str, str] = ("a", "b")) -> float:
-        """``check_close`` that also records the check in the report (a line now, a row at the end)."""
-        err = check_close(name, a, b, tol, labels)
+    def _failed(self, what: str, err: ClaimFailed) -> None:
+        """Strict: raise. Notebook: a visible warning with the numbers; the run goes on."""
+        if self.strict:
+            raise err
+        message = str(err).removeprefix("walkthrough claim failed: ")
+        self.failures.append(message)
+        self.checks.append((what, "FAILED", ""))
+        warnings.warn(f"{self.name}: claim failed: {message}", ClaimWarning, stacklevel=3)
+        self._emit(f"- ⚠️ **claim FAILED**: {message}")
+
+    def check_close(self, name: str, a: Any, b: Any, tol: float, labels: tuple[str, str] = ("a", "b")) -> None:
+        """``check_close`` that also records the check in the report (a line now, a row at the end).
+        Returns None, so that a notebook cell ending in a check shows no number."""
         what = f"{name}: {labels[0]} = {labels[1]}"
+        try:
+            err = check_close(name, a, b, tol, labels)
+        except ClaimFailed as failure:
+            self._failed(what, failure)
+            return
         if tol == 0:
             self.checks.append((what, "identical", "0 (bit for bit)"))
             self._emit(f"- check ✓ {what} (bit for bit)")
         else:
             self.checks.append((what, f"{err:.1e}", f"{tol:.0e}"))
             self._emit(f"- check ✓ {what} (error {err:.1e} ≤ {tol:.0e})")
-        return err
+
+    def parity(self, name: str, a: Any, b: Any, tol: float, labels: tuple[str, str] = ("a", "b")) -> None:
+        """A routine parity check: verified as strictly as ``check_close``, but not shown inline — it
+        goes to the walkthrough's appendix table only (the lesson keeps the checks that teach)."""
+        what = f"{name}: {labels[0]} = {labels[1]}"
+        try:
+            err = check_close(name, a, b, tol, labels)
+        except ClaimFailed as failure:
+            self._failed(what, failure)
+            return
+        self.checks.append((what, "identical" if tol == 0 else f"{err:.1e}", "0 (bit for bit)" if tol == 0 else f"{tol:.0e}"))
 
     def claim(self, condition: Any, message: str, measured: str = "") -> None:
         """``claim`` that also records the claim in the report."""
-        claim(condition, message + (f" ({measured})" if measured else ""))
+        try:
+            claim(condition, message + (f" ({measured})" if measured else ""))
+        except ClaimFailed as failure:
+            self._failed(message, failure)
+            return
         self.checks.append((message, measured or "holds", ""))
         self._emit(f"- check ✓ {message}" + (f" ({measured})" if measured else ""))
 
@@ -361,17 +488,50 @@ class Report:
 
     # -- finishing -------------------------------------------------------------------------------
     def finish(self) -> Path:
-        """Append the table of checks and write ``<name>.md`` atomically; returns its path."""
-        held = sum(1 for _, m, _ in self.checks if m != "skipped")
-        skipped = len(self.checks) - held
-        self.section("Checks")
+        """Append the appendix table of every check and write ``<name>.md`` atomically; returns its path."""
+        from .exercises import EXERCISES  # here: the exercises module imports nothing heavy
+
+        mine = [e for e in EXERCISES.values() if e.walkthrough == self.name]
+        if mine:
+            self.section("Exercises")
+            self.text(
+                "Each is graded by the project's own gradient checks and parity tests. In a notebook: "
+                "`from compare.walkthroughs.exercises import check; check(NAME, your_function)` (for a "
+                "prediction, your number). From a shell: `python -m compare.walkthroughs exercises NAME` "
+                "shows the task and its starter file, `python -m compare.walkthroughs check NAME FILE` grades it."
+            )
+            self.table(["exercise", "kind", "task"], [[f"`{e.name}`", e.kind, e.title] for e in mine])
+        failed = len(self.failures)
+        skipped = sum(1 for _, m, _ in self.checks if m == "skipped")
+        held = len(self.checks) - skipped - failed
+        self.section("Appendix: every check")
         summary = f"{held} checks ran and held" + (f"; {skipped} skipped" if skipped else "") + "."
-        self.text(summary)
+        if failed:
+            summary = f"**{failed} claims FAILED**; " + summary
+        self.text(
+            summary + " The routine parity checks (the same numbers by another route: naive twins, "
+            "finite differences, torch) are verified as the run goes but listed only here."
+        )
         self.table(["check", "measured", "tolerance"], [list(row) for row in self.checks])
         path = self.out_dir / f"{self.name}.md"
         content = "\n\n".join(self.parts).rstrip() + "\n"
         _atomic_write(path, lambda f: f.write(content.encode("utf-8")))
         self.finished = True
-        if self.echo:
+        if self.echo and not self.rich:
             _print(f"wrote {path}", end="\n")
+        elif self.echo:
+            _show_markdown(f"*Report written to `{path}`.*")
         return path
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 4) -> str:
+    """A markdown table; numbers are formatted with ``fmt`` and pipes inside cells escaped."""
+    cells = [[(c if isinstance(c, str) else fmt(c, digits)).replace("|", "\\|") for c in row] for row in rows]
+    for row in cells:
+        if len(row) != len(header):
+            raise ValueError(f"Report.table: a row has {len(row)} cells, the header {len(header)}")
+    header = [str(h).replace("|", "\\|") for h in header]
+    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(header)]
+    line = lambda row: "| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths)) + " |"
+    out = [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in cells]
+    return "\n".join(out)

@@ -1,18 +1,54 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
 # ---
 
 # %% [markdown]
 # # Linear + softmax cross-entropy, every number on the table
 #
 # Three samples, four features, three classes. We run the forward pass of a linear layer and the
-# softmax cross-entropy loss, then backpropagate by hand: dL/dlogits = (p - onehot) / N, and from it
-# dW, db and dx. Every number is computed here, then checked against `scratchnet.ops`, against
+# softmax cross-entropy loss, then backpropagate by hand: $\partial L/\partial z = (p - \text{onehot})/N$,
+# and from it dW, db and dx. Every number is computed here, then checked against `scratchnet.ops`, against
 # finite differences and (when installed) against torch autograd.
 #
 # Run it with `python -m compare.walkthroughs linear_softmax`, or cell by cell as a notebook.
+
+# %%
+# Setup (the same first cell in every walkthrough): make `scratchnet` and `compare` importable.
+# - In a clone of the repository nothing is installed: the clone's root goes first on sys.path, so the
+#   clone's own code runs (if numpy, numba and matplotlib are missing, `pip install -e <root>` installs them).
+# - Anywhere else (Colab, a notebook downloaded alone) the project is pip-installed from GitHub:
+#   set SCRATCHNET_GIT to your fork or branch if you use one. torch is optional (Colab has it): without
+#   it the walkthroughs skip their torch comparisons and say so.
+# Figures and the markdown report go to a temporary folder (set WALKTHROUGHS_OUT to choose another);
+# nothing is written into the repository. MNIST, where a walkthrough needs it, is read from $MNIST_DIR
+# or the project's cache (data/mnist, git-ignored), or downloaded there with SHA-256 checks
+# (scratchnet.data.locate_mnist).
+import importlib.util
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets: harmless here
+
+SCRATCHNET_GIT = "git+https://github.com/scratchnet-project/scratchnet@main"  # <- your fork, if any
+
+here = Path.cwd().resolve()
+root = next((p for p in (here, *here.parents) if (p / "compare" / "walkthroughs" / "notebooks").is_dir()), None)
+if root is not None:  # inside a clone: use this clone's code, whatever else is installed
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    if not all(importlib.util.find_spec(m) for m in ("numpy", "numba", "matplotlib")):
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "-e", str(root)])
+elif importlib.util.find_spec("compare") is None or importlib.util.find_spec("scratchnet") is None:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", f"scratchnet @ {SCRATCHNET_GIT}"])
+importlib.invalidate_caches()
 
 # %%
 import numpy as np
@@ -42,7 +78,7 @@ report.arrays(x=x, W=W, b=b, y=y)
 # %% [markdown]
 # ## Forward: logits
 #
-# z[n, k] = sum_j x[n, j] W[k, j] + b[k] — one dot product per (sample, class).
+# $z_{n,k} = \sum_j x_{n,j} W_{k,j} + b_k$ — one dot product per (sample, class).
 
 # %%
 report.section("Forward 1: the logits z = x W^T + b")
@@ -66,9 +102,9 @@ report.check_close("logits z", z_loops, z, 1e-13, ("loops", "ops.linear_forward"
 # %% [markdown]
 # ## Forward: probabilities and loss
 #
-# softmax turns each row of logits into probabilities: p[n, k] = exp(z[n, k]) / sum_j exp(z[n, j]).
+# softmax turns each row of logits into probabilities: $p_{n,k} = e^{z_{n,k}} / \sum_j e^{z_{n,j}}$.
 # Subtracting the row maximum first changes nothing (it cancels) but keeps exp from overflowing.
-# The loss is the mean negative log-probability of the true class: L = -(1/N) sum_n log p[n, y_n].
+# The loss is the mean negative log-probability of the true class: $L = -\frac1N \sum_n \log p_{n,y_n}$.
 
 # %%
 report.section("Forward 2: softmax probabilities and the loss")
@@ -94,14 +130,15 @@ loss_naive, dz_naive = naive.softmax_cross_entropy_naive(z, y)
 report.text(f"The mean over the batch: L = **{fmt(loss_by_hand, 6)}**.")
 report.claim(np.allclose(p.sum(axis=1), 1.0, rtol=0, atol=1e-14), "each row of p sums to 1")
 report.check_close("loss L", loss_by_hand, loss_ops, 1e-13, ("by hand", "ops.softmax_cross_entropy"))
-report.check_close("loss L", loss_by_hand, loss_naive, 1e-13, ("by hand", "naive twin"))
+report.parity("loss L", loss_by_hand, loss_naive, 1e-13, ("by hand", "naive twin"))
 
 # %% [markdown]
 # ## Backward 1: dL/dz = (p - onehot) / N
 #
-# For one sample, L_n = -z_y + log sum_j exp(z_j). Differentiate with respect to z_k:
-# d/dz_k log sum_j exp(z_j) = exp(z_k) / sum_j exp(z_j) = p_k, and d(-z_y)/dz_k = -1 if k = y else 0.
-# So dL_n/dz_k = p_k - [k = y]. The mean over N samples divides by N.
+# For one sample, $L_n = -z_y + \log \sum_j e^{z_j}$. Differentiate with respect to $z_k$:
+# $\frac{\partial}{\partial z_k} \log \sum_j e^{z_j} = e^{z_k} / \sum_j e^{z_j} = p_k$, and
+# $\partial(-z_y)/\partial z_k = -1$ if $k = y$, else 0. So $\partial L_n/\partial z_k = p_k - [k = y]$;
+# the mean over N samples divides by N.
 
 # %%
 report.section("Backward 1: the gradient of the loss with respect to the logits")
@@ -130,17 +167,17 @@ report.text(
 report.claim(np.all(np.abs(dz.sum(axis=1)) < 1e-14), "each row of dL/dz sums to 0",
              f"largest |row sum| {np.abs(dz.sum(axis=1)).max():.1e}")
 report.check_close("dL/dz", dz, dz_ops, 1e-13, ("(p - onehot)/N", "ops.softmax_cross_entropy"))
-report.check_close("dL/dz", dz, dz_naive, 1e-13, ("(p - onehot)/N", "naive twin"))
+report.parity("dL/dz", dz, dz_naive, 1e-13, ("(p - onehot)/N", "naive twin"))
 z_probe = z.copy()
 dz_numeric = numerical_gradient(lambda: ops.softmax_cross_entropy(z_probe, y)[0], z_probe, eps=1e-5)
-report.check_close("dL/dz", dz, dz_numeric, 1e-7, ("(p - onehot)/N", "centred differences"))
+report.parity("dL/dz", dz, dz_numeric, 1e-7, ("(p - onehot)/N", "centred differences"))
 
 # %% [markdown]
 # ## Backward 2: through the linear layer
 #
-# z[n, k] = sum_j x[n, j] W[k, j] + b[k]. By the chain rule each parameter collects the gradient of
-# every logit it touched: dW[k, j] = sum_n dz[n, k] x[n, j] (dW = dz^T x), db[k] = sum_n dz[n, k],
-# dx[n, j] = sum_k dz[n, k] W[k, j] (dx = dz W).
+# $z_{n,k} = \sum_j x_{n,j} W_{k,j} + b_k$. By the chain rule each parameter collects the gradient of
+# every logit it touched: $dW_{k,j} = \sum_n dz_{n,k}\, x_{n,j}$ ($dW = dz^\top x$), $db_k = \sum_n dz_{n,k}$,
+# $dx_{n,j} = \sum_k dz_{n,k} W_{k,j}$ ($dx = dz\, W$).
 
 # %%
 report.section("Backward 2: dW, db and dx through the linear layer")
@@ -191,7 +228,7 @@ fig.suptitle("Backward through softmax cross-entropy and a linear layer: every n
 report.figure(fig, "gradients", "The probabilities, the one-hot targets, and the gradients they produce.")
 
 # %% [markdown]
-# ## The same numbers two more ways: finite differences, torch autograd, nn modules
+# ## The same numbers three more ways: finite differences, torch autograd, nn modules
 
 # %%
 report.section("Checked three more ways")
@@ -213,7 +250,7 @@ def loss_of_current_values() -> float:
 
 for label, arr, analytic in (("dW", W_, dW_loops), ("db", b_, db_loops), ("dx", x_, dx_loops)):
     numeric = numerical_gradient(loss_of_current_values, arr, eps=1e-5)
-    report.check_close(label, analytic, numeric, 1e-7, ("by hand", "centred differences"))
+    report.parity(label, analytic, numeric, 1e-7, ("by hand", "centred differences"))
 
 lin = nn.Linear(D, K, dtype=np.float64, rng=0)
 lin.weight.data[...] = W
@@ -236,11 +273,11 @@ else:
     tz.retain_grad()
     tloss = torch.nn.functional.cross_entropy(tz, torch.tensor(y))
     tloss.backward()
-    report.check_close("loss", loss_by_hand, tloss.item(), 1e-13, ("by hand", "torch"))
-    report.check_close("dL/dz", dz, tz.grad.numpy(), 1e-13, ("by hand", "torch autograd"))
-    report.check_close("dW", dW_loops, tW.grad.numpy(), 1e-13, ("by hand", "torch autograd"))
-    report.check_close("db", db_loops, tb.grad.numpy(), 1e-13, ("by hand", "torch autograd"))
-    report.check_close("dx", dx_loops, tx.grad.numpy(), 1e-13, ("by hand", "torch autograd"))
+    report.parity("loss", loss_by_hand, tloss.item(), 1e-13, ("by hand", "torch"))
+    report.parity("dL/dz", dz, tz.grad.numpy(), 1e-13, ("by hand", "torch autograd"))
+    report.parity("dW", dW_loops, tW.grad.numpy(), 1e-13, ("by hand", "torch autograd"))
+    report.parity("db", db_loops, tb.grad.numpy(), 1e-13, ("by hand", "torch autograd"))
+    report.parity("dx", dx_loops, tx.grad.numpy(), 1e-13, ("by hand", "torch autograd"))
 
 # %% [markdown]
 # ## What one gradient step does
@@ -261,4 +298,4 @@ report.text(
 report.claim(loss_new < loss_by_hand, "a gradient step lowers the loss", f"{fmt(loss_by_hand)} -> {fmt(loss_new)}")
 
 # %%
-report.finish()
+report_path = report.finish()  # the markdown report; its figures are beside it

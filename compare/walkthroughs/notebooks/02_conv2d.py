@@ -1,7 +1,11 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
 # ---
 
 # %% [markdown]
@@ -12,6 +16,38 @@
 # gradient, and the input gradient is the upstream gradient *fully convolved* with the flipped filter.
 # im2col turns all three into matrix products. Each is computed two ways here and checked against
 # `scratchnet.ops.conv2d_forward/backward`, finite differences and torch.
+
+# %%
+# Setup (the same first cell in every walkthrough): make `scratchnet` and `compare` importable.
+# - In a clone of the repository nothing is installed: the clone's root goes first on sys.path, so the
+#   clone's own code runs (if numpy, numba and matplotlib are missing, `pip install -e <root>` installs them).
+# - Anywhere else (Colab, a notebook downloaded alone) the project is pip-installed from GitHub:
+#   set SCRATCHNET_GIT to your fork or branch if you use one. torch is optional (Colab has it): without
+#   it the walkthroughs skip their torch comparisons and say so.
+# Figures and the markdown report go to a temporary folder (set WALKTHROUGHS_OUT to choose another);
+# nothing is written into the repository. MNIST, where a walkthrough needs it, is read from $MNIST_DIR
+# or the project's cache (data/mnist, git-ignored), or downloaded there with SHA-256 checks
+# (scratchnet.data.locate_mnist).
+import importlib.util
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets: harmless here
+
+SCRATCHNET_GIT = "git+https://github.com/scratchnet-project/scratchnet@main"  # <- your fork, if any
+
+here = Path.cwd().resolve()
+root = next((p for p in (here, *here.parents) if (p / "compare" / "walkthroughs" / "notebooks").is_dir()), None)
+if root is not None:  # inside a clone: use this clone's code, whatever else is installed
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    if not all(importlib.util.find_spec(m) for m in ("numpy", "numba", "matplotlib")):
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "-e", str(root)])
+elif importlib.util.find_spec("compare") is None or importlib.util.find_spec("scratchnet") is None:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", f"scratchnet @ {SCRATCHNET_GIT}"])
+importlib.invalidate_caches()
 
 # %%
 import numpy as np
@@ -50,7 +86,7 @@ def dilate(g: np.ndarray, s: int) -> np.ndarray:
 # %% [markdown]
 # ## Forward: a sliding window
 #
-# out[y, x] = b + sum_{i, j} w[i, j] · x[y + i, x + j]: put the 3×3 filter on the image at (y, x),
+# $\text{out}_{y,x} = b + \sum_{i,j} w_{i,j}\, x_{y+i,\,x+j}$: put the 3×3 filter on the image at (y, x),
 # multiply element by element, add up. (This is a *cross-correlation*; deep-learning libraries call
 # it convolution.)
 
@@ -83,14 +119,15 @@ report.arrays(digits=2, **{"window = x[1:4, 2:5]": window, "window * w": window 
 report.arrays(out=out_hand[0, 0])
 out_ops, cache = ops.conv2d_forward(x, w, b)
 report.check_close("forward", out_hand, out_ops, ROUND_OFF, ("sliding window", "ops.conv2d_forward"))
-report.check_close("forward", out_hand, naive.conv2d_forward_naive(x, w, b), ROUND_OFF, ("sliding window", "naive twin"))
+report.parity("forward", out_hand, naive.conv2d_forward_naive(x, w, b), ROUND_OFF, ("sliding window", "naive twin"))
 
 # %% [markdown]
 # ## Backward: the bias and the weights
 #
-# Take any upstream gradient G = dL/dout. Every output used the bias once, so db = sum G. Weight
-# w[i, j] multiplied x[y + i, x + j] in output (y, x), so dw[i, j] = sum_{y, x} G[y, x] · x[y + i, x + j]:
-# slide G over x — a correlation of the input with the upstream gradient.
+# Take any upstream gradient $G = \partial L/\partial\,\text{out}$. Every output used the bias once, so
+# $db = \sum G$. Weight $w_{i,j}$ multiplied $x_{y+i,\,x+j}$ in output (y, x), so
+# $dw_{i,j} = \sum_{y,x} G_{y,x}\, x_{y+i,\,x+j}$: slide G over x — a correlation of the input with the
+# upstream gradient.
 
 # %%
 report.section("Backward 1: db = sum of G, dW = x correlated with G")
@@ -157,14 +194,14 @@ report.arrays(**{"dx (scatter)": dx_scatter[0, 0], "dx (full convolution)": dx_f
 report.check_close("dx", dx_scatter, dx_full, ROUND_OFF, ("scatter", "full convolution with flipped w"))
 report.check_close("dx", dx_full, dx_ops, ROUND_OFF, ("full convolution", "ops.conv2d_backward"))
 dx_n, dw_n, db_n = naive.conv2d_backward_naive(G, x, w)
-report.check_close("dx", dx_full, dx_n, ROUND_OFF, ("full convolution", "naive twin"))
-report.check_close("dW", dw_hand, dw_n, ROUND_OFF, ("correlate(x, G)", "naive twin"))
+report.parity("dx", dx_full, dx_n, ROUND_OFF, ("full convolution", "naive twin"))
+report.parity("dW", dw_hand, dw_n, ROUND_OFF, ("correlate(x, G)", "naive twin"))
 
 # The scalar s = sum(out * G) has gradient exactly dx, dW, db with respect to x, w, b.
 x_, w_, b_ = x.copy(), w.copy(), b.copy()
 s_of = lambda: float(np.sum(naive.conv2d_forward_naive(x_, w_, b_) * G))
 for label, arr, analytic in (("dx", x_, dx_full), ("dW", w_, dw_hand), ("db", b_, db_hand)):
-    report.check_close(label, analytic, numerical_gradient(s_of, arr), FD_TOL, ("by hand", "centred differences"))
+    report.parity(label, analytic, numerical_gradient(s_of, arr), FD_TOL, ("by hand", "centred differences"))
 
 # %%
 fig = Figure(figsize=(11, 7))
@@ -184,9 +221,10 @@ report.figure(fig, "tiny", "Forward and backward of a 5×5 convolution with a 3�
 # %% [markdown]
 # ## im2col: the same convolution as one matrix product
 #
-# Unroll every window into a row of a matrix `cols` (one row per output position). Then
-# forward = cols @ w_flat, dW_flat = G_flat @ cols, and dcols = G_flat^T w_flat, which col2im adds back
-# onto the windows to give dx.
+# Unroll every window into a row of a matrix `cols` (one row per output position). With `w_flat` and
+# `G_flat` as columns: forward $= \text{cols}\; w_\text{flat}$, $dW_\text{flat} = G_\text{flat}^\top\, \text{cols}$, and
+# $d\,\text{cols} = G_\text{flat}\, w_\text{flat}^\top$,
+# which col2im adds back onto the windows to give dx.
 
 # %%
 report.section("im2col: three matrix products")
@@ -215,7 +253,7 @@ report.text(
 )
 report.arrays(digits=2, cols=cols, w_flat=w_flat[0])
 report.check_close("forward", out_i2c, out_hand, ROUND_OFF, ("im2col", "sliding window"))
-report.check_close("forward", out_i2c, naive.conv2d_im2col(x, w, b), ROUND_OFF, ("im2col", "naive.conv2d_im2col"))
+report.parity("forward", out_i2c, naive.conv2d_im2col(x, w, b), ROUND_OFF, ("im2col", "naive.conv2d_im2col"))
 report.check_close("dW", dw_i2c, dw_ops, ROUND_OFF, ("G_flat @ cols", "ops.conv2d_backward"))
 report.check_close("dx", dx_i2c, dx_ops, ROUND_OFF, ("col2im(dcols)", "ops.conv2d_backward"))
 
@@ -246,7 +284,9 @@ report.text(
     of (G[n, f] fully convolved with w[f, c]). Padding adds zeros around x; the gradient that lands on
     those zeros is simply cut off. A stride s means the filter jumped s pixels between outputs; put
     s - 1 zeros between the entries of G (*dilate* it) and it lines up with the windows again. If the
-    last windows do not reach the last rows or columns of the input, those get no gradient at all.
+    last windows do not reach the last rows or columns of the *padded* input, those get no gradient at
+    all — when they are real input rows; with padding, the unreached row may be padding, whose gradient
+    is cut off anyway (stride 2, pad 1 below: the one unreached row is the bottom padding row).
     """
 )
 
@@ -289,27 +329,33 @@ for case, (N, C, F, H, K, s, p) in enumerate([(2, 2, 3, 6, 3, 1, 1), (2, 2, 3, 6
     def s_c(xc_=xc_, wc_=wc_, bc=bc, s=s, p=p, Gc=Gc) -> float:
         return float(np.sum(naive.conv2d_im2col(xc_, wc_, bc, s, p) * Gc))
 
-    report.check_close(f"dx [{tag}]", dx_r, numerical_gradient(s_c, xc_), FD_TOL, ("by the rules", "centred differences"))
-    report.check_close(f"dW [{tag}]", dw_r, numerical_gradient(s_c, wc_), FD_TOL, ("by the rules", "centred differences"))
+    report.parity(f"dx [{tag}]", dx_r, numerical_gradient(s_c, xc_), FD_TOL, ("by the rules", "centred differences"))
+    report.parity(f"dW [{tag}]", dw_r, numerical_gradient(s_c, wc_), FD_TOL, ("by the rules", "centred differences"))
     if torch is not None:
         tx = torch.tensor(xc, requires_grad=True)
         tw = torch.tensor(wc, requires_grad=True)
         tb = torch.tensor(bc, requires_grad=True)
         tout = torch.nn.functional.conv2d(tx, tw, tb, stride=s, padding=p)
         tout.backward(torch.tensor(Gc))
-        report.check_close(f"forward [{tag}]", out, tout.detach().numpy(), ROUND_OFF, ("ops", "torch"))
+        report.parity(f"forward [{tag}]", out, tout.detach().numpy(), ROUND_OFF, ("ops", "torch"))
         for label, ours, theirs in (("dx", dx_r, tx.grad), ("dW", dw_r, tw.grad), ("db", db_r, tb.grad)):
-            report.check_close(f"{label} [{tag}]", ours, theirs.numpy(), ROUND_OFF, ("by the rules", "torch autograd"))
-    untouched = (H + 2 * p - K) % s  # input rows/columns after the last window
-    rows.append([tag, f"{out.shape[2]}x{out.shape[3]}", str(untouched)])
-    if untouched and p == 0:
+            report.parity(f"{label} [{tag}]", ours, theirs.numpy(), ROUND_OFF, ("by the rules", "torch autograd"))
+    untouched = (H + 2 * p - K) % s  # padded rows/columns after the last window
+    real = max(0, untouched - p)  # of them, rows of the input itself (the last p padded rows are padding)
+    rows.append([tag, f"{out.shape[2]}x{out.shape[3]}", str(untouched), str(real)])
+    if real:
         report.claim(
-            np.all(dx_o[:, :, -untouched:, :] == 0) and np.all(dx_o[:, :, :, -untouched:] == 0),
-            f"[{tag}] the last {untouched} input row/column, which no window reaches, gets exactly zero gradient",
+            np.all(dx_o[:, :, -real:, :] == 0) and np.all(dx_o[:, :, :, -real:] == 0),
+            f"[{tag}] the last {real} input row/column, which no window reaches, gets exactly zero gradient",
+        )
+    elif untouched:
+        report.claim(
+            np.all(dx_o[:, :, -1, :] != 0) and np.all(dx_o[:, :, :, -1] != 0),
+            f"[{tag}] the unreached row/column is padding: every real input row, the last included, gets gradient",
         )
 if torch is None:
     report.note_skip("torch autograd comparison (torch is not installed)")
-report.table(["case", "output", "input rows/cols no window reaches"], rows)
+report.table(["case", "output", "padded rows/cols no window reaches", "of them real input"], rows)
 
 # %%
-report.finish()
+report_path = report.finish()  # the markdown report; its figures are beside it

@@ -1,7 +1,11 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
 # ---
 
 # %% [markdown]
@@ -10,6 +14,38 @@
 # None of these three layers has weights. Their backward passes only decide *where* the upstream
 # gradient goes: to the winner of each pooling window, through the inputs a ReLU let pass, through
 # the units dropout kept (scaled by 1/(1-p)). Ties and kinks are where the details matter.
+
+# %%
+# Setup (the same first cell in every walkthrough): make `scratchnet` and `compare` importable.
+# - In a clone of the repository nothing is installed: the clone's root goes first on sys.path, so the
+#   clone's own code runs (if numpy, numba and matplotlib are missing, `pip install -e <root>` installs them).
+# - Anywhere else (Colab, a notebook downloaded alone) the project is pip-installed from GitHub:
+#   set SCRATCHNET_GIT to your fork or branch if you use one. torch is optional (Colab has it): without
+#   it the walkthroughs skip their torch comparisons and say so.
+# Figures and the markdown report go to a temporary folder (set WALKTHROUGHS_OUT to choose another);
+# nothing is written into the repository. MNIST, where a walkthrough needs it, is read from $MNIST_DIR
+# or the project's cache (data/mnist, git-ignored), or downloaded there with SHA-256 checks
+# (scratchnet.data.locate_mnist).
+import importlib.util
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets: harmless here
+
+SCRATCHNET_GIT = "git+https://github.com/scratchnet-project/scratchnet@main"  # <- your fork, if any
+
+here = Path.cwd().resolve()
+root = next((p for p in (here, *here.parents) if (p / "compare" / "walkthroughs" / "notebooks").is_dir()), None)
+if root is not None:  # inside a clone: use this clone's code, whatever else is installed
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    if not all(importlib.util.find_spec(m) for m in ("numpy", "numba", "matplotlib")):
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "-e", str(root)])
+elif importlib.util.find_spec("compare") is None or importlib.util.find_spec("scratchnet") is None:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", f"scratchnet @ {SCRATCHNET_GIT}"])
+importlib.invalidate_caches()
 
 # %%
 import numpy as np
@@ -87,9 +123,9 @@ report.table(
     ],
 )
 report.arrays(digits=2, dx=dx_hand)
-report.check_close("max-pool forward", out, naive.maxpool2d_forward_naive(x, 2)[0], 0.0, ("ops", "naive twin"))
+report.parity("max-pool forward", out, naive.maxpool2d_forward_naive(x, 2)[0], 0.0, ("ops", "naive twin"))
 report.check_close("max-pool dx", dx_hand, dx_ops[0, 0], 0.0, ("routed by hand", "ops.maxpool2d_backward"))
-report.check_close("max-pool dx", dx_hand, naive.maxpool2d_backward_naive(G, x, 2)[0, 0], 0.0, ("routed by hand", "naive twin"))
+report.parity("max-pool dx", dx_hand, naive.maxpool2d_backward_naive(G, x, 2)[0, 0], 0.0, ("routed by hand", "naive twin"))
 report.claim(dx_ops[0, 0, 0, 1] == G[0, 0, 0, 0] and dx_ops[0, 0, 1, 0] == 0,
              "tie 3.0 / 3.0: the first maximum (0, 1) gets the gradient, the second (1, 0) gets 0")
 report.claim(dx_ops[0, 0, 2, 2] == G[0, 0, 1, 1] and dx_ops[0, 0, 2, 3] == 0,
@@ -98,8 +134,8 @@ if torch is not None:
     tx = torch.tensor(x, requires_grad=True)
     tout = torch.nn.functional.max_pool2d(tx, 2)
     tout.backward(torch.tensor(G))
-    report.check_close("max-pool forward", out, tout.detach().numpy(), 0.0, ("scratchnet", "torch"))
-    report.check_close("max-pool dx (ties included)", dx_ops, tx.grad.numpy(), 0.0, ("scratchnet", "torch autograd"))
+    report.parity("max-pool forward", out, tout.detach().numpy(), 0.0, ("scratchnet", "torch"))
+    report.parity("max-pool dx (ties included)", dx_ops, tx.grad.numpy(), 0.0, ("scratchnet", "torch autograd"))
 else:
     report.note_skip("every comparison with torch in this walkthrough (torch is not installed)")
 
@@ -171,12 +207,12 @@ report.arrays(digits=2, dx=dxo_hand)
 report.check_close("overlapping max-pool dx", dxo_hand, dxo_ops[0, 0], ROUND_OFF, ("routed by hand", "ops"))
 xo_ = xo.copy()
 numeric = numerical_gradient(lambda: float(np.sum(ops.maxpool2d_forward(xo_, 3, 1)[0] * Go)), xo_, 1e-6)
-report.check_close("overlapping max-pool dx", dxo_hand, numeric[0, 0], 1e-7, ("routed by hand", "centred differences"))
+report.parity("overlapping max-pool dx", dxo_hand, numeric[0, 0], 1e-7, ("routed by hand", "centred differences"))
 report.claim(abs(dxo_ops[0, 0, 1, 2] - Go.sum()) < 1e-15, "the input that wins all four windows gets the sum of their gradients")
 if torch is not None:
     tx = torch.tensor(xo, requires_grad=True)
     torch.nn.functional.max_pool2d(tx, 3, 1).backward(torch.tensor(Go))
-    report.check_close("overlapping max-pool dx", dxo_ops, tx.grad.numpy(), ROUND_OFF, ("scratchnet", "torch autograd"))
+    report.parity("overlapping max-pool dx", dxo_ops, tx.grad.numpy(), ROUND_OFF, ("scratchnet", "torch autograd"))
 
 xn = -1.0 - rng.random((1, 1, 4, 4))  # all negative
 outp, _ = ops.maxpool2d_forward(xn, 2, 2, 1)
@@ -232,7 +268,7 @@ report.claim(dxr[0, 2] == 0.0, "the gradient at exactly x = 0 is 0")
 if torch is not None:
     tx = torch.tensor(xr, requires_grad=True)
     torch.relu(tx).backward(torch.tensor(Gr))
-    report.check_close("ReLU dx (x = 0 included)", dxr, tx.grad.numpy(), 0.0, ("scratchnet", "torch autograd"))
+    report.parity("ReLU dx (x = 0 included)", dxr, tx.grad.numpy(), 0.0, ("scratchnet", "torch autograd"))
 
 # %% [markdown]
 # ## Dropout: a random mask, scaled by 1/(1-p)
@@ -265,7 +301,7 @@ report.check_close("nn.Dropout backward uses the forward's mask", dxd, dx_layer,
 report.check_close("nn.Dropout forward", outd, out_layer, 0.0, ("ops", "nn.Dropout"))
 xd_ = xd.copy()
 frozen = lambda: float(np.sum(xd_ * dmask * Gd))  # the forward with its mask held fixed
-report.check_close("dropout dx (mask held fixed)", dxd, numerical_gradient(frozen, xd_, 1e-6), 1e-8, ("ops", "centred differences"))
+report.parity("dropout dx (mask held fixed)", dxd, numerical_gradient(frozen, xd_, 1e-6), 1e-8, ("ops", "centred differences"))
 layer.eval()
 report.claim(np.array_equal(layer(xd), xd), "in eval mode dropout is the identity")
 
@@ -290,7 +326,7 @@ if torch is not None:
     tkeep = (tout != 0).detach().numpy()
     report.check_close("torch's kept values are x / (1 - p)", tout.detach().numpy(), xd * tkeep / (1 - p), 0.0,
                        ("torch dropout", "x * m / (1 - p)"))
-    report.check_close("dropout dx with torch's mask", ops.dropout_backward(Gd, tkeep / (1 - p)), tx.grad.numpy(), 0.0,
+    report.parity("dropout dx with torch's mask", ops.dropout_backward(Gd, tkeep / (1 - p)), tx.grad.numpy(), 0.0,
                        ("ops.dropout_backward", "torch autograd"))
 
 fig = Figure(figsize=(12, 3.2))
@@ -301,4 +337,4 @@ fig.suptitle(f"Inverted dropout, p = {p}: backward reuses the forward's mask")
 report.figure(fig, "dropout", "Dropout forward and backward share one scaled mask.")
 
 # %%
-report.finish()
+report_path = report.finish()  # the markdown report; its figures are beside it

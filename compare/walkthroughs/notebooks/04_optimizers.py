@@ -1,7 +1,11 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
 # ---
 
 # %% [markdown]
@@ -10,6 +14,38 @@
 # Backprop gives the gradient; the optimiser decides what to do with it. We follow one parameter
 # through three steps of each optimiser, computing every update by hand next to `scratchnet.optim`
 # (and torch.optim when installed), then watch all four on two 2-D loss surfaces.
+
+# %%
+# Setup (the same first cell in every walkthrough): make `scratchnet` and `compare` importable.
+# - In a clone of the repository nothing is installed: the clone's root goes first on sys.path, so the
+#   clone's own code runs (if numpy, numba and matplotlib are missing, `pip install -e <root>` installs them).
+# - Anywhere else (Colab, a notebook downloaded alone) the project is pip-installed from GitHub:
+#   set SCRATCHNET_GIT to your fork or branch if you use one. torch is optional (Colab has it): without
+#   it the walkthroughs skip their torch comparisons and say so.
+# Figures and the markdown report go to a temporary folder (set WALKTHROUGHS_OUT to choose another);
+# nothing is written into the repository. MNIST, where a walkthrough needs it, is read from $MNIST_DIR
+# or the project's cache (data/mnist, git-ignored), or downloaded there with SHA-256 checks
+# (scratchnet.data.locate_mnist).
+import importlib.util
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets: harmless here
+
+SCRATCHNET_GIT = "git+https://github.com/scratchnet-project/scratchnet@main"  # <- your fork, if any
+
+here = Path.cwd().resolve()
+root = next((p for p in (here, *here.parents) if (p / "compare" / "walkthroughs" / "notebooks").is_dir()), None)
+if root is not None:  # inside a clone: use this clone's code, whatever else is installed
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    if not all(importlib.util.find_spec(m) for m in ("numpy", "numba", "matplotlib")):
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "-e", str(root)])
+elif importlib.util.find_spec("compare") is None or importlib.util.find_spec("scratchnet") is None:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", f"scratchnet @ {SCRATCHNET_GIT}"])
+importlib.invalidate_caches()
 
 # %%
 import numpy as np
@@ -64,7 +100,8 @@ report.text(
 # %% [markdown]
 # ## SGD and SGD with momentum
 #
-# SGD: θ ← θ - lr·g. Momentum (torch's form): b₁ = g₁, b_t = μ·b_{t-1} + g_t, θ ← θ - lr·b_t.
+# SGD: $\theta \leftarrow \theta - \text{lr}\cdot g$. Momentum (torch's form): $b_1 = g_1$,
+# $b_t = \mu\, b_{t-1} + g_t$, $\theta \leftarrow \theta - \text{lr}\cdot b_t$.
 
 # %%
 
@@ -79,7 +116,7 @@ def steps_table(name, hand_rows, theta_hand, make_ours, make_torch, state_header
     report.table(["t", "θ before", "g", *state_headers, "step Δθ", "θ by hand", "scratchnet", "torch"], rows)
     report.check_close(f"{name}: θ after each step", theta_hand, ours, ROUND_OFF, ("by hand", "scratchnet.optim"))
     if torch is not None:
-        report.check_close(f"{name}: θ after each step", ours, theirs, ROUND_OFF, ("scratchnet.optim", "torch.optim"))
+        report.parity(f"{name}: θ after each step", ours, theirs, ROUND_OFF, ("scratchnet.optim", "torch.optim"))
     return ours
 
 
@@ -163,7 +200,8 @@ report.claim(abs(abs(scaled) - lr_adam) < 1e-8, "with a gradient 1000 times larg
 # %% [markdown]
 # ## Adadelta
 #
-# E[g²] ← ρE[g²] + (1-ρ)g², Δ = √(E[Δ²] + ε)/√(E[g²] + ε) · g, E[Δ²] ← ρE[Δ²] + (1-ρ)Δ², θ ← θ - lr·Δ.
+# $E[g^2] \leftarrow \rho E[g^2] + (1-\rho) g^2$, $\Delta = \frac{\sqrt{E[\Delta^2] + \epsilon}}{\sqrt{E[g^2] + \epsilon}}\, g$,
+# $E[\Delta^2] \leftarrow \rho E[\Delta^2] + (1-\rho)\Delta^2$, $\theta \leftarrow \theta - \text{lr}\cdot\Delta$.
 
 # %%
 report.section("Adadelta: a step size from the history of steps")
@@ -203,8 +241,8 @@ report.claim(abs(adad[2] - adad[1]) > abs(adad[1] - adad[0]) > abs(adad[0]), "an
 # %% [markdown]
 # ## Two loss surfaces
 #
-# An ill-conditioned quadratic f = ½(x² + 25y²) (25 times steeper along y) and the Rosenbrock
-# valley f = (1-x)² + 100(y-x²)².
+# An ill-conditioned quadratic $f = \tfrac12(x^2 + 25y^2)$ (25 times steeper along y) and the Rosenbrock
+# valley $f = (1-x)^2 + 100(y-x^2)^2$.
 
 # %%
 report.section("Trajectories on two 2-D loss surfaces")
@@ -255,7 +293,7 @@ def torch_trajectory(surface, start, make, steps, follow=None):
 for name, surface, point in (("quadratic", quadratic, (0.7, -0.3)), ("Rosenbrock", rosenbrock, (-1.2, 0.8))):
     p0 = np.array(point)
     numeric = np.array([(surface(p0 + e)[0] - surface(p0 - e)[0]) / 2e-6 for e in np.eye(2) * 1e-6])
-    report.check_close(f"{name} gradient at {point}", surface(p0)[1], numeric, 1e-8, ("formula", "centred differences"))
+    report.parity(f"{name} gradient at {point}", surface(p0)[1], numeric, 1e-8, ("formula", "centred differences"))
 
 SURFACES = {
     "quadratic": (quadratic, (-4.5, 1.5), 100, {
@@ -292,7 +330,7 @@ for sname, (surface, start, steps, configs) in SURFACES.items():
                      f"{fmt(losses[0])} -> {fmt(losses[-1])}")
         if torch is not None:
             lockstep = torch_trajectory(surface, start, make_torch, steps, follow=path)
-            report.check_close(f"{sname}, {oname}: each of {steps} steps", np.diff(path, axis=0),
+            report.parity(f"{sname}, {oname}: each of {steps} steps", np.diff(path, axis=0),
                                lockstep[1:] - path[:-1], 1e-12, ("scratchnet.optim", "torch.optim, lockstep"))
             free = torch_trajectory(surface, start, make_torch, steps)
             drift = f"{np.abs(free - path).max():.1e}"
@@ -305,6 +343,11 @@ report.table(["surface", "optimiser", "steps", "loss at start", "after 10%", "at
               "free-running max |scratchnet - torch|"], rows)
 
 path_sgd = results["quadratic", "SGD (lr 0.07)"][0]
+path_adam = results["quadratic", "Adam (lr 0.3)"][0]
+adam_first = np.abs(np.diff(path_adam[:6], axis=0))  # the first five steps, |dx| and |dy|
+adam_undershoot = float(path_adam[:, 1].min())
+ada_losses = results["Rosenbrock", "Adadelta (lr 1)"][1]
+ada_best = int(np.argmin(ada_losses))
 zigzag = np.all(np.sign(path_sgd[1:8, 1]) == -np.sign(path_sgd[:7, 1]))
 _, unstable = trajectory(quadratic, (-4.5, 1.5), lambda ps: optim.SGD(ps, lr=0.085), 100)
 report.text(
@@ -317,15 +360,30 @@ report.text(
     direction then crawls — that is what *ill-conditioned* means. Momentum with the *same* lr adds half of
     the previous step to each new one: the alternating y-steps partly cancel, the x-steps (all the same
     sign) add up, and the loss falls far faster. Adam rescales each coordinate by its own gradient size,
-    so both axes move at about lr per step: it heads almost straight for the minimum, then circles it at
-    a scale set by lr. Adadelta with its default settings is still taking small, growing steps.
+    so at first *both* coordinates move by about lr = 0.3 per step, whatever their gradients
+    (first five steps: |Δx| from {fmt(adam_first[:, 0].min(), 3)} to {fmt(adam_first[:, 0].max(), 3)}, |Δy|
+    from {fmt(adam_first[:, 1].min(), 3)} to {fmt(adam_first[:, 1].max(), 3)}). It therefore does **not**
+    head for the minimum: it travels along the diagonal, at 45°, while the minimum lies at
+    {np.degrees(np.arctan2(1.5, 4.5)):.0f}° from the start; y reaches 0 long before x does and overshoots
+    to {fmt(adam_undershoot, 2)}, and the path then curls in and circles the minimum at a scale set by lr.
+    Adadelta with its default settings is still taking small, growing steps.
 
     **Rosenbrock.** The minimum (1, 1) lies at the end of a long, curved, nearly flat valley. Every method
     falls into the valley quickly; the difference is how fast it then travels along the floor, where the
     gradient is small: plain SGD crawls, momentum builds up speed along the floor, Adam's steps do not
-    shrink with the gradient.
+    shrink with the gradient. Adadelta's loss is **not monotone**: it is lowest at step {ada_best}
+    ({fmt(ada_losses[ada_best])}) and then rises, to {fmt(ada_losses[-1])} at step {len(ada_losses) - 1}. Adadelta
+    has no learning rate to cap its step: the step is the RMS of its own past steps over the RMS of past
+    gradients, and that ratio keeps growing while it travels along the valley floor; where the valley
+    bends, steps of that size overshoot the narrow floor and climb its walls, and the loss goes up.
     """
 )
+report.claim(np.all(np.abs(adam_first / 0.3 - 1) < 0.15),
+             "Adam's first five steps move both coordinates by about lr = 0.3 (to 15%): a diagonal, not the gradient's direction")
+report.claim(adam_undershoot < -0.3, "Adam overshoots y = 0 by more than 0.3 on the quadratic", f"min y {fmt(adam_undershoot, 3)}")
+report.claim(500 < ada_best < len(ada_losses) - 1 and ada_losses[-1] > 1.2 * ada_losses[ada_best],
+             "Adadelta's Rosenbrock loss reaches its minimum late and then rises by more than 20 %",
+             f"lowest {fmt(ada_losses[ada_best])} at step {ada_best}, {fmt(ada_losses[-1])} at the end")
 if torch is not None:
     from fractions import Fraction
 
@@ -409,4 +467,4 @@ fig.suptitle("The same gradients, four update rules")
 report.figure(fig, "trajectories", "Trajectories (top) and loss per step (bottom) on an ill-conditioned quadratic and on Rosenbrock's valley.")
 
 # %%
-report.finish()
+report_path = report.finish()  # the markdown report; its figures are beside it

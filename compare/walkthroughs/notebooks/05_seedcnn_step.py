@@ -1,7 +1,11 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
 # ---
 
 # %% [markdown]
@@ -13,13 +17,44 @@
 # and torch autograd.
 
 # %%
+# Setup (the same first cell in every walkthrough): make `scratchnet` and `compare` importable.
+# - In a clone of the repository nothing is installed: the clone's root goes first on sys.path, so the
+#   clone's own code runs (if numpy, numba and matplotlib are missing, `pip install -e <root>` installs them).
+# - Anywhere else (Colab, a notebook downloaded alone) the project is pip-installed from GitHub:
+#   set SCRATCHNET_GIT to your fork or branch if you use one. torch is optional (Colab has it): without
+#   it the walkthroughs skip their torch comparisons and say so.
+# Figures and the markdown report go to a temporary folder (set WALKTHROUGHS_OUT to choose another);
+# nothing is written into the repository. MNIST, where a walkthrough needs it, is read from $MNIST_DIR
+# or the project's cache (data/mnist, git-ignored), or downloaded there with SHA-256 checks
+# (scratchnet.data.locate_mnist).
+import importlib.util
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets: harmless here
+
+SCRATCHNET_GIT = "git+https://github.com/scratchnet-project/scratchnet@main"  # <- your fork, if any
+
+here = Path.cwd().resolve()
+root = next((p for p in (here, *here.parents) if (p / "compare" / "walkthroughs" / "notebooks").is_dir()), None)
+if root is not None:  # inside a clone: use this clone's code, whatever else is installed
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    if not all(importlib.util.find_spec(m) for m in ("numpy", "numba", "matplotlib")):
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "-e", str(root)])
+elif importlib.util.find_spec("compare") is None or importlib.util.find_spec("scratchnet") is None:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", f"scratchnet @ {SCRATCHNET_GIT}"])
+importlib.invalidate_caches()
+
+# %%
 import numpy as np
 from matplotlib.figure import Figure
 
 from scratchnet import models, nn, optim
 from scratchnet.data import ChecksumError, IDXError, load_mnist_split, normalize
 from scratchnet.gradcheck import check_module, kink_margin
-from scratchnet.run.provenance import data_label, describe_split
 from compare.walkthroughs._report import Report, fmt, optional_torch, settings
 
 report = Report("seedcnn_step", "One SeedCNN training step on one MNIST digit, opened up")
@@ -48,8 +83,7 @@ try:
     split = load_mnist_split(settings().data_dir, split="test", download=False)
     index = 0
     image, label = split.images[index], int(split.labels[index])
-    source = (f"the real MNIST test image #{index} ({data_label(describe_split(split.directory, 'test'))}, "
-              "read by `scratchnet.data`)")
+    source = f"the real MNIST test image #{index} (read by `scratchnet.data` from `$MNIST_DIR` or the cache)"
     real_digit = True
 except (OSError, IDXError, ChecksumError) as err:
     image, label = generated_seven(), 7
@@ -65,6 +99,7 @@ except (OSError, IDXError, ChecksumError) as err:
 x = normalize(image[None], "mnist")  # (1, 1, 28, 28) float32: (pixel/255 - 0.1307) / 0.3081
 y = np.array([label])
 model = models.SeedCNN(rng=0)  # float32, torch's default initialisation from a seeded generator
+initial_weights = {k: v.copy() for k, v in model.state_dict().items()}  # the Adam cell restarts from these
 report.text(
     f"""
     The input is {source}, label **{label}**, scaled to [0, 1] and normalised with MNIST's mean and
@@ -98,12 +133,38 @@ report.text(
     the loss is -log {fmt(probs_before[label])} = **{fmt(loss_before)}**.
     """
 )
+report.table(
+    ["layer", "output shape", "min", "max", "mean", "exactly zero"],
+    [[name, str(a.shape), fmt(float(a.min())), fmt(float(a.max())), fmt(float(a.mean())), f"{np.mean(a == 0):.0%}"]
+     for name, a in acts],
+)
+report.text(
+    f"""
+    Every activation, summarised. The convolutions keep the 28×28 (then 14×14) grid and multiply the
+    channels; each ReLU zeroes its negative inputs ({np.mean(dict(acts)['relu1'] == 0):.0%} of `relu1`'s
+    outputs are exactly 0); each max-pool keeps one value of four. The feature maps of `conv1` and
+    `relu1` are drawn below.
+    """
+)
+fig = Figure(figsize=(12, 3.3))
+axes = fig.subplots(2, 8)
+for row, key in enumerate(("conv1", "relu1")):
+    maps = dict(acts)[key][0]
+    for c in range(8):
+        axes[row, c].imshow(maps[c], cmap="RdBu_r", vmin=-np.abs(maps).max(), vmax=np.abs(maps).max())
+        axes[row, c].set_xticks([])
+        axes[row, c].set_yticks([])
+        axes[row, c].set_title(f"{key} ch {c}", fontsize=8)
+fig.suptitle("The eight feature maps of conv1 (top) and after ReLU (bottom): red positive, blue negative")
+report.figure(fig, "feature_maps", "conv1's eight output channels for this digit, before and after the ReLU.")
 
 # %% [markdown]
 # ## Backward, layer by layer (in reverse)
 
 # %%
 report.section("Backward: every gradient, in reverse order")
+model.zero_grad()  # so that re-running this cell does not add the gradients twice
+crit(model(x), y)  # a fresh forward: each forward supports one backward (as in torch)
 grad_out = {}  # layer name -> dL/d(output of that layer)
 g = crit.backward()
 grad_logits = g.copy()
@@ -164,7 +225,7 @@ for k, p in params.items():
 # %%
 report.section("Checking the gradients")
 model64 = models.SeedCNN(dtype=np.float64, rng=0)
-model64.load_state_dict(model.state_dict())
+model64.load_state_dict(initial_weights)  # the weights the gradients above were taken at
 x64 = x.astype(np.float64)
 margin = kink_margin(model64, x64)
 result = check_module(model64, x64, eps=1e-5, max_entries=12, seed=0)
@@ -203,7 +264,7 @@ if torch is None:
     report.note_skip("torch autograd comparison (torch is not installed)")
 else:
     F = torch.nn.functional
-    tp = {k: torch.tensor(p.data, requires_grad=True) for k, p in params.items()}
+    tp = {k: torch.tensor(initial_weights[k], requires_grad=True) for k in params}
 
     def torch_forward(inp):
         z = F.max_pool2d(F.relu(F.conv2d(inp, tp["conv1.weight"], tp["conv1.bias"], padding=1)), 2)
@@ -215,17 +276,18 @@ else:
     tloss = F.cross_entropy(tlogits, torch.tensor(y))
     tloss.backward()
     report.text("**torch autograd** runs the same network (same float32 weights) with `torch.nn.functional`.")
-    report.check_close("logits", logits, tlogits.detach().numpy(), 1e-5, ("scratchnet", "torch"))
-    report.check_close("loss", loss_before, tloss.item(), 1e-6, ("scratchnet", "torch"))
-    report.check_close("dL/dx (the image)", grad_out["input"], tx.grad.numpy(), 1e-5, ("scratchnet", "torch autograd"))
+    report.parity("logits", logits, tlogits.detach().numpy(), 1e-5, ("scratchnet", "torch"))
+    report.parity("loss", loss_before, tloss.item(), 1e-6, ("scratchnet", "torch"))
+    report.parity("dL/dx (the image)", grad_out["input"], tx.grad.numpy(), 1e-5, ("scratchnet", "torch autograd"))
     for k in params:
-        report.check_close(f"{k} gradient", param_grads[k], tp[k].grad.numpy(), 1e-5, ("scratchnet", "torch autograd"))
+        report.parity(f"{k} gradient", param_grads[k], tp[k].grad.numpy(), 1e-5, ("scratchnet", "torch autograd"))
 
 # %% [markdown]
 # ## One Adam step
 
 # %%
 report.section("One Adam step: what each parameter receives")
+model.load_state_dict(initial_weights)  # start from the same weights every time this cell runs
 model.zero_grad()
 crit(model(x), y)
 model.backward(crit.backward())
@@ -244,9 +306,11 @@ report.math(r"\Delta\theta = -\mathrm{lr}\,\frac{g}{|g| + \epsilon}")
 report.text(
     f"""
     — **every weight with a non-negligible gradient moves by exactly lr = {LR:g}** against the sign of its
-    gradient, however large or small that gradient is, and a weight whose gradient is exactly 0 (a filter
-    position that never received gradient) does not move. Contrast plain SGD, whose step lr·g would differ
-    by orders of magnitude between layers (see ‖dL/dp‖ above).
+    gradient, however large or small that gradient is, and a weight whose gradient is exactly 0 does not
+    move. Where do exact zeros come from? In `fc.weight`, from zero *input activations*: dW = gᵀx, so the
+    column of W that multiplies an input x_j = 0 (a unit that the ReLU switched off and `pool2` passed on)
+    gets gᵀ·0 = 0 in every row. Contrast plain SGD, whose step lr·g would differ by orders of magnitude
+    between layers (see ‖dL/dp‖ above).
     """
 )
 rows = []
@@ -265,11 +329,19 @@ big = np.concatenate([(np.abs(param_grads[k]) > 1e-5).ravel() for k in params])
 report.claim(np.all(np.abs(moved[big] / LR - 1) < 1e-2),
              "every parameter whose gradient exceeds 1e-5 in size moved by lr (to 1%)", f"{big.sum():,} of {big.size:,}")
 report.claim(np.all(moved[~nonzero] == 0), "parameters with exactly zero gradient did not move", f"{(~nonzero).sum():,} of them")
+fc_in = dict(acts)["flatten"][0]  # the input of fc
+fc_zero_cols = np.all(param_grads["fc.weight"] == 0, axis=0)
+report.claim(np.array_equal(fc_zero_cols, fc_in == 0),
+             "the all-zero columns of fc.weight's gradient are exactly the inputs of fc that are 0 (dW = gᵀx)",
+             f"{int(fc_zero_cols.sum())} of {fc_in.size} columns")
 if torch is not None:
+    tp = {k: torch.tensor(before[k], requires_grad=True) for k in params}  # fresh: the cell may be re-run
+    for k in params:
+        tp[k].grad = torch.tensor(param_grads[k])
     topt = torch.optim.Adam(list(tp.values()), lr=LR)
     topt.step()
     for k in params:
-        report.check_close(f"{k} after the step", params[k].data, tp[k].detach().numpy(), 1e-6, ("scratchnet Adam", "torch Adam"))
+        report.parity(f"{k} after the step", params[k].data, tp[k].detach().numpy(), 1e-6, ("scratchnet Adam", "torch Adam"))
 
 # %% [markdown]
 # ## Did the loss on this digit go down?
@@ -332,4 +404,4 @@ ax_w.legend(fontsize=8)
 report.figure(fig, "gradients", "Gradient magnitude per layer (left) and per parameter, with the Adam update it produced (right).")
 
 # %%
-report.finish()
+report_path = report.finish()  # the markdown report; its figures are beside it

@@ -1,7 +1,11 @@
 # ---
 # jupyter:
 #   jupytext:
-#     formats: py:percent
+#     formats: ipynb,py:percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
 # ---
 
 # %% [markdown]
@@ -11,6 +15,38 @@
 # geometrically unless each factor is close to 1. We measure the gradient norm of every layer of a
 # 20-layer sigmoid net and a 20-layer ReLU net under five initialisations, with a Sigmoid module
 # written (and gradient-checked) here.
+
+# %%
+# Setup (the same first cell in every walkthrough): make `scratchnet` and `compare` importable.
+# - In a clone of the repository nothing is installed: the clone's root goes first on sys.path, so the
+#   clone's own code runs (if numpy, numba and matplotlib are missing, `pip install -e <root>` installs them).
+# - Anywhere else (Colab, a notebook downloaded alone) the project is pip-installed from GitHub:
+#   set SCRATCHNET_GIT to your fork or branch if you use one. torch is optional (Colab has it): without
+#   it the walkthroughs skip their torch comparisons and say so.
+# Figures and the markdown report go to a temporary folder (set WALKTHROUGHS_OUT to choose another);
+# nothing is written into the repository. MNIST, where a walkthrough needs it, is read from $MNIST_DIR
+# or the project's cache (data/mnist, git-ignored), or downloaded there with SHA-256 checks
+# (scratchnet.data.locate_mnist).
+import importlib.util
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets: harmless here
+
+SCRATCHNET_GIT = "git+https://github.com/scratchnet-project/scratchnet@main"  # <- your fork, if any
+
+here = Path.cwd().resolve()
+root = next((p for p in (here, *here.parents) if (p / "compare" / "walkthroughs" / "notebooks").is_dir()), None)
+if root is not None:  # inside a clone: use this clone's code, whatever else is installed
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    if not all(importlib.util.find_spec(m) for m in ("numpy", "numba", "matplotlib")):
+        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "-e", str(root)])
+elif importlib.util.find_spec("compare") is None or importlib.util.find_spec("scratchnet") is None:
+    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", f"scratchnet @ {SCRATCHNET_GIT}"])
+importlib.invalidate_caches()
 
 # %%
 import math
@@ -70,17 +106,18 @@ if torch is not None:
     torch.sigmoid(tz).backward(torch.tensor(g))
     s_mod = Sigmoid()
     out = s_mod(zs)
-    report.check_close("sigmoid forward", out, torch.sigmoid(torch.tensor(zs)).numpy(), 1e-15, ("Sigmoid", "torch.sigmoid"))
-    report.check_close("sigmoid backward", s_mod.backward(g), tz.grad.numpy(), 1e-14, ("Sigmoid", "torch autograd"))
+    report.parity("sigmoid forward", out, torch.sigmoid(torch.tensor(zs)).numpy(), 1e-15, ("Sigmoid", "torch.sigmoid"))
+    report.parity("sigmoid backward", s_mod.backward(g), tz.grad.numpy(), 1e-14, ("Sigmoid", "torch autograd"))
 else:
     report.note_skip("torch.sigmoid comparison (torch is not installed)")
 
 # %% [markdown]
 # ## Why depth multiplies
 #
-# For h_l = act(z_l), z_l = h_{l-1} W_lᵀ + b_l: dL/dh_{l-1} = (dL/dh_l ⊙ act'(z_l)) W_l and
-# dL/dW_l = (dL/dh_l ⊙ act'(z_l))ᵀ h_{l-1}. Each layer multiplies the gradient's size by about
-# √fan_out · std(W) · rms(act').
+# For $h_l = \text{act}(z_l)$, $z_l = h_{l-1} W_l^\top + b_l$:
+# $\frac{\partial L}{\partial h_{l-1}} = \big(\frac{\partial L}{\partial h_l} \odot \text{act}'(z_l)\big) W_l$ and
+# $\frac{\partial L}{\partial W_l} = \big(\frac{\partial L}{\partial h_l} \odot \text{act}'(z_l)\big)^\top h_{l-1}$.
+# Each layer multiplies the gradient's size by about $\sqrt{\text{fan\_out}} \cdot \text{std}(W) \cdot \text{rms}(\text{act}')$.
 
 # %%
 report.section("Why depth multiplies")
@@ -296,7 +333,8 @@ idx = np.arange(4)
 fd_first = numerical_gradient(loss_of, first.data, eps=1e-5, indices=idx).reshape(-1)[idx]
 fd_last = numerical_gradient(loss_of, last.data, eps=1e-5, indices=idx).reshape(-1)[idx]
 bp_first, bp_last = first.grad.reshape(-1)[idx], last.grad.reshape(-1)[idx]
-noise = np.finfo(np.float64).eps * abs(loss_of()) / 1e-5
+u = np.finfo(np.float64).eps / 2  # the unit round-off, 1.1e-16 (as in gradient_checking)
+noise = u * abs(loss_of()) / 1e-5
 report.text(
     f"""
     **torch autograd** agrees layer by layer (above), even where the gradients are 1e-15 in size. **Finite
@@ -306,7 +344,7 @@ report.text(
     - last layer: backprop entries of size ~{fmt(np.abs(bp_last).mean())}; the centred differences agree
       (relative error {rel_error(bp_last, fd_last):.1e}).
     - first layer: backprop entries of size ~{fmt(np.abs(bp_first).mean())}. But the loss ({fmt(loss_of())}) is only
-      known to about u·|L| ≈ {np.finfo(np.float64).eps * abs(loss_of()):.0e}, so a difference quotient carries noise of about
+      known to about u·|L| ≈ {u * abs(loss_of()):.0e} (u = {u:.1e}, the unit round-off), so a difference quotient carries noise of about
       u·|L|/ε ≈ {noise:.0e} — far larger than the gradient itself. The centred differences come out as
       {", ".join(f"{v:.0e}" for v in fd_first)}: {"the loss did not change at all" if not np.any(fd_first) else "round-off noise"}
       (relative error {rel_error(bp_first, fd_first):.1f}).
@@ -322,4 +360,4 @@ report.claim(np.abs(bp_first).max() < noise / 100 and rel_error(bp_first, fd_fir
              f"max |grad| {np.abs(bp_first).max():.0e} vs noise {noise:.0e}")
 
 # %%
-report.finish()
+report_path = report.finish()  # the markdown report; its figures are beside it
