@@ -7,6 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from scratchnet.data import IDXError, MNISTNotFoundError, load_mnist_split
+from scratchnet.run.args import seed_int
 from scratchnet.run.command import run_command
 from torchref.device import DeviceError, select_device
 
@@ -16,14 +17,18 @@ from .report import Report
 INPUT_ERRORS: tuple[type[BaseException], ...] = (MNISTNotFoundError, IDXError, DeviceError, ValueError)
 
 
-def add_report_arguments(p: argparse.ArgumentParser, out: str, seed: int = 0, quick: str = "a data subset, one epoch") -> None:
-    """--seed, --device, --data-dir, --out, --quick and --no-progress, with the same meaning in every report."""
-    p.add_argument("--seed", type=int, default=seed)
+def add_report_arguments(p: argparse.ArgumentParser, name: str, seed: int = 0,
+                         quick: str = "a data subset, one epoch") -> None:
+    """--seed, --device, --data-dir, --out, --quick and --no-progress, with the same meaning in every report.
+    ``--out`` defaults to the git-ignored ``runs/<name>``; ``--out reports/<name>`` refreshes the committed one."""
+    p.add_argument("--seed", type=seed_int, default=seed, help="seed of the initial weights and batch order")
     p.add_argument("--device", default=None, help="torch device: cuda, cpu, ... (default: CUDA when present, else CPU)")
-    p.add_argument("--data-dir", default=None, help="MNIST-format IDX directory (default: MNIST_DIR, cache, download)")
-    p.add_argument("--out", default=out, help=f"where the report goes (default {out})")
+    p.add_argument("--data-dir", default=None, help="MNIST-format IDX directory (default: MNIST_DIR, the cache, a download)")
+    p.add_argument("--out", default=f"runs/{name}",
+                   help=f"folder for the report (default: runs/{name}, git-ignored; the committed report is "
+                        f"reports/{name}, refreshed by python -m compare.all --out reports)")
     p.add_argument("--quick", action="store_true", help=f"2,000 training / 500 test images, {quick} (for CI)")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (a line per epoch still)")
 
 
 def check_counts(p: argparse.ArgumentParser, **counts: int | None) -> None:

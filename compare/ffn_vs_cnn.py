@@ -2,7 +2,7 @@
 with scratchnet (NumPy + Numba, CPU) and with torchref (PyTorch, GPU when present) — from the same
 initial weights, on the same batches, with the same recipe (Adam 1e-3, batch 60, 10 epochs, /255 input).
 
-Writes ``reports/ffn_vs_cnn/``: report.md, metrics.csv, history.json and the figures (learning curves,
+Writes ``runs/ffn_vs_cnn/`` (``--out reports/ffn_vs_cnn`` for the committed one): report.md, metrics.csv, history.json and the figures (learning curves,
 confusion matrices, per-class F1, sample digits, most confidently misclassified digits, SeedCNN's
 first-layer filters and feature maps). ``--quick`` trains on a subset for one epoch (for CI).
 """
@@ -16,7 +16,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from scratchnet import train as scratch_train
 from scratchnet.data import normalize
@@ -24,6 +23,8 @@ from scratchnet.metrics import classification_report
 from scratchnet.recipes import RECIPES
 from torchref import train as torch_train
 from torchref.data import to_device
+
+from scratchnet.run.args import HelpFormatter, positive_int
 
 from .cli import add_report_arguments, check_counts, load_splits, run_report, start
 from .figures import confusion, pyplot
@@ -40,7 +41,15 @@ PUBLISHED = {
 }
 
 
-def train_pair(name: str, data: dict[str, Any], epochs: int, batch_size: int, seed: int, device, progress) -> dict:
+def epoch_printer(name: str, impl: str, t0: float):
+    """The per-epoch line of one run, prefixed with the model and library and the job's elapsed time."""
+    def log(line: str) -> None:
+        print(f"[{(time.perf_counter() - t0) / 60:4.1f} min] {display_name(name):<7} {impl:<10} {line}", flush=True)
+    return log
+
+
+def train_pair(name: str, data: dict[str, Any], epochs: int, batch_size: int, seed: int, device, progress,
+               job_t0: float) -> dict:
     """Train one architecture with both implementations from the same initial weights and batches."""
     recipe = replace(RECIPES[name], epochs=epochs, batch_size=batch_size)
     results: dict[str, Any] = {}
@@ -48,7 +57,8 @@ def train_pair(name: str, data: dict[str, Any], epochs: int, batch_size: int, se
 
     model, t0 = pair.scratchnet.model, time.perf_counter()
     hist = scratch_train.fit(model, pair.scratchnet.optimizer, data["train_np"], epochs=epochs, batch_size=batch_size,
-                             scheduler=pair.scratchnet.scheduler, test_data=data["test_np"], seed=seed, progress=progress)
+                             scheduler=pair.scratchnet.scheduler, test_data=data["test_np"], seed=seed, progress=progress,
+                             log=epoch_printer(name, "scratchnet", job_t0))
     probs = scratch_probabilities(model, data["test_np"][0])
     train_probs = scratch_probabilities(model, data["train_np"][0])
     results["scratchnet"] = {"model": model, "history": hist, "probs": probs, "train_probs": train_probs,
@@ -57,7 +67,7 @@ def train_pair(name: str, data: dict[str, Any], epochs: int, batch_size: int, se
     tmodel, t0 = pair.torch.model, time.perf_counter()
     thist = torch_train.fit(tmodel, pair.torch.optimizer, data["train_t"], epochs=epochs, batch_size=batch_size,
                             scheduler=pair.torch.scheduler, test_data=data["test_t"], seed=seed, progress=progress,
-                            model_name=display_name(name))
+                            model_name=display_name(name), log=epoch_printer(name, "torch", job_t0))
     results["torch"] = {"model": tmodel, "history": thist, "probs": torch_probabilities(tmodel, data["test_t"].x),
                         "train_probs": torch_probabilities(tmodel, data["train_t"].x),
                         "device": f"{device.type}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),
@@ -244,13 +254,28 @@ def agreements(runs: dict, summaries: list[dict]) -> dict[str, dict]:
     return out
 
 
+#: what the full run (10 epochs, 60,000 images) took on this project's 2-core CPU, for the first line
+FULL_RUN_MINUTES = 6
+
+
+def plan_line(args, device) -> str:
+    what = ("a data subset, 1 epoch: about a minute" if args.quick else
+            f"{args.epochs} epochs of 60,000 images, batch {args.batch_size}: about "
+            f"{max(1, round(FULL_RUN_MINUTES * args.epochs / 10 * 60 / args.batch_size))} min on 2 CPU cores "
+            "(plus 1-2 min compiling the Numba kernels on a cold cache)")
+    return (f"ffn_vs_cnn: FFN and SeedCNN, each trained by scratchnet (NumPy + Numba, CPU) and by torch ({device}) "
+            f"from the same weights on the same batches; {what}; then the report in {args.out}/")
+
+
 def run(args) -> Report:
+    t0 = time.perf_counter()
     rep, device, progress = start(args)
+    print(plan_line(args, device), flush=True)
     data, directory = load_data(args, device)
     xtr, ytr, xte, yte = data["images"]
     runs = {}
-    for name in tqdm(MODELS, desc="models", disable=progress is False or None):
-        runs[name] = train_pair(name, data, args.epochs, args.batch_size, args.seed, device, progress)
+    for name in MODELS:
+        runs[name] = train_pair(name, data, args.epochs, args.batch_size, args.seed, device, progress, t0)
     summaries = [summarise(n, impl, runs[n][impl], yte, ytr) for n in MODELS for impl in IMPLEMENTATIONS]
     agreement = agreements(runs, summaries)
     data_line, described = rep.data(directory, len(ytr), len(yte), args.quick)
@@ -267,16 +292,19 @@ def run(args) -> Report:
     rep.figure("samples.png", plot_samples(xtr, ytr))
     rep.figure("misclassified.png", plot_misclassified(summaries, runs, xte, yte))
     rep.figure("filters.png", plot_filters(runs["seedcnn"]["scratchnet"]["model"], xte[0], data["test_np"][0][0]))
-    rep.markdown("report.md", report_lines(rep, summaries, agreement, data_line, args))
+    lines = report_lines(rep, summaries, agreement, data_line, args)
+    rep.markdown("report.md", lines)
+    start_row = lines.index("## Results on the test set") + 2
+    print("\n".join(["", *lines[start_row:lines.index("", start_row)], ""]))
+    print(f"done in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
     return rep
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m compare.ffn_vs_cnn", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=60)
-    add_report_arguments(p, "reports/ffn_vs_cnn")
+    p = argparse.ArgumentParser(prog="python -m compare.ffn_vs_cnn", description=__doc__, formatter_class=HelpFormatter)
+    p.add_argument("--epochs", type=positive_int, default=10, help="epochs per run (--quick: 1)")
+    p.add_argument("--batch-size", type=positive_int, default=60, help="images per step")
+    add_report_arguments(p, "ffn_vs_cnn")
     args = p.parse_args(argv)
     if args.quick:
         args.epochs = 1

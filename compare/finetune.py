@@ -276,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ffn-epochs", type=int, default=None, help="SimpleNN epochs (default: 10)")
     p.add_argument("--k", type=int, default=5, help="folds for SimpleNN's cross-validation (default 5)")
     p.add_argument("--image-size", type=int, default=28, help="side the digits are resized to for ResNet18")
-    add_report_arguments(p, "reports/finetune", quick="one epoch each, 3 folds")
+    add_report_arguments(p, "finetune", quick="one epoch each, 3 folds")
     args = p.parse_args(argv)
     args.protocols = [s.strip() for s in args.protocols.split(",") if s.strip()]
     unknown = [s for s in args.protocols if s not in PROTOCOLS]

@@ -24,6 +24,8 @@ from tqdm.auto import tqdm
 from scratchnet.data import MNIST_DIR_ENV, MNISTNotFoundError, load_mnist_split, normalize
 from scratchnet.recipes import RECIPES
 
+from scratchnet.run.args import HelpFormatter, positive_int, seed_int
+
 from .cli import check_counts, run_report
 from .figures import pyplot
 from .models import Pair, build_pair, display_name
@@ -216,15 +218,17 @@ def report_lines(rep: Report, rows, curves, data_line: str, batch: int, steps: i
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m compare.parity", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--out", default="reports/parity")
-    p.add_argument("--data-dir", default=os.environ.get("MNIST_DIR"))
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--steps", type=int, default=100)
+    p = argparse.ArgumentParser(prog="python -m compare.parity", description=__doc__, formatter_class=HelpFormatter)
+    p.add_argument("--out", default="runs/parity",
+                   help="folder for the report (git-ignored; the committed one is reports/parity)")
+    p.add_argument("--data-dir", default=os.environ.get("MNIST_DIR"),
+                   help="MNIST-format IDX directory for the real-digit inputs (default: MNIST_DIR; without it, "
+                        "generated images)")
+    p.add_argument("--seed", type=seed_int, default=0, help="seed of the weights, inputs and batches")
+    p.add_argument("--batch-size", type=positive_int, default=32, help="images per layer check and training step")
+    p.add_argument("--steps", type=positive_int, default=100, help="Adam steps of the training comparison")
     p.add_argument("--quick", action="store_true", help="FFN and SeedCNN only, 10 steps (for CI)")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
     args = p.parse_args(argv)
     steps = 10 if args.quick else args.steps
     check_counts(p, steps=steps, batch_size=args.batch_size)

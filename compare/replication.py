@@ -368,7 +368,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m compare.replication", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--epochs", type=int, default=OFFICIAL.epochs, help="epochs of the main runs (official: 14)")
-    add_report_arguments(p, "reports/replication", seed=OFFICIAL_SEED)
+    add_report_arguments(p, "replication", seed=OFFICIAL_SEED)
     p.add_argument("--extra-seeds", type=int, default=2, help="more seeds for the one-epoch official recipe (default 2)")
     p.add_argument("--scratchnet-history", default=None,
                    help="reuse this finished scratchnet.train history (same recipe, seed and data) instead of training")

@@ -399,7 +399,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--target", type=float, help="test accuracy in %% to hold the runs to (default: the project's "
                    "target for the model: " + ", ".join(f"{k} {v}" for k, v in TARGETS.items()) + ")")
     p.add_argument("--no-target", action="store_true", help="no target line or verdict")
-    add_report_arguments(p, "reports/seeds", quick="one epoch (overrides --epochs)")
+    add_report_arguments(p, "seeds", quick="one epoch (overrides --epochs)")
     args = p.parse_args(argv)
     check_counts(p, seeds=args.seeds, epochs=args.epochs)
     if args.target is not None and args.no_target:

@@ -7,7 +7,9 @@ import argparse
 import os
 from pathlib import Path
 
-from .children import REPO, run_as_child
+from scratchnet.run.args import HelpFormatter, positive_int, thread_count
+
+from .children import run_as_child
 
 QUICK = dict(reps=3, warmup=1, steps={"ffn": 20, "seedcnn": 3, "examplesnet": 1}, infer_reps=3, op_reps=5,
              gemm_reps=3, alone=False)
@@ -15,16 +17,32 @@ FULL = dict(reps=15, warmup=2, steps={"ffn": 50, "seedcnn": 10, "examplesnet": 3
             gemm_reps=10, alone=True)
 
 
+def _choices(allowed: tuple[str, ...], what: str):
+    def parse(text: str) -> str:
+        bad = [v for v in text.split(",") if v and v not in allowed]
+        if bad:
+            raise argparse.ArgumentTypeError(f"unknown {what} {', '.join(bad)}; expected some of {', '.join(allowed)}")
+        return text
+    return parse
+
+
+model_list = _choices(("ffn", "seedcnn", "examplesnet"), "model(s)")
+section_list = _choices(("ops", "jit", "memory"), "section(s)")
+
+
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m compare.bench",
+    p = argparse.ArgumentParser(prog="python -m compare.bench", formatter_class=HelpFormatter,
                                 description="scratchnet vs torch on the CPU, side by side: train and inference "
                                             "throughput, per-op speed, JIT cost, memory.")
     p.add_argument("--quick", action="store_true", help="fewer repetitions and a data subset: under a minute")
-    p.add_argument("--threads", type=int, default=None, help="threads for both (default: usable cores)")
-    p.add_argument("--models", default="ffn,seedcnn,examplesnet")
-    p.add_argument("--out", default=str(REPO / "reports"), help="directory for benchmarks.{md,csv,png}")
-    p.add_argument("--skip", default="", help="comma-separated sections to skip: ops,jit,memory")
-    p.add_argument("--memory-images", type=int, default=None, help="images in the memory epoch (default: all; quick: 3000)")
+    p.add_argument("--threads", type=thread_count, default=None, help="threads for both (default: usable cores)")
+    p.add_argument("--models", type=model_list, default="ffn,seedcnn,examplesnet",
+                   help="comma-separated models to measure")
+    p.add_argument("--out", default="runs/bench",
+                   help="folder for benchmarks.{md,csv,png} (git-ignored; the committed one is reports/)")
+    p.add_argument("--skip", type=section_list, default="", help="comma-separated sections to skip: ops,jit,memory")
+    p.add_argument("--memory-images", type=positive_int, default=None,
+                   help="images in the memory epoch (default: all; quick: 3000)")
     p.add_argument("--baseline", default=None, help="CSV of an earlier run to show as 'before' columns")
     p.add_argument("--child", choices=["jit", "memory", "alone"], help=argparse.SUPPRESS)
     p.add_argument("--steps", type=int, default=1, help=argparse.SUPPRESS)
