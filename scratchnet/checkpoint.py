@@ -16,7 +16,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .fileio import atomic_write
+from .fileio import atomic_write, json_default
 from .nn.module import Module
 
 FORMAT = "scratchnet-checkpoint-v1"
@@ -74,15 +74,6 @@ def save_checkpoint(
     }
     arrays["meta"] = np.array(json.dumps(info, default=json_default))
     return atomic_write(Path(path), lambda f: np.savez(f, **arrays))
-
-
-def json_default(value: Any) -> Any:
-    """NumPy scalars and arrays as the Python numbers and lists JSON knows (an np.float32 learning rate ...)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _read(path: Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:

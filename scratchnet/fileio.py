@@ -58,3 +58,15 @@ def atomic_write(path: str | os.PathLike, write: Callable, mode: str = "wb") -> 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """Write text atomically (reports, histories)."""
     return atomic_write(path, lambda f: f.write(text), mode="w")
+
+
+def json_default(value):
+    """``json.dumps(default=...)`` for NumPy: scalars as Python numbers, arrays as lists (an ``np.float32``
+    learning rate must not break a history or a checkpoint)."""
+    import numpy as np
+
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")

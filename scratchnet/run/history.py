@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ..fileio import atomic_write_text
+from ..fileio import atomic_write_text, json_default
 
 SPLITS = ("val", "test")
 
@@ -152,7 +152,7 @@ class History:
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the history as JSON, atomically."""
-        return atomic_write_text(path, json.dumps(self.to_dict(), indent=1, default=_json_default))
+        return atomic_write_text(path, json.dumps(self.to_dict(), indent=1, default=json_default))
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "History":
@@ -162,15 +162,6 @@ class History:
         except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
             raise HistoryError(f"{path}: not a readable JSON history ({err})") from None
         return cls.from_dict(data, str(path))
-
-
-def _json_default(value: Any) -> Any:
-    """NumPy numbers as JSON numbers (an ``np.float32`` learning rate must not break the history file)."""
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, np.ndarray):
-        return value.tolist()
-    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def _build(cls, d: dict[str, Any], where: str, keep_unknown: bool = False):
