@@ -74,7 +74,8 @@ class SpeedCNN(MNISTModel):
     [-> BatchNorm] -> ReLU -> MaxPool(2) -> Flatten -> Linear(c2*7*7, hidden) -> ReLU -> Linear(hidden, 10).
 
     ``channels=(c1, c2)``, ``kernel_size`` k of the first conv, ``hidden`` (0: no hidden layer, one
-    Linear(c2*7*7, 10) named ``fc``) and ``batch_norm`` shape it; the defaults are the speedrun recipe's
+    Linear(c2*7*7, 10) named ``fc``) and ``batch_norm`` (the convs then have no bias, which BatchNorm would
+    cancel) shape it; the defaults are the speedrun recipe's
     (``scratchnet.recipes.SPEEDRUN``). The torch twin is ``torchref.models.SpeedCNN`` with the same arguments.
     """
 
@@ -83,9 +84,9 @@ class SpeedCNN(MNISTModel):
         rng = resolve_rng(rng)
         c1, c2 = channels
         layers: list[tuple[str, Module]] = [("conv1", Conv2d(1, c1, kernel_size, padding=kernel_size // 2,
-                                                             dtype=dtype, rng=rng))]
+                                                             bias=not batch_norm, dtype=dtype, rng=rng))]
         layers += [("bn1", BatchNorm2d(c1, dtype=dtype))] if batch_norm else []
-        layers += [("relu1", ReLU()), ("pool1", MaxPool2d(2)), ("conv2", Conv2d(c1, c2, 3, padding=1, dtype=dtype, rng=rng))]
+        layers += [("relu1", ReLU()), ("pool1", MaxPool2d(2)), ("conv2", Conv2d(c1, c2, 3, padding=1, bias=not batch_norm, dtype=dtype, rng=rng))]
         layers += [("bn2", BatchNorm2d(c2, dtype=dtype))] if batch_norm else []
         layers += [("relu2", ReLU()), ("pool2", MaxPool2d(2)), ("flatten", Flatten())]
         if hidden:

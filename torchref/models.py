@@ -60,9 +60,9 @@ class SpeedCNN(nn.Sequential):
     def __init__(self, channels: tuple[int, int] = (16, 32), kernel_size: int = 3, hidden: int = 128,
                  batch_norm: bool = False) -> None:
         c1, c2 = channels
-        layers: list[tuple[str, nn.Module]] = [("conv1", nn.Conv2d(1, c1, kernel_size, padding=kernel_size // 2))]
+        layers: list[tuple[str, nn.Module]] = [("conv1", nn.Conv2d(1, c1, kernel_size, padding=kernel_size // 2, bias=not batch_norm))]
         layers += [("bn1", nn.BatchNorm2d(c1))] if batch_norm else []
-        layers += [("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)), ("conv2", nn.Conv2d(c1, c2, 3, padding=1))]
+        layers += [("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)), ("conv2", nn.Conv2d(c1, c2, 3, padding=1, bias=not batch_norm))]
         layers += [("bn2", nn.BatchNorm2d(c2))] if batch_norm else []
         layers += [("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)), ("flatten", nn.Flatten())]
         if hidden:
