@@ -175,13 +175,13 @@ class SpeedrunRecipe:
         return dict(self.model)
 
 
-#: chosen on a stratified 10 % validation split of the training images (never the test set); the numbers
-#: behind the choice are in compare/speedrun.py's docstring and the report
+#: chosen on a stratified 10 % validation split of the training images (never the test set), by validation accuracy
+#: and measured scratchnet training time; the alternatives tried and their numbers are in compare/speedrun.py
 SPEEDRUN = SpeedrunRecipe(
-    "sgd", 0.1, 128, 1, "mnist",
-    model=(("channels", (16, 32)), ("kernel_size", 3), ("hidden", 128), ("batch_norm", False)),
-    source="speedrun: SpeedCNN, SGD with Nesterov momentum, OneCycleLR per batch, batch 128, 1 epoch, "
-           "Normalize((0.1307,), (0.3081,))",
+    "adam", 1e-2, 128, 3, "mnist",
+    model=(("channels", (8, 16)), ("kernel_size", 3), ("hidden", 128), ("batch_norm", False)),
+    source="speedrun: SpeedCNN (conv 8, conv 16, fc 128), Adam with OneCycleLR per batch (peak 0.01, beta1 cycled "
+           "0.95-0.85), batch 128, 3 epochs, Normalize((0.1307,), (0.3081,))",
 )
 
 

@@ -57,7 +57,7 @@ class SpeedCNN(nn.Sequential):
 
     outputs_log_probs = False
 
-    def __init__(self, channels: tuple[int, int] = (16, 32), kernel_size: int = 3, hidden: int = 128,
+    def __init__(self, channels: tuple[int, int] = (8, 16), kernel_size: int = 3, hidden: int = 128,
                  batch_norm: bool = False) -> None:
         c1, c2 = channels
         layers: list[tuple[str, nn.Module]] = [("conv1", nn.Conv2d(1, c1, kernel_size, padding=kernel_size // 2, bias=not batch_norm))]
