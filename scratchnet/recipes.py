@@ -175,13 +175,14 @@ class SpeedrunRecipe:
         return dict(self.model)
 
 
-#: chosen on a stratified 10 % validation split of the training images (never the test set), by validation accuracy
-#: and measured scratchnet training time; the alternatives tried and their numbers are in compare/speedrun.py
+#: chosen on a stratified 10 % validation split of the training images (never the test set): the cheapest variant
+#: tried whose mean validation accuracy reaches 99 % (3 epochs: 98.89 %, 4 epochs: 99.05 %); the alternatives and
+#: their numbers are in ``compare.speedrun.VALIDATION_STUDY``
 SPEEDRUN = SpeedrunRecipe(
-    "adam", 1e-2, 128, 3, "mnist",
+    "adam", 1e-2, 128, 4, "mnist",
     model=(("channels", (8, 16)), ("kernel_size", 3), ("hidden", 128), ("batch_norm", False)),
     source="speedrun: SpeedCNN (conv 8, conv 16, fc 128), Adam with OneCycleLR per batch (peak 0.01, beta1 cycled "
-           "0.95-0.85), batch 128, 3 epochs, Normalize((0.1307,), (0.3081,))",
+           "0.95-0.85), batch 128, 4 epochs, Normalize((0.1307,), (0.3081,))",
 )
 
 
