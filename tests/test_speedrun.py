@@ -131,17 +131,20 @@ def test_quick_speedrun_writes_csv_report_figure_and_json(tmp_path, small_quick,
 def test_one_library_one_seed_has_no_paired_section(tmp_path, small_quick):
     data = make_digit_idx(tmp_path / "mnist", n_train=400, n_test=120)
     out = tmp_path / "one"
-    assert speedrun.main(["--quick", "--seeds", "1", "--seed", "5", "--libraries", "scratchnet", "--data-dir",
-                          str(data), "--out", str(out), "--threads", "1"]) == 0
+    assert speedrun.main(["--quick", "--seeds", "1", "--seed", "5", "--libraries", "scratchnet", "--epochs", "1",
+                          "--data-dir", str(data), "--out", str(out), "--threads", "1"]) == 0
     rows = list(csv.DictReader(open(out / "results.csv", newline="")))
     assert [(r["library"], r["seed"]) for r in rows] == [("scratchnet", "5")]
-    assert "paired by seed" not in (out / "report.md").read_text()
+    report = (out / "report.md").read_text()
+    assert "paired by seed" not in report and f"run here with 1 epoch(s) instead of {SPEEDRUN.epochs}" in report
+    assert json.loads((out / "results.json").read_text())["recipe"]["epochs"] == 1
 
 
 @pytest.mark.parametrize("argv, message", [
     (["--seeds", "0"], "--seeds: expected a whole number >= 1, got 0"),
     (["--libraries", "jax"], "--libraries: expected one of scratchnet, torch, got 'jax'"),
     (["--seed", "-1"], "--seed: expected a seed from 0 to 2**63 - 1, got -1"),
+    (["--epochs", "0"], "--epochs: expected a whole number >= 1, got 0"),
 ])
 def test_a_bad_value_is_one_error_line_and_exit_2(argv, message, tmp_path, capsys):
     with pytest.raises(SystemExit) as e:
