@@ -41,6 +41,7 @@ from scratchnet.fileio import atomic_write_text
 from scratchnet.recipes import SPEEDRUN, SpeedrunRecipe, speedrun_model, speedrun_optimizer
 from scratchnet.run.args import HelpFormatter, positive_int, seed_int, thread_count
 from scratchnet.run.outputs import OutputError, claim_outputs
+from scratchnet.run.provenance import data_source
 from scratchnet.train import fit as scratch_fit
 from torchref import recipes as torch_recipes
 from torchref.data import to_device
@@ -104,7 +105,8 @@ def load_data(data_dir: str | None, recipe: SpeedrunRecipe, quick: bool) -> dict
     xtr, ytr = train.images[:n_train], train.labels[:n_train]
     xte, yte = test.images[:n_test], test.labels[:n_test]
     return {
-        "info": {"directory": found.directory, "train_samples": n_train, "test_samples": n_test},
+        # the data by what it is (file fingerprints, a label), never by the directory of the machine that ran it
+        "info": data_source(found.directory, found.directory, n_train, n_test),
         "scratchnet": {"train": (normalize(xtr, recipe.normalization), ytr), "test": (normalize(xte, recipe.normalization), yte)},
         "torch": {"train": to_device(xtr, ytr, "cpu", normalization=recipe.normalization),
                   "test": to_device(xte, yte, "cpu", normalization=recipe.normalization)},
@@ -220,7 +222,7 @@ def write_report(info: dict[str, Any], recipe: SpeedrunRecipe, runs: list[dict[s
              f"peak lr {recipe.max_lr:g}, pct_start {recipe.pct_start:g}, div_factor {recipe.div_factor:g}, "
              f"final_div_factor {recipe.final_div_factor:g}, weight decay {recipe.weight_decay:g}. "
              f"{data_info['train_samples']:,} training / {data_info['test_samples']:,} test images "
-             f"(`{data_info['directory']}`), in memory before the clock starts. Both libraries train in this one "
+             f"({data_info['label']}), in memory before the clock starts. Both libraries train in this one "
              "process, seed by seed (the order alternating), each from its own initialisation, on the same batches. "
              "Training time: the optimisation steps of the training loop, evaluation and the untimed warm-up (JIT "
              "compilation) excluded; the warm-up is reported on its own. The 95 % interval is that of the mean over "

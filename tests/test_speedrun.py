@@ -125,6 +125,8 @@ def test_quick_speedrun_writes_csv_report_figure_and_json(tmp_path, small_quick,
     assert "QUICK" in report and f"**{mean:.2f} %**" in report and "speedrun.png" in report
     assert "## scratchnet against torch (paired by seed)" in report and "load average" in report
     assert (out / "speedrun.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in ("report.md", "results.json", "results.csv"):  # the data by fingerprint, not by this machine's path
+        assert str(data) not in (out / name).read_text() and '"directory": "/' not in (out / name).read_text(), name
     assert capsys.readouterr().out.strip().endswith(f"wrote {out / 'report.md'}")
 
 
