@@ -5,6 +5,7 @@ scratchnet and in torch over N seeds, on the same recipe, in the same process.
     python -m compare.speedrun --out reports/speedrun      # the committed report
     python -m compare.speedrun --seeds 3 --libraries scratchnet
     python -m compare.speedrun --quick                     # CI-sized: 2,000 / 500 images, 2 seeds
+    python -m compare.speedrun --epochs 2                  # the recipe with fewer epochs (accuracy for time)
 
 The data is read and normalised once and stays in memory (NumPy arrays for scratchnet, tensors for torch,
 bit-identical). For each seed the two libraries train one after the other (the order alternates from seed to
