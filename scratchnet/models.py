@@ -3,6 +3,8 @@
 - ``FFN``: 784-128-64-10 with ReLU and Dropout(0.2) after the first hidden layer (the workshop's SimpleNN).
 - ``SeedCNN``: the course CNN, two 3x3 conv + ReLU + 2x2 max-pool stages and one Linear(784, 10).
 - ``ExamplesNet``: the net of the official PyTorch MNIST example (1,199,882 parameters), ending in log-softmax.
+- ``SpeedCNN``: the speedrun net (issue 19): two conv + ReLU + 2x2 max-pool stages (BatchNorm optional) and a
+  hidden Linear layer, sized to train MNIST to 99 % in a few seconds on two CPU cores.
 - ``resnet18``: torchvision's ResNet18 (same state_dict names and shapes, buffers included), any input
   channels and classes; the workshop's MNIST version is ``resnet18(num_classes=10, in_channels=1)``.
 - ``ResNet18MNIST``: resnet18 under one of the three fine-tuning protocols (frozen parameters, input
@@ -67,6 +69,36 @@ class SeedCNN(MNISTModel):
                 fc=Linear(16 * 7 * 7, 10, dtype=dtype, rng=rng),
             )
         )
+
+
+class SpeedCNN(MNISTModel):
+    """The speedrun net: Conv(1->c1, k, p=k//2) [-> BatchNorm] -> ReLU -> MaxPool(2) -> Conv(c1->c2, 3, p1)
+    [-> BatchNorm] -> ReLU -> MaxPool(2) -> Flatten -> Linear(c2*7*7, hidden) -> ReLU -> Linear(hidden, 10).
+
+    ``channels=(c1, c2)``, ``kernel_size`` k of the first conv, ``hidden`` (0: no hidden layer, one
+    Linear(c2*7*7, 10) named ``fc``) and ``batch_norm`` (the convs then have no bias, which BatchNorm would
+    cancel) shape it; the defaults are the speedrun recipe's
+    (``scratchnet.recipes.SPEEDRUN``). The torch twin is ``torchref.models.SpeedCNN`` with the same arguments.
+    """
+
+    def __init__(self, channels: tuple[int, int] = (8, 16), kernel_size: int = 3, hidden: int = 128,
+                 batch_norm: bool = False, dtype=np.float32, rng=None) -> None:
+        rng = resolve_rng(rng)
+        c1, c2 = channels
+        layers: list[tuple[str, Module]] = [("conv1", Conv2d(1, c1, kernel_size, padding=kernel_size // 2,
+                                                             bias=not batch_norm, dtype=dtype, rng=rng))]
+        layers += [("bn1", BatchNorm2d(c1, dtype=dtype))] if batch_norm else []
+        layers += [("relu1", ReLU()), ("pool1", MaxPool2d(2)), ("conv2", Conv2d(c1, c2, 3, padding=1, bias=not batch_norm, dtype=dtype, rng=rng))]
+        layers += [("bn2", BatchNorm2d(c2, dtype=dtype))] if batch_norm else []
+        layers += [("relu2", ReLU()), ("pool2", MaxPool2d(2)), ("flatten", Flatten())]
+        if hidden:
+            layers += [("fc1", Linear(c2 * 7 * 7, hidden, dtype=dtype, rng=rng)), ("relu3", ReLU()),
+                       ("fc2", Linear(hidden, 10, dtype=dtype, rng=rng))]
+        else:
+            layers += [("fc", Linear(c2 * 7 * 7, 10, dtype=dtype, rng=rng))]
+        super().__init__(OrderedDict(layers))
+        self.config = {"channels": [int(c1), int(c2)], "kernel_size": int(kernel_size), "hidden": int(hidden),
+                       "batch_norm": bool(batch_norm)}
 
 
 class ExamplesNet(MNISTModel):
@@ -249,11 +281,12 @@ class ResNet18MNIST(Module):
         return CrossEntropyLoss()
 
 
-MODELS: dict[str, type[MNISTModel]] = {"ffn": FFN, "seedcnn": SeedCNN, "examplesnet": ExamplesNet}
+MODELS: dict[str, type[MNISTModel]] = {"ffn": FFN, "seedcnn": SeedCNN, "examplesnet": ExamplesNet,
+                                        "speedcnn": SpeedCNN}
 
 
 def build_model(name: str, **kwargs) -> MNISTModel:
-    """Build a model by its lower-case name: 'ffn', 'seedcnn' or 'examplesnet'."""
+    """Build a model by its lower-case name: 'ffn', 'seedcnn', 'examplesnet' or 'speedcnn'."""
     key = name.lower()
     if key not in MODELS:
         raise ValueError(f"unknown model {name!r}: expected one of {sorted(MODELS)}")

@@ -148,3 +148,59 @@ def run(
             extra={"recipe": asdict(recipe), "data": data["source"], **run_provenance()},
         )
         return finish_run(history, out / stem, final_metrics(model, *data["test"]), wall0, log)
+
+
+@dataclass(frozen=True)
+class SpeedrunRecipe:
+    """The speedrun (issue 19): SpeedCNN trained for a few epochs with a one-cycle schedule stepped after every batch.
+
+    ``max_lr`` is OneCycleLR's peak (the rate starts at ``max_lr / div_factor``, rises over ``pct_start`` of the
+    steps and anneals to ``max_lr / (div_factor * final_div_factor)``); SGD's momentum (Nesterov) or Adam's beta1
+    cycles between 0.85 and 0.95 the opposite way. ``model`` holds SpeedCNN's keyword arguments.
+    """
+
+    optimizer: str  # "sgd" (Nesterov momentum) or "adam"
+    max_lr: float
+    batch_size: int
+    epochs: int
+    normalization: str = "mnist"
+    weight_decay: float = 0.0
+    pct_start: float = 0.25
+    div_factor: float = 25.0
+    final_div_factor: float = 1e4
+    model: tuple[tuple[str, Any], ...] = ()
+    source: str = ""
+
+    def model_kwargs(self) -> dict[str, Any]:
+        return dict(self.model)
+
+
+#: chosen on a stratified 10 % validation split of the training images (never the test set): the cheapest variant
+#: tried whose mean validation accuracy reaches 99 % (3 epochs: 98.89 %, 4 epochs: 99.05 %); the alternatives and
+#: their numbers are in ``compare.speedrun.VALIDATION_STUDY``
+SPEEDRUN = SpeedrunRecipe(
+    "adam", 1e-2, 128, 4, "mnist",
+    model=(("channels", (8, 16)), ("kernel_size", 3), ("hidden", 128), ("batch_norm", False)),
+    source="speedrun: SpeedCNN (conv 8, conv 16, fc 128), Adam with OneCycleLR per batch (peak 0.01, beta1 cycled "
+           "0.95-0.85), batch 128, 4 epochs, Normalize((0.1307,), (0.3081,))",
+)
+
+
+def speedrun_model(recipe: SpeedrunRecipe = SPEEDRUN, dtype=np.float32, rng=None) -> models.SpeedCNN:
+    """The recipe's SpeedCNN (seed it with ``rng``)."""
+    return models.SpeedCNN(**recipe.model_kwargs(), dtype=dtype, rng=rng)
+
+
+def speedrun_optimizer(recipe: SpeedrunRecipe, model, steps_per_epoch: int):
+    """The recipe's optimiser and its OneCycleLR (step it after every batch: ``scheduler_interval="step"``)."""
+    if recipe.optimizer == "sgd":
+        opt = optim.SGD(model.parameters(), lr=recipe.max_lr, momentum=0.9, nesterov=True,
+                        weight_decay=recipe.weight_decay)
+    elif recipe.optimizer == "adam":
+        opt = optim.Adam(model.parameters(), lr=recipe.max_lr, weight_decay=recipe.weight_decay)
+    else:
+        raise ValueError(f"speedrun optimizer: expected 'sgd' or 'adam', got {recipe.optimizer!r}")
+    sched = optim.OneCycleLR(opt, max_lr=recipe.max_lr, epochs=recipe.epochs, steps_per_epoch=steps_per_epoch,
+                             pct_start=recipe.pct_start, div_factor=recipe.div_factor,
+                             final_div_factor=recipe.final_div_factor)
+    return opt, sched

@@ -50,6 +50,28 @@ class SeedCNN(nn.Sequential):
         )
 
 
+class SpeedCNN(nn.Sequential):
+    """The twin of ``scratchnet.models.SpeedCNN`` (same arguments, same layer names): Conv(1->c1, k, p=k//2)
+    [-> BatchNorm] -> ReLU -> MaxPool(2) -> Conv(c1->c2, 3, p1) [-> BatchNorm] -> ReLU -> MaxPool(2) -> Flatten
+    -> Linear(c2*7*7, hidden) -> ReLU -> Linear(hidden, 10) (or one Linear(c2*7*7, 10) with ``hidden=0``)."""
+
+    outputs_log_probs = False
+
+    def __init__(self, channels: tuple[int, int] = (8, 16), kernel_size: int = 3, hidden: int = 128,
+                 batch_norm: bool = False) -> None:
+        c1, c2 = channels
+        layers: list[tuple[str, nn.Module]] = [("conv1", nn.Conv2d(1, c1, kernel_size, padding=kernel_size // 2, bias=not batch_norm))]
+        layers += [("bn1", nn.BatchNorm2d(c1))] if batch_norm else []
+        layers += [("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)), ("conv2", nn.Conv2d(c1, c2, 3, padding=1, bias=not batch_norm))]
+        layers += [("bn2", nn.BatchNorm2d(c2))] if batch_norm else []
+        layers += [("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)), ("flatten", nn.Flatten())]
+        if hidden:
+            layers += [("fc1", nn.Linear(c2 * 7 * 7, hidden)), ("relu3", nn.ReLU()), ("fc2", nn.Linear(hidden, 10))]
+        else:
+            layers += [("fc", nn.Linear(c2 * 7 * 7, 10))]
+        super().__init__(OrderedDict(layers))
+
+
 class ExamplesNet(nn.Sequential):
     """The official PyTorch MNIST example net (pytorch/examples mnist/main.py), ending in log_softmax."""
 
@@ -87,11 +109,11 @@ def resnet18(num_classes: int = 1000, in_channels: int = 3) -> nn.Module:
     return model
 
 
-MODELS: dict[str, type[nn.Module]] = {"ffn": FFN, "seedcnn": SeedCNN, "examplesnet": ExamplesNet}
+MODELS: dict[str, type[nn.Module]] = {"ffn": FFN, "seedcnn": SeedCNN, "examplesnet": ExamplesNet, "speedcnn": SpeedCNN}
 
 
 def build_model(name: str, **kwargs) -> nn.Module:
-    """Build a torch twin by its lower-case name: 'ffn', 'seedcnn' or 'examplesnet'."""
+    """Build a torch twin by its lower-case name: 'ffn', 'seedcnn', 'examplesnet' or 'speedcnn'."""
     key = name.lower()
     if key not in MODELS:
         raise ValueError(f"unknown model {name!r}: expected one of {sorted(MODELS)}")
@@ -103,4 +125,4 @@ def make_loss(model: nn.Module) -> nn.Module:
     return nn.NLLLoss() if getattr(model, "outputs_log_probs", False) else nn.CrossEntropyLoss()
 
 
-__all__ = ["FFN", "SeedCNN", "ExamplesNet", "MODELS", "build_model", "make_loss", "resnet18"]
+__all__ = ["FFN", "SeedCNN", "SpeedCNN", "ExamplesNet", "MODELS", "build_model", "make_loss", "resnet18"]

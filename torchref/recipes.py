@@ -19,7 +19,7 @@ from torch import nn
 
 from scratchnet import models as scratch_models
 from scratchnet.recipes import RECIPES as SCRATCH_RECIPES
-from scratchnet.recipes import Recipe, run_stem
+from scratchnet.recipes import SPEEDRUN, Recipe, SpeedrunRecipe, run_stem
 from scratchnet.run.history import History
 from scratchnet.run.outputs import claim_outputs
 from scratchnet.run.provenance import data_source, run_provenance
@@ -28,7 +28,7 @@ from scratchnet.run.summary import finish_run
 from .checkpoint import save_state_dict
 from .data import load_device_mnist
 from .device import select_device
-from .models import build_model
+from .models import SpeedCNN, build_model
 from .resnet import build_resnet18
 from .train import final_metrics, fit
 from .transfer import load_scratch_weights
@@ -74,6 +74,30 @@ def build_optimizer(recipe: Recipe, model: nn.Module):
     params = [p for p in model.parameters() if p.requires_grad]
     opt = opts[recipe.optimizer](params, lr=recipe.lr)
     sched = torch.optim.lr_scheduler.StepLR(opt, recipe.scheduler_step, recipe.scheduler_gamma) if recipe.scheduler_step else None
+    return opt, sched
+
+
+def speedrun_model(recipe: SpeedrunRecipe = SPEEDRUN, *, seed: int = 0, device: torch.device | str = "cpu",
+                   dtype: torch.dtype = torch.float32) -> SpeedCNN:
+    """The speedrun recipe's SpeedCNN twin, with torch's initialisation after ``torch.manual_seed(seed)``."""
+    torch.manual_seed(seed)
+    return SpeedCNN(**recipe.model_kwargs()).to(device=device, dtype=dtype)
+
+
+def speedrun_optimizer(recipe: SpeedrunRecipe, model: nn.Module, steps_per_epoch: int):
+    """torch's twin of ``scratchnet.recipes.speedrun_optimizer``: SGD (Nesterov) or Adam and OneCycleLR,
+    the scheduler stepped after every batch (``scheduler_interval="step"``)."""
+    if recipe.optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=recipe.max_lr, momentum=0.9, nesterov=True,
+                              weight_decay=recipe.weight_decay)
+    elif recipe.optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=recipe.max_lr, weight_decay=recipe.weight_decay)
+    else:
+        raise ValueError(f"speedrun optimizer: expected 'sgd' or 'adam', got {recipe.optimizer!r}")
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.max_lr, epochs=recipe.epochs,
+                                                steps_per_epoch=steps_per_epoch, pct_start=recipe.pct_start,
+                                                div_factor=recipe.div_factor,
+                                                final_div_factor=recipe.final_div_factor)
     return opt, sched
 
 
@@ -200,5 +224,5 @@ def run(
         return finish_run(history, out / name, final, wall0, log)
 
 
-__all__ = ["RESNET_RECIPES", "MODEL_NAMES", "recipe_for", "build_optimizer", "make_model", "run", "run_file_stem",
+__all__ = ["speedrun_model", "speedrun_optimizer", "RESNET_RECIPES", "MODEL_NAMES", "recipe_for", "build_optimizer", "make_model", "run", "run_file_stem",
            "run_name", "data_normalization"]
