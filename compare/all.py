@@ -47,6 +47,7 @@ JOBS = (
                                                 "--libraries", "scratchnet"), "seeds", "0 when its runs are there, else 15"),
     Job("seeds-examplesnet", "compare.seeds", ("--model", "examplesnet", "--seeds", "4"), "seeds",
         "0 when its runs are there, else 70"),
+    Job("speedrun", "compare.speedrun", (), "speedrun", "8"),
     Job("bench", "compare.bench", (), ".", "15"),
 )
 

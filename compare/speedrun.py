@@ -23,14 +23,10 @@ fraction), ``results.json`` (provenance, recipe, every run with its warm-up and 
 from __future__ import annotations
 
 import argparse
-import csv
-import io
-import json
 import os
 import sys
 import time
 from dataclasses import asdict, replace
-from pathlib import Path
 from typing import Any, Callable
 
 import numba
@@ -38,7 +34,6 @@ import numpy as np
 import torch
 
 from scratchnet.data import load_mnist_split, normalize
-from scratchnet.fileio import atomic_write_text
 from scratchnet.recipes import SPEEDRUN, SpeedrunRecipe, speedrun_model, speedrun_optimizer
 from scratchnet.run.args import HelpFormatter, positive_int, seed_int, thread_count
 from scratchnet.run.outputs import OutputError, claim_outputs
@@ -50,7 +45,8 @@ from torchref.train import fit as torch_fit
 
 from . import provenance
 from .cli import run_report
-from .figures import pyplot, save
+from .figures import pyplot
+from .report import Report, table
 from .seeds import describe, paired_difference, study_data, verdict
 
 #: How the recipe was chosen: scratchnet, SpeedCNN variants, trained on 54,000 training images and scored on the
@@ -172,16 +168,7 @@ def summarise(runs: list[dict[str, Any]], libraries: list[str]) -> dict[str, Any
     return out
 
 
-def write_csv(runs: list[dict[str, Any]], path: Path) -> None:
-    buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_FIELDS)
-    for r in runs:
-        w.writerow([r["library"], r["seed"], f"{r['test_accuracy']:.4f}", f"{r['train_seconds']:.3f}"])
-    atomic_write_text(path, buf.getvalue())
-
-
-def plot(runs: list[dict[str, Any]], libraries: list[str], title: str, path: Path) -> None:
+def plot(runs: list[dict[str, Any]], libraries: list[str], title: str):
     """Test accuracy against training time, one point per run; time from 0, the targets as lines."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
@@ -200,23 +187,23 @@ def plot(runs: list[dict[str, Any]], libraries: list[str], title: str, path: Pat
            title=title)
     ax.grid(alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
-    save(fig, path)
+    return fig
 
 
-def _acc_row(lib: str, s: dict[str, Any]) -> str:
+def _acc_row(lib: str, s: dict[str, Any]) -> list[str]:
     a, t, w = s["accuracy_pct"], s["train_seconds"], s["warmup_seconds"]
     std = "-" if a["std"] is None else f"{a['std']:.2f}"
     ci = "-" if a["ci95"] is None else f"[{a['ci95'][0]:.2f}, {a['ci95'][1]:.2f}]"
     tci = "-" if t["ci95"] is None else f"[{t['ci95'][0]:.2f}, {t['ci95'][1]:.2f}]"
-    return (f"| {lib} | {a['n']} | **{a['mean']:.2f} %** | {std} | {ci} | {a['min']:.2f} - {a['max']:.2f} % | "
-            f"{a['reach_target']} of {a['n']} | **{t['mean']:.2f} s** {tci} | {t['min']:.2f} - {t['max']:.2f} s | "
-            f"{s['within_time']} of {a['n']} | {w['max']:.2f} s |")
+    return [lib, a["n"], f"**{a['mean']:.2f} %**", std, ci, f"{a['min']:.2f} - {a['max']:.2f} %",
+            f"{a['reach_target']} of {a['n']}", f"**{t['mean']:.2f} s** {tci}", f"{t['min']:.2f} - {t['max']:.2f} s",
+            f"{s['within_time']} of {a['n']}", f"{w['max']:.2f} s"]
 
 
-def write_report(info: dict[str, Any], recipe: SpeedrunRecipe, runs: list[dict[str, Any]], summary: dict[str, Any],
-                 data_info: dict[str, Any], quick: bool, path: Path) -> None:
-    lines = [f"# Speedrun: SpeedCNN to 99 % on MNIST" + (" — QUICK (data subset, CI-sized: not a result)" if quick else ""),
-             "", provenance.markdown(info), "",
+def report_lines(rep: Report, recipe: SpeedrunRecipe, runs: list[dict[str, Any]], summary: dict[str, Any],
+                 data_info: dict[str, Any], quick: bool) -> list[str]:
+    lines = [*rep.header("Speedrun: SpeedCNN to 99 % on MNIST"
+                         + (" — QUICK (data subset, CI-sized: not a result)" if quick else "")), "",
              f"Recipe: {recipe.source}"
              + (f" — **run here with {recipe.epochs} epoch(s) instead of {SPEEDRUN.epochs}**" if recipe.epochs != SPEEDRUN.epochs else "")
              + f"; SpeedCNN({', '.join(f'{k}={v}' for k, v in recipe.model_kwargs().items())}), "
@@ -228,11 +215,10 @@ def write_report(info: dict[str, Any], recipe: SpeedrunRecipe, runs: list[dict[s
              "Training time: the optimisation steps of the training loop, evaluation and the untimed warm-up (JIT "
              "compilation) excluded; the warm-up is reported on its own. The 95 % interval is that of the mean over "
              "seeds. Targets: mean test accuracy >= 99.00 % with training <= 5 s per run, on 2 CPU cores.", "",
-             "![test accuracy against training time, every run](speedrun.png)", "",
-             "| library | seeds | mean test accuracy | sample std | 95 % interval | range | reach 99 % | mean training "
-             "time [95 % interval] | range | within 5 s | longest warm-up |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
-    lines += [_acc_row(lib, s) for lib, s in summary["libraries"].items()]
+             "![test accuracy against training time, every run](speedrun.png)", ""]
+    lines += table(["library", "seeds", "mean test accuracy", "sample std", "95 % interval", "range", "reach 99 %",
+                    "mean training time [95 % interval]", "range", "within 5 s", "longest warm-up"],
+                   [_acc_row(lib, s) for lib, s in summary["libraries"].items()])
     lines += ["", "## Against the targets", ""]
     for lib, s in summary["libraries"].items():
         t = s["train_seconds"]
@@ -253,20 +239,20 @@ def write_report(info: dict[str, Any], recipe: SpeedrunRecipe, runs: list[dict[s
               "scratchnet, 54,000 training images, scored on a stratified 6,000-image validation part of the training "
               "set (seed 0); OneCycleLR per batch. Measured on a busy 2-core machine (load 3.7-5.7, one Numba thread "
               "per run): the seconds compare the variants only roughly and are several times a quiet machine's. "
-              "The recipe is the cheapest variant whose validation accuracy reaches 99 % (mean over its seeds).", "",
-              "| net | optimiser, peak lr | batch | epochs | validation accuracy (per seed) | training s (busy, 1 thread) |",
-              "|---|---|---|---|---|---|"]
-    lines += [f"| {net} | {opt} | {batch} | {epochs} | {', '.join(f'{a:.2f}' for a in accs)} % | {t:.0f} |"
-              for net, opt, batch, epochs, accs, t in VALIDATION_STUDY]
-    lines += ["", "## Runs", "", "| library | seed | test accuracy | training time | warm-up | load average (1 min) before |",
-              "|---|---|---|---|---|---|"]
-    lines += [f"| {r['library']} | {r['seed']} | {100 * r['test_accuracy']:.2f} % | {r['train_seconds']:.2f} s | "
-              f"{r['warmup_seconds']:.2f} s | {r['load_average_before']} |" for r in runs]
-    lines += ["", "Numbers: `results.csv` (one row per run), `results.json` (everything above, with provenance).", ""]
-    atomic_write_text(path, "\n".join(lines))
+              "The recipe is the cheapest variant whose validation accuracy reaches 99 % (mean over its seeds).", ""]
+    lines += table(["net", "optimiser, peak lr", "batch", "epochs", "validation accuracy (per seed)",
+                    "training s (busy, 1 thread)"],
+                   [[net, opt, batch, epochs, f"{', '.join(f'{a:.2f}' for a in accs)} %", f"{t:.0f}"]
+                    for net, opt, batch, epochs, accs, t in VALIDATION_STUDY])
+    lines += ["", "## Runs", ""]
+    lines += table(["library", "seed", "test accuracy", "training time", "warm-up", "load average (1 min) before"],
+                   [[r["library"], r["seed"], f"{100 * r['test_accuracy']:.2f} %", f"{r['train_seconds']:.2f} s",
+                     f"{r['warmup_seconds']:.2f} s", r["load_average_before"]] for r in runs])
+    return lines + ["", "Numbers: `results.csv` (one row per run), `results.json` (everything above, with provenance).",
+                    ""]
 
 
-def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> Path:
+def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> Report:
     recipe = args.recipe
     seeds = list(range(args.seed, args.seed + args.seeds))
     info = provenance.collect(args.seed)
@@ -276,15 +262,17 @@ def run(args: argparse.Namespace, log: Callable[[str], None] = print) -> Path:
         runs = run_seeds(recipe, seeds, args.libraries, data, log)
         summary = summarise(runs, args.libraries)
         info["load_average_end"] = [round(v, 2) for v in os.getloadavg()] if hasattr(os, "getloadavg") else None
-        atomic_write_text(out / "results.json", json.dumps({
+        rep = Report(out, info=info)
+        rep.json("results.json", {
             "provenance": info, "recipe": asdict(recipe), "quick": args.quick, "data": data["info"],
             "targets": {"test_accuracy": TARGET_ACCURACY, "train_seconds": TARGET_SECONDS},
-            "summary": summary, "runs": runs, "wall_time_s": time.perf_counter() - t0}, indent=1))
-        write_csv(runs, out / "results.csv")
-        plot(runs, args.libraries, f"SpeedCNN speedrun: {len(seeds)} seed{'s' if len(seeds) != 1 else ''}"
-             + (" (quick)" if args.quick else ""), out / "speedrun.png")
-        write_report(info, recipe, runs, summary, data["info"], args.quick, out / "report.md")
-        return out / "report.md"
+            "summary": summary, "runs": runs, "wall_time_s": time.perf_counter() - t0})
+        rep.csv("results.csv", [[r["library"], r["seed"], f"{r['test_accuracy']:.4f}", f"{r['train_seconds']:.3f}"]
+                                for r in runs], CSV_FIELDS)
+        rep.figure("speedrun.png", plot(runs, args.libraries, f"SpeedCNN speedrun: {len(seeds)} "
+                                        f"seed{'s' if len(seeds) != 1 else ''}" + (" (quick)" if args.quick else "")))
+        rep.markdown("report.md", report_lines(rep, recipe, runs, summary, data["info"], args.quick))
+        return rep
 
 
 def library_list(text: str) -> str:
@@ -331,7 +319,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 __all__ = ["LIBRARIES", "TARGET_ACCURACY", "TARGET_SECONDS", "CSV_FIELDS", "load_data", "train_one", "run_seeds",
-           "summarise", "write_csv", "plot", "write_report", "run", "parse_args", "main"]
+           "summarise", "plot", "report_lines", "run", "parse_args", "main"]
 
 
 if __name__ == "__main__":

@@ -49,7 +49,7 @@ def test_the_data_is_named_by_file_name_size_and_sha256_not_by_its_directory(tmp
 
 
 def test_the_display_names_are_the_model_class_names():
-    assert DISPLAY_NAMES == {"ffn": "FFN", "seedcnn": "SeedCNN", "examplesnet": "ExamplesNet"}
+    assert DISPLAY_NAMES == {"ffn": "FFN", "seedcnn": "SeedCNN", "examplesnet": "ExamplesNet", "speedcnn": "SpeedCNN"}
 
 
 @pytest.mark.parametrize("report", ["bench", "ffn_vs_cnn", "finetune", "parity", "replication", "seeds"])
