@@ -5,6 +5,7 @@ and every gradient in float64), the speedrun recipe training step for step like 
 
 from __future__ import annotations
 
+from pathlib import Path
 import csv
 import json
 from dataclasses import replace
@@ -166,5 +167,5 @@ def test_default_out_is_the_git_ignored_runs_folder():
     args = speedrun.parse_args([])
     assert args.out == "runs/speedrun" and args.seeds == 10 and args.libraries == ["scratchnet", "torch"]
     assert speedrun.parse_args(["--quick"]).seeds == 2 and speedrun.parse_args(["--quick", "--seeds", "3"]).seeds == 3
-    ignored = (speedrun.Path(__file__).resolve().parents[1] / ".gitignore").read_text().split()
+    ignored = (Path(__file__).resolve().parents[1] / ".gitignore").read_text().split()
     assert "/runs/" in ignored
