@@ -106,10 +106,8 @@ def _activation_pattern(module: Module) -> list[np.ndarray]:
     pattern = []
     for m in module.modules():
         cache = m.__dict__.get("_cache")
-        if isinstance(m, ReLU) and cache is not None:
-            pattern.append(cache)
-        elif isinstance(m, MaxPool2d) and cache is not None:
-            pattern.append(cache[0])
+        if isinstance(m, (ReLU, MaxPool2d)) and cache is not None:
+            pattern.append(cache[0])  # ReLU: (mask, dtype); MaxPool2d: (argmax, x shape, dtype)
     return pattern
 
 

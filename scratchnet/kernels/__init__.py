@@ -20,6 +20,7 @@ from .conv import (
     conv2d_forward_s1,
 )
 from .activation import dropout_apply, relu_backward, relu_forward
+from .checksum import checksum
 from .linear import linear_forward, matmul
 from .pool import maxpool2d_backward, maxpool2d_forward, maxpool2d_forward_2x2
 
@@ -37,4 +38,5 @@ __all__ = [
     "relu_forward",
     "relu_backward",
     "dropout_apply",
+    "checksum",
 ]

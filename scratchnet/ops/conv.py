@@ -11,7 +11,9 @@ Backward, by the chain rule with upstream gradient ``dout = dL/dout``::
     dL/dxpad[n, c, y*s + i, x*s + j] += sum_f w[f, c, i, j] * dout[n, f, y, x]          (full conv, flipped w)
 
 and ``dL/dx`` is ``dL/dxpad`` with the padding cut off. The loops run in Numba kernels
-(``scratchnet.kernels.conv``); ``scratchnet.ops.naive`` has the obvious twin.
+(``scratchnet.kernels.conv``); ``scratchnet.ops.naive`` has the obvious twin. Arguments are checked
+here (see ``_checks``): the kernels never see a wrong shape. An empty batch gives an empty output and
+zero dL/dw, dL/db.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ from typing import Any
 import numpy as np
 
 from .. import kernels
+from . import _checks
 from ._checks import out_size, pair
 
 
 def pad2d(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
     """Zero-pad the last two axes of an (N, C, H, W) array by (ph, pw) on each side."""
     if ph == 0 and pw == 0:
-        return np.ascontiguousarray(x)
+        return _checks.kernel_array(x)
     return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
 
 
@@ -50,31 +53,42 @@ def conv2d_forward(
     Returns
     -------
     out : (N, F, OH, OW) with OH = (H + 2*ph - KH) // sh + 1 (likewise OW).
-    cache : what ``conv2d_backward`` needs: (x, w, has_bias, stride, padding, x.shape).
+    cache : what ``conv2d_backward`` needs: (x, w, has_bias, stride, padding, x.shape, out.shape).
     """
     sh, sw = pair(stride, "stride", 1)
     ph, pw = pair(padding, "padding", 0)
-    N, C, H, W = x.shape
+    _checks.float_array(w, "weight")
+    if w.ndim != 4 or 0 in w.shape:
+        raise ValueError(f"expected weight (F, C, KH, KW), got {w.shape}")
     F, Cw, KH, KW = w.shape
-    if C != Cw:
-        raise ValueError(f"conv2d_forward: input has {C} channels, weight expects {Cw}")
+    _checks.image_batch(_checks.float_array(x), Cw)
+    _checks.same_dtype(x, w.dtype)
+    N, C, H, W = x.shape
     OH, OW = out_size(H, KH, sh, ph), out_size(W, KW, sw, pw)
     if OH < 1 or OW < 1:
-        raise ValueError(
-            f"conv2d_forward: padded input {H + 2 * ph}x{W + 2 * pw} is smaller than the kernel {KH}x{KW}"
-        )
-    x = np.ascontiguousarray(x)
-    w = np.ascontiguousarray(w)
-    bias = np.zeros(F, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
+        raise ValueError(f"input {H}x{W} (padding {(ph, pw)}) is smaller than the kernel {KH}x{KW}")
+    x = _checks.kernel_array(x)
+    w = _checks.kernel_array(w)
+    bias = np.zeros(F, dtype=x.dtype) if b is None else _checks.parameter(b, (F,), x.dtype, "bias")
     out = np.empty((N, F, OH, OW), dtype=x.dtype)
     if (sh, sw) == (1, 1):  # the flat-row kernel pads each image itself
         kernels.conv2d_forward_s1(x, w, bias, out, ph, pw, False)
     else:
         kernels.conv2d_forward(pad2d(x, ph, pw), w, bias, out, sh, sw)
-    return out, (x, w, b is not None, (sh, sw), (ph, pw), x.shape)
+    return out, (x, w, b is not None, (sh, sw), (ph, pw), x.shape, out.shape)
+
+
+def _upstream(dout: np.ndarray, cache: Any) -> np.ndarray:
+    """dout checked against the output the forward recorded (shape and dtype), ready for the kernels."""
+    return _checks.upstream(dout, cache[6], cache[0].dtype)
 
 
 def conv2d_backward_input(dout: np.ndarray, cache: Any) -> np.ndarray:
+    """dL/dx (N, C, H, W) for the upstream gradient ``dout`` (N, F, OH, OW); see ``_grad_input``."""
+    return _grad_input(_upstream(dout, cache), cache)
+
+
+def _grad_input(dout: np.ndarray, cache: Any) -> np.ndarray:
     """dL/dx (N, C, H, W): the full convolution of ``dout`` with the flipped kernel, padding cut off.
 
     With stride 1 and padding p <= K - 1 this *is* a stride-1 convolution: pad ``dout`` by K - 1 - p and
@@ -83,8 +97,7 @@ def conv2d_backward_input(dout: np.ndarray, cache: Any) -> np.ndarray:
     so it runs on the forward kernel (its ``flip`` option reads the taps mirrored, in the same order as
     the scatter). Otherwise each ``dout`` element is scattered back to its window.
     """
-    x, w, _, (sh, sw), (ph, pw), x_shape = cache
-    dout = np.ascontiguousarray(dout, dtype=x.dtype)
+    x, w, _, (sh, sw), (ph, pw), x_shape, _ = cache
     KH, KW = w.shape[2], w.shape[3]
     H, W = x_shape[2], x_shape[3]
     if (sh, sw) == (1, 1) and ph <= KH - 1 and pw <= KW - 1:
@@ -99,8 +112,11 @@ def conv2d_backward_input(dout: np.ndarray, cache: Any) -> np.ndarray:
 
 def conv2d_backward_weight(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.ndarray | None]:
     """dL/dw (F, C, KH, KW), the correlation of the padded input with ``dout``, and dL/db (F,) (None without bias)."""
-    x, w, has_bias, (sh, sw), (ph, pw), _ = cache
-    dout = np.ascontiguousarray(dout, dtype=x.dtype)
+    return _grad_weight(_upstream(dout, cache), cache)
+
+
+def _grad_weight(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.ndarray | None]:
+    x, w, has_bias, (sh, sw), (ph, pw), _, _ = cache
     dw = np.empty_like(w)
     if (sh, sw) == (1, 1):
         db = np.empty(w.shape[0], dtype=x.dtype)
@@ -117,7 +133,7 @@ def conv2d_backward(dout: np.ndarray, cache: Any, need_dx: bool = True
 
     Parameters
     ----------
-    dout : (N, F, OH, OW) upstream gradient dL/dout.
+    dout : (N, F, OH, OW) upstream gradient dL/dout, the forward output's shape and dtype.
     cache : from ``conv2d_forward``.
     need_dx : False when nothing upstream wants dL/dx (the layer sees the network's input): skip it.
 
@@ -125,6 +141,7 @@ def conv2d_backward(dout: np.ndarray, cache: Any, need_dx: bool = True
     -------
     dx : (N, C, H, W) or None, dw : (F, C, KH, KW), db : (F,) or None when the layer has no bias.
     """
-    dx = conv2d_backward_input(dout, cache) if need_dx else None
-    dw, db = conv2d_backward_weight(dout, cache)
+    dout = _upstream(dout, cache)
+    dx = _grad_input(dout, cache) if need_dx else None
+    dw, db = _grad_weight(dout, cache)
     return dx, dw, db
