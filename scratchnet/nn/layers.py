@@ -223,7 +223,7 @@ class Flatten(Module):
         nd = max(x.ndim, 1)  # torch treats a 0-d tensor as 1-d here
         for d in (self.start_dim, self.end_dim):
             if not -nd <= d < nd:
-                raise IndexError(
+                raise ValueError(
                     f"{self._name()}: dimension out of range (expected to be in range of [{-nd}, {nd - 1}], "
                     f"but got {d}) for input of shape {x.shape}"
                 )

@@ -48,7 +48,7 @@ def dropout_forward(x: np.ndarray, p: float, rng: np.random.Generator, training:
         return x, None
     if p >= 1.0:
         scaled_mask = np.zeros(x.shape, dtype=x.dtype)
-        return x * scaled_mask, scaled_mask
+        return np.multiply(x, scaled_mask, out=np.empty(x.shape, x.dtype)), scaled_mask  # an array even for 0-d
     # keep = u >= p; scaled_mask = keep / (1 - p) (as torch: mask.div_(1 - p)) in x's dtype; out = x * mask
     u = rng.random(x.shape)
     x = _checks.kernel_array(x)
@@ -62,4 +62,5 @@ def dropout_backward(dout: np.ndarray, cache: Any) -> np.ndarray:
     """dL/dx = dout * mask / (1 - p) (identity when the forward was); dout has the mask's shape and dtype."""
     if cache is None:
         return dout
-    return _checks.upstream(dout, cache.shape, cache.dtype) * cache
+    dout = _checks.upstream(dout, cache.shape, cache.dtype)
+    return np.multiply(dout, cache, out=np.empty_like(dout))  # an array even for 0-d input
