@@ -32,6 +32,12 @@ def _bias(layer: Module) -> np.ndarray | None:
     return None if layer.bias is None else layer.bias.data
 
 
+def _callers(saved: np.ndarray, x: np.ndarray) -> np.ndarray | None:
+    """``saved`` (the input array an op kept for backward) when it may be the caller's memory: x itself or
+    a view (views have a base). None when the op made a copy of its own, which nobody else can change."""
+    return saved if saved is x or saved.base is not None else None
+
+
 class Linear(Module):
     """y = x W^T + b, with W (out_features, in_features) and b (out_features,) as in torch.
 
@@ -53,7 +59,7 @@ class Linear(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         out, cache = self._op(ops.linear_forward, x, self.weight.data, _bias(self))
-        self._save_cache(cache, keep=cache[0] if np.may_share_memory(cache[0], x) else None)
+        self._save_cache(cache, keep=_callers(cache[0], x))
         return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
@@ -116,7 +122,7 @@ class Conv2d(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         out, cache = self._op(ops.conv2d_forward, x, self.weight.data, _bias(self), self.stride, self.padding)
-        self._save_cache(cache, keep=cache[0] if np.may_share_memory(cache[0], x) else None)
+        self._save_cache(cache, keep=_callers(cache[0], x))
         return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
