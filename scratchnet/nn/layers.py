@@ -1,8 +1,8 @@
 """The layers: Linear, Conv2d, MaxPool2d, ReLU, Dropout, Flatten, LogSoftmax.
 
 Each wraps a forward/backward pair from ``scratchnet.ops``. The ops check every argument (see
-``scratchnet.ops._checks`` for what is accepted and why); a layer calls them through ``Module._op``,
-which puts the layer's name before the message:
+``scratchnet.ops._checks`` for what is accepted and why); a layer re-raises what they raise with
+``Module._named``, which puts the layer's name before the message:
 ``Conv2d(in_channels=1): expected input (N, 1, H, W), got (2, 3, 28, 28)``. Every ``backward`` takes
 ``input_grad`` (False: return None instead of dL/dx) and checks the upstream gradient against the
 forward output's shape and dtype. A batch of 0 goes through every layer, as in torch.
@@ -58,13 +58,19 @@ class Linear(Module):
         return f"Linear(in_features={self.in_features})"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        out, cache = self._op(ops.linear_forward, x, self.weight.data, _bias(self))
+        try:
+            out, cache = ops.linear_forward(x, self.weight.data, _bias(self))
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
         self._save_cache(cache, keep=_callers(cache[0], x))
         return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Accumulate dL/dweight and dL/dbias; return dL/dx, or None with ``input_grad=False``."""
-        dx, dw, db = self._op(ops.linear_backward, dout, self._pop_cache(), need_dx=input_grad)
+        try:
+            dx, dw, db = ops.linear_backward(dout, self._pop_cache(), need_dx=input_grad)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
         self.weight.accumulate_grad(dw)
         if self.bias is not None:
             self.bias.accumulate_grad(db)
@@ -121,13 +127,19 @@ class Conv2d(Module):
         return f"Conv2d(in_channels={self.in_channels})"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        out, cache = self._op(ops.conv2d_forward, x, self.weight.data, _bias(self), self.stride, self.padding)
+        try:
+            out, cache = ops.conv2d_forward(x, self.weight.data, _bias(self), self.stride, self.padding)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
         self._save_cache(cache, keep=_callers(cache[0], x))
         return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Accumulate dL/dweight and dL/dbias; return dL/dx, or None with ``input_grad=False``."""
-        dx, dw, db = self._op(ops.conv2d_backward, dout, self._pop_cache(), need_dx=input_grad)
+        try:
+            dx, dw, db = ops.conv2d_backward(dout, self._pop_cache(), need_dx=input_grad)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
         self.weight.accumulate_grad(dw)
         if self.bias is not None:
             self.bias.accumulate_grad(db)
@@ -159,14 +171,20 @@ class MaxPool2d(Module):
         return f"MaxPool2d(kernel_size={show_pair(self.kernel_size)})"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        out, cache = self._op(ops.maxpool2d_forward, x, self.kernel_size, self.stride, self.padding)
+        try:
+            out, cache = ops.maxpool2d_forward(x, self.kernel_size, self.stride, self.padding)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
         self._save_cache(cache)
         return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Route dout to each window's winner; None with ``input_grad=False`` (nothing else to compute)."""
         cache = self._pop_cache()
-        dx = self._op(ops.maxpool2d_backward, dout, cache)
+        try:
+            dx = ops.maxpool2d_backward(dout, cache)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
         return dx if input_grad else None
 
     def extra_repr(self) -> str:
@@ -177,15 +195,21 @@ class ReLU(Module):
     """max(x, 0), element-wise; any shape."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        out, mask = self._op(ops.relu_forward, x)
+        try:
+            out, mask = ops.relu_forward(x)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
         self._save_cache((mask, out.dtype))
         return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dout where the input was > 0, else 0; None with ``input_grad=False``."""
         mask, dtype = self._pop_cache()
-        dout = self._op(_checks.upstream, dout, mask.shape, dtype)
-        return self._op(ops.relu_backward, dout, mask) if input_grad else None
+        try:
+            dx = ops.relu_backward(dout, mask, dtype)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
+        return dx if input_grad else None
 
 
 class Dropout(Module):
@@ -202,15 +226,21 @@ class Dropout(Module):
         self.rng = resolve_rng(rng)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        out, mask = self._op(ops.dropout_forward, x, self.p, self.rng, self.training)
+        try:
+            out, mask = ops.dropout_forward(x, self.p, self.rng, self.training)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
         self._save_cache((mask, out.shape, out.dtype))
         return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dout times the forward's scaled mask (dout itself in eval); None with ``input_grad=False``."""
         mask, shape, dtype = self._pop_cache()
-        dout = self._op(_checks.upstream, dout, shape, dtype)
-        return self._op(ops.dropout_backward, dout, mask) if input_grad else None
+        try:  # the op checks dout against the mask; the identity of eval has none, so it is checked here
+            dx = ops.dropout_backward(dout, mask) if mask is not None else _checks.upstream(dout, shape, dtype)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
+        return dx if input_grad else None
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -225,7 +255,10 @@ class Flatten(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """A view of x when its strides allow (as torch's flatten), else a copy; a batch of 0 stays empty."""
-        self._op(_checks.float_array, x)
+        try:
+            _checks.float_array(x)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
         nd = max(x.ndim, 1)  # torch treats a 0-d tensor as 1-d here
         for d in (self.start_dim, self.end_dim):
             if not -nd <= d < nd:
@@ -245,7 +278,10 @@ class Flatten(Module):
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dout reshaped back to the input's shape; None with ``input_grad=False``."""
         x_shape, out_shape, dtype = self._pop_cache()
-        dout = self._op(_checks.upstream, dout, out_shape, dtype)
+        try:
+            dout = _checks.upstream(dout, out_shape, dtype)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
         return dout.reshape(x_shape) if input_grad else None
 
     def extra_repr(self) -> str:
@@ -268,14 +304,20 @@ class LogSoftmax(Module):
         return "the output it returned"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        out, cache = self._op(ops.log_softmax_forward, x)
+        try:
+            out, cache = ops.log_softmax_forward(x)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
         self._save_cache(cache, keep=out)  # backward reads the output, which the caller holds
         return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dout - softmax * sum(dout) per row; None with ``input_grad=False``."""
         cache = self._pop_cache()
-        dx = self._op(ops.log_softmax_backward, dout, cache)
+        try:
+            dx = ops.log_softmax_backward(dout, cache)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
         return dx if input_grad else None
 
     def extra_repr(self) -> str:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 
 from collections import OrderedDict
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 
@@ -151,15 +151,14 @@ class Module:
                 object.__setattr__(layer, "_kept", None)
         return out
 
-    def _op(self, fn: Callable, *args: Any, **kwargs: Any) -> Any:
-        """``fn(*args, **kwargs)`` with the layer's name put before any ValueError/TypeError it raises.
+    def _named(self, err: Exception) -> Exception:
+        """``err`` (a ValueError/TypeError from the argument checks of an op) with the layer's name in front.
 
-        The ops check their arguments (``ops._checks``); this is where a layer's name joins the message.
+        The ops check their arguments (``ops._checks``); a layer catches what they raise and re-raises
+        ``self._named(err)``: this is where the layer's name joins the message. (A try/except costs
+        nothing when nothing is raised, unlike a wrapper call around every op.)
         """
-        try:
-            return fn(*args, **kwargs)
-        except (ValueError, TypeError) as err:
-            raise type(err)(f"{self._name()}: {err}") from None
+        return type(err)(f"{self._name()}: {err}")
 
     def _pop_cache(self) -> Any:
         """Return the cache saved by the last forward, and forget it (one backward per forward).

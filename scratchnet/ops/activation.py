@@ -4,7 +4,8 @@ ReLU: ``out = max(x, 0)``; ``dL/dx = dout * [x > 0]`` (the gradient at exactly 0
 Dropout (inverted): in training ``out = x * m / (1 - p)`` with ``m ~ Bernoulli(1 - p)``, so the expected
 activation is unchanged and evaluation needs no rescaling; ``dL/dx = dout * m / (1 - p)``.
 Both work on any shape (an empty one too). Their caches are the plain masks (the walkthroughs show
-them), so the backward checks ``dout`` against the mask's shape; the layers add the output's dtype.
+them), so the backward checks ``dout`` against the mask (the ReLU layer passes the output's dtype too;
+the Dropout layer checks the gradient of its eval-mode identity itself, which has no mask).
 """
 
 from __future__ import annotations
@@ -26,11 +27,13 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, Any]:
     return out, mask
 
 
-def relu_backward(dout: np.ndarray, cache: Any) -> np.ndarray:
-    """dL/dx = dout where x > 0, else 0; dout (float32 or float64) has the mask's shape, dx dout's dtype."""
+def relu_backward(dout: np.ndarray, cache: Any, dtype: np.dtype | None = None) -> np.ndarray:
+    """dL/dx = dout where x > 0, else 0; dout has the mask's shape and ``dtype``, the forward output's
+    (the layer passes it; without it any float dtype goes, and dx has dout's)."""
     mask = _checks.kernel_array(cache)
-    dout = _checks.float_array(dout, "upstream gradient")
-    dout = _checks.upstream(dout, mask.shape, dout.dtype)
+    if dtype is None:
+        dtype = _checks.float_array(dout, "upstream gradient").dtype
+    dout = _checks.upstream(dout, mask.shape, dtype)
     dx = np.empty_like(dout)
     kernels.relu_backward(dout.reshape(-1), mask.reshape(-1), dx.reshape(-1))
     return dx
