@@ -175,14 +175,14 @@ class MaxPool2d(Module):
             out, cache = ops.maxpool2d_forward(x, self.kernel_size, self.stride, self.padding)
         except (ValueError, TypeError) as err:
             raise self._named(err) from None
-        self._save_cache(cache)
+        self._save_cache((cache, out.dtype))
         return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Route dout to each window's winner; None with ``input_grad=False`` (nothing else to compute)."""
-        cache = self._pop_cache()
+        cache, dtype = self._pop_cache()
         try:
-            dx = ops.maxpool2d_backward(dout, cache)
+            dx = ops.maxpool2d_backward(dout, cache, dtype)
         except (ValueError, TypeError) as err:
             raise self._named(err) from None
         return dx if input_grad else None

@@ -35,7 +35,7 @@ def maxpool2d_forward(
     Returns
     -------
     out : (N, C, OH, OW) with OH = (H + 2*ph - KH) // sh + 1.
-    cache : (argmax, x.shape, x.dtype), argmax holding each window's winning flat index ``h*W + w`` (int32).
+    cache : (argmax, x.shape), argmax holding each window's winning flat index ``h*W + w`` (int32).
     """
     kh, kw = pair(kernel_size, "kernel_size", 1)
     sh, sw = pair(kernel_size if stride is None else stride, "stride", 1)
@@ -53,12 +53,18 @@ def maxpool2d_forward(
         kernels.maxpool2d_forward_2x2(x, out, argmax)
     else:
         kernels.maxpool2d_forward(x, out, argmax, kh, kw, sh, sw, ph, pw)
-    return out, (argmax, x.shape, x.dtype)
+    return out, (argmax, x.shape)
 
 
-def maxpool2d_backward(dout: np.ndarray, cache: Any) -> np.ndarray:
-    """Route ``dout`` (N, C, OH, OW), the output's shape and dtype, to the winners; returns dx (N, C, H, W)."""
-    argmax, x_shape, dtype = cache
+def maxpool2d_backward(dout: np.ndarray, cache: Any, dtype: np.dtype | None = None) -> np.ndarray:
+    """Route ``dout`` (N, C, OH, OW) to the winners; returns dx (N, C, H, W) in dout's dtype.
+
+    ``dtype``: the forward output's, which dout must have (the layer passes it; the cache does not
+    record it, so without it any float dtype goes).
+    """
+    argmax, x_shape = cache
+    if dtype is None:
+        dtype = _checks.float_array(dout, "upstream gradient").dtype
     dout = _checks.upstream(dout, argmax.shape, dtype)
     dx = np.empty(x_shape, dtype=dtype)  # the kernel zeroes each plane before it adds
     kernels.maxpool2d_backward(dout, argmax, dx)
