@@ -61,3 +61,26 @@ def fake_imagenet_file(tmp_path):
     state = _resnet().ResNet(num_classes=1000).state_dict()
     torch.save(state, path)
     return path, state
+
+
+@pytest.fixture
+def one_numba_thread():
+    """Run the Numba kernels on one thread. Their results are bit-identical for any thread count; on the shared
+    2-core machine the hand-offs of ResNet's ~100 small kernels per pass cost many times the work itself."""
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    yield
+    numba.set_num_threads(before)
+
+
+@pytest.fixture
+def one_torch_thread():
+    """torch on one thread (restored after): its intra-op threads suffer the same waits on a busy 2-core machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -103,7 +103,7 @@ def worker():
 
 
 FLOATS = ("float32", "float64")
-PARAM_LAYERS = ("Linear", "Conv2d", "ffn", "seedcnn", "examplesnet")
+PARAM_LAYERS = ("Linear", "Conv2d", "ffn", "seedcnn", "examplesnet", "BatchNorm1d", "BatchNorm2d", "BasicBlock")
 
 
 def documented_refusal(case: dict, stage: str) -> bool:
@@ -113,10 +113,16 @@ def documented_refusal(case: dict, stage: str) -> bool:
             return True  # an ndarray of float32/float64 only
         if case["layer"] in PARAM_LAYERS and case["x_dtype"] != case["dtype"]:
             return True  # torch refuses this too
+        if case["layer"].startswith("BatchNorm") and len(case["shape"]) > 1 \
+                and case["shape"][1] != case["params"]["num_features"]:
+            return True  # torch skips this check when the layer has neither affine weights nor running stats
         if case["layer"] == "LogSoftmax" and len(case["shape"]) != 2:
             return True  # scratchnet's LogSoftmax takes (N, K) only
-        if case["layer"] in ("Conv2d", "MaxPool2d", "seedcnn") and len(case["shape"]) == 3:
+        if case["layer"] in ("Conv2d", "MaxPool2d", "seedcnn", "AvgPool2d", "AdaptiveAvgPool2d") \
+                and len(case["shape"]) == 3:
             return True  # batches (N, C, H, W) only; torch also takes one unbatched (C, H, W) image
+        if case["layer"] in ("Conv2d", "MaxPool2d", "AvgPool2d", "AdaptiveAvgPool2d") and 0 in case["shape"][1:]:
+            return True  # an empty channel or spatial axis is refused (torch refuses it too, but not everywhere)
         return False
     return case["grad"] not in ("right", "noncontig")  # torch casts another dtype; we refuse it
 
@@ -153,8 +159,13 @@ GRADS = ("right", "right", "right", "noncontig", "bigger", "permuted", "flat", "
 def cases(draw) -> dict:
     layer = draw(st.sampled_from(
         ["Linear", "Conv2d", "MaxPool2d", "ReLU", "Dropout", "Flatten", "LogSoftmax", "seedcnn", "ffn"]
+        + ["BatchNorm1d", "BatchNorm2d", "AvgPool2d", "AdaptiveAvgPool2d", "Sigmoid", "Tanh", "LeakyReLU",
+           "Identity", "Softmax", "BasicBlock"]
     ))
-    dtype = draw(st.sampled_from(FLOATS))
+    # BatchNorm in training normalises a handful of values per channel here: its float32 gradients cancel
+    # to round-off in both libraries (tests/test_resnet_layers_parity.py compares them with care), so
+    # its parameters are float64 (float32 inputs still go in, to be refused)
+    dtype = "float64" if layer in ("BatchNorm1d", "BatchNorm2d", "BasicBlock") else draw(st.sampled_from(FLOATS))
     x_dtype = draw(st.sampled_from([dtype] * 8 + ["float32", "float64", "float16", "int32"]))
     n = draw(st.sampled_from([0, 1, 2, 3]))
     small = st.integers(1, 4)
@@ -186,6 +197,35 @@ def cases(draw) -> dict:
             params = dict(p=draw(st.sampled_from([0.0, 0.3, 0.5, 1.0])), training=draw(st.booleans()))
         if layer == "Flatten":
             params = dict(start_dim=draw(st.integers(-3, 3)), end_dim=draw(st.integers(-3, 3)))
+    elif layer in ("Sigmoid", "Tanh", "LeakyReLU", "Identity"):
+        shape = draw(st.lists(st.integers(0, 4), min_size=0, max_size=4))
+        if layer == "LeakyReLU":
+            params = dict(negative_slope=draw(st.sampled_from([0.01, 0.2])))
+    elif layer == "Softmax":
+        shape = draw(st.lists(st.integers(0, 4), min_size=1, max_size=4))
+        params = dict(dim=draw(st.integers(-2, 2)))
+    elif layer in ("BatchNorm1d", "BatchNorm2d"):
+        c = draw(st.integers(1, 3))
+        params = dict(num_features=c, momentum=draw(st.sampled_from([0.1, None])), affine=draw(st.booleans()),
+                      track_running_stats=draw(st.booleans()), training=draw(st.booleans()))
+        c = draw(st.sampled_from([c] * 6 + [c + 1]))
+        spatial = [draw(st.integers(1, 4))] * (2 if layer == "BatchNorm2d" else draw(st.integers(0, 1)))
+        shape = [n, c, *spatial]
+    elif layer in ("AvgPool2d", "AdaptiveAvgPool2d"):
+        if layer == "AvgPool2d":
+            k = draw(st.sampled_from([1, 2, 3, (2, 3)]))
+            kk = k if isinstance(k, tuple) else (k, k)
+            params = dict(kernel_size=k, stride=draw(st.sampled_from([None, 1, 2])),
+                          padding=tuple(min(p, q // 2) for p, q in zip((1, 1), kk)) if draw(st.booleans()) else 0,
+                          count_include_pad=draw(st.booleans()))
+        else:
+            params = dict(output_size=draw(st.sampled_from([1, 2, (2, 3), (None, 2)])))
+        shape = [n, draw(st.integers(0, 3)), draw(st.integers(1, 6)), draw(st.integers(1, 6))]
+    elif layer == "BasicBlock":
+        cin = draw(st.integers(1, 3))
+        planes, stride = draw(st.sampled_from([(cin, 1), (cin + 1, 2), (cin + 1, 1)]))
+        params = dict(inplanes=cin, planes=planes, stride=stride, training=draw(st.booleans()))
+        shape = [n, cin, draw(st.integers(1, 5)), draw(st.integers(1, 5))]
     elif layer == "LogSoftmax":
         shape = draw(st.sampled_from([[n, draw(st.integers(0, 5))]] * 5 + [[3], [2, 3, 4]]))
     else:  # whole models
@@ -245,6 +285,16 @@ LAYER_SPECS = {
     "Dropout": dict(layer="Dropout", params=dict(p=0.5, training=True), shape=[3, 4]),
     "Flatten": dict(layer="Flatten", params={}, shape=[2, 3, 4]),
     "LogSoftmax": dict(layer="LogSoftmax", params={}, shape=[3, 7]),
+    "BatchNorm1d": dict(layer="BatchNorm1d", params=dict(num_features=3), shape=[4, 3]),
+    "BatchNorm2d": dict(layer="BatchNorm2d", params=dict(num_features=2), shape=[2, 2, 3, 3]),
+    "AvgPool2d": dict(layer="AvgPool2d", params=dict(kernel_size=2), shape=[2, 3, 6, 5]),
+    "AdaptiveAvgPool2d": dict(layer="AdaptiveAvgPool2d", params=dict(output_size=(2, 3)), shape=[2, 3, 5, 7]),
+    "Sigmoid": dict(layer="Sigmoid", params={}, shape=[3, 4]),
+    "Tanh": dict(layer="Tanh", params={}, shape=[3, 4]),
+    "LeakyReLU": dict(layer="LeakyReLU", params={}, shape=[3, 4]),
+    "Identity": dict(layer="Identity", params={}, shape=[3, 4]),
+    "Softmax": dict(layer="Softmax", params=dict(dim=1), shape=[3, 4]),
+    "BasicBlock": dict(layer="BasicBlock", params=dict(inplanes=2, planes=3, stride=2), shape=[2, 2, 5, 5]),
 }
 
 

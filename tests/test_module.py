@@ -209,7 +209,7 @@ def test_backward_without_input_grad_gives_the_same_parameter_gradients_and_skip
         assert (dx is None) == (not input_grad)
         grads.append({k: p.grad.copy() for k, p in model.named_parameters()})
         if not input_grad:
-            assert calls[-1][1] == {"need_dx": False}, "the first layer with parameters skips its input gradient"
+            assert calls[-1][1].get("need_dx") is False, "the first layer with parameters skips its input gradient"
             with pytest.raises(RuntimeError, match="without a preceding forward"):
                 model.backward(np.ones((4, 10)), input_grad=False)
     assert grads[0].keys() == grads[1].keys()

@@ -74,6 +74,19 @@ class ExamplesNet(nn.Sequential):
         )
 
 
+def resnet18(num_classes: int = 1000, in_channels: int = 3) -> nn.Module:
+    """The twin of ``scratchnet.models.resnet18``: ``torchvision.models.resnet18`` (random init), with conv1
+    replaced by ``Conv2d(in_channels, 64, 7, 2, 3, bias=False)`` when ``in_channels != 3`` (the workshop's
+    1-channel adaptation). Same state_dict keys and shapes, buffers included."""
+    from .resnet import resnet18_architecture
+
+    model, _ = resnet18_architecture(num_classes=num_classes)
+    if in_channels != 3:
+        model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=7, stride=2, padding=3, bias=False)
+    model.outputs_log_probs = False
+    return model
+
+
 MODELS: dict[str, type[nn.Module]] = {"ffn": FFN, "seedcnn": SeedCNN, "examplesnet": ExamplesNet}
 
 
@@ -90,4 +103,4 @@ def make_loss(model: nn.Module) -> nn.Module:
     return nn.NLLLoss() if getattr(model, "outputs_log_probs", False) else nn.CrossEntropyLoss()
 
 
-__all__ = ["FFN", "SeedCNN", "ExamplesNet", "MODELS", "build_model", "make_loss"]
+__all__ = ["FFN", "SeedCNN", "ExamplesNet", "MODELS", "build_model", "make_loss", "resnet18"]

@@ -12,10 +12,9 @@ Protocols (``build_resnet18(protocol=...)``):
   so its BatchNorm layers stay in eval mode (ImageNet running stats).
 - ``full``: the same input as linear-probe, every layer trains (BatchNorm in train mode).
 
-The architecture is ``torchvision.models.resnet18``. Where torchvision cannot be imported (e.g. a CUDA
-torchvision wheel beside a CPU-only torch, which fails to load its C++ ops), an identical copy of its
-definition below is used (same modules, names, init order; a test checks keys, init and outputs
-against torchvision's) and the history says so.
+The architecture is ``torchvision.models.resnet18`` itself (torchvision is required for ResNet18; where
+it cannot be imported, building one raises an ImportError that says why). Its state_dict is the one
+``scratchnet.models.resnet18`` has, so ``torchref.transfer`` moves weights between the two.
 
 ImageNet weights (torchvision's IMAGENET1K_V1, ``resnet18-f37072fd.pth``) are looked for in
 (1) an explicit ``weights_file``, else (2) the torch hub cache ``torch.hub.get_dir()/checkpoints/``,
@@ -50,94 +49,50 @@ class WeightsNotFoundError(FileNotFoundError):
 
 
 # ---------------------------------------------------------------------------------------------
-# the architecture: torchvision's, or an identical copy of it
-
-
-def _conv3x3(in_planes: int, out_planes: int, stride: int = 1) -> nn.Conv2d:
-    return nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=stride, padding=1, bias=False)
-
-
-class BasicBlock(nn.Module):
-    """torchvision's ResNet BasicBlock: conv3x3-bn-relu-conv3x3-bn + (downsampled) identity, relu."""
-
-    expansion = 1
-
-    def __init__(self, inplanes: int, planes: int, stride: int = 1, downsample: nn.Module | None = None) -> None:
-        super().__init__()
-        self.conv1 = _conv3x3(inplanes, planes, stride)
-        self.bn1 = nn.BatchNorm2d(planes)
-        self.relu = nn.ReLU(inplace=True)
-        self.conv2 = _conv3x3(planes, planes)
-        self.bn2 = nn.BatchNorm2d(planes)
-        self.downsample = downsample
-        self.stride = stride
-
-    def forward(self, x: Tensor) -> Tensor:
-        identity = x
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
-        if self.downsample is not None:
-            identity = self.downsample(x)
-        return self.relu(out + identity)
-
-
-class ResNet(nn.Module):
-    """torchvision's ResNet (v1.5: stride in the 3x3 conv), BasicBlock only; same names and init order."""
-
-    def __init__(self, layers: tuple[int, int, int, int] = (2, 2, 2, 2), num_classes: int = 1000) -> None:
-        super().__init__()
-        self.inplanes = 64
-        self.conv1 = nn.Conv2d(3, 64, kernel_size=7, stride=2, padding=3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
-        self.relu = nn.ReLU(inplace=True)
-        self.maxpool = nn.MaxPool2d(kernel_size=3, stride=2, padding=1)
-        self.layer1 = self._make_layer(64, layers[0])
-        self.layer2 = self._make_layer(128, layers[1], stride=2)
-        self.layer3 = self._make_layer(256, layers[2], stride=2)
-        self.layer4 = self._make_layer(512, layers[3], stride=2)
-        self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
-        self.fc = nn.Linear(512, num_classes)
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
-                nn.init.constant_(m.weight, 1)
-                nn.init.constant_(m.bias, 0)
-
-    def _make_layer(self, planes: int, blocks: int, stride: int = 1) -> nn.Sequential:
-        downsample = None
-        if stride != 1 or self.inplanes != planes:
-            downsample = nn.Sequential(
-                nn.Conv2d(self.inplanes, planes, kernel_size=1, stride=stride, bias=False), nn.BatchNorm2d(planes)
-            )
-        layers = [BasicBlock(self.inplanes, planes, stride, downsample)]
-        self.inplanes = planes
-        layers += [BasicBlock(self.inplanes, planes) for _ in range(1, blocks)]
-        return nn.Sequential(*layers)
-
-    def forward(self, x: Tensor) -> Tensor:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
-        x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
-        return self.fc(torch.flatten(self.avgpool(x), 1))
+# the architecture: torchvision's own
 
 
 @functools.lru_cache(maxsize=1)
 def torchvision_status() -> tuple[Callable[..., nn.Module] | None, str]:
-    """(torchvision.models.resnet18 or None, a line saying which architecture code is used and why)."""
+    """(torchvision.models.resnet18 or None, a line saying which architecture code is used, or why none is)."""
     try:
         import torchvision
         from torchvision.models import resnet18
     except Exception as err:  # ImportError, or RuntimeError/OSError from a wheel whose C++ ops do not load
         reason = f"{type(err).__name__}: {err}".splitlines()[0][:200]
-        return None, f"torchref.resnet.ResNet (a copy of torchvision's resnet18 definition; torchvision not importable: {reason})"
+        return None, f"torchvision not importable ({reason}); torchref's ResNet18 needs it"
     return resnet18, f"torchvision.models.resnet18 (torchvision {torchvision.__version__})"
 
 
-def resnet18_architecture(num_classes: int = 1000) -> tuple[nn.Module, str]:
-    """A randomly initialised ResNet18 (torchvision's init) and the line naming which code built it."""
+def _torchvision_resnet():
     builder, source = torchvision_status()
-    model = builder(weights=None, num_classes=num_classes) if builder is not None else ResNet(num_classes=num_classes)
-    return model, source
+    if builder is None:
+        raise ImportError(f"torchref.resnet: {source} (pip install torchvision, built for this torch)")
+    import torchvision.models.resnet as tv_resnet
+
+    return tv_resnet
+
+
+def ResNet(layers: tuple[int, int, int, int] = (2, 2, 2, 2), num_classes: int = 1000) -> nn.Module:
+    """torchvision's ResNet with BasicBlocks (``layers=(2, 2, 2, 2)``: ResNet18), randomly initialised by
+    torchvision's own code (kept under this name for callers of the copy it replaced)."""
+    tv = _torchvision_resnet()
+    return tv.ResNet(tv.BasicBlock, list(layers), num_classes=num_classes)
+
+
+def __getattr__(name: str):
+    """``BasicBlock`` is torchvision's class, imported when first asked for (importing torchref needs no torchvision)."""
+    if name == "BasicBlock":
+        return _torchvision_resnet().BasicBlock
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def resnet18_architecture(num_classes: int = 1000) -> tuple[nn.Module, str]:
+    """A randomly initialised ``torchvision.models.resnet18`` and the line naming the code that built it."""
+    builder, source = torchvision_status()
+    if builder is None:
+        _torchvision_resnet()  # raises, saying why
+    return builder(weights=None, num_classes=num_classes), source
 
 
 # ---------------------------------------------------------------------------------------------

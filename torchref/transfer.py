@@ -1,7 +1,10 @@
 """Move weights between a scratchnet model and its torch twin (both directions), checked by name and shape.
 
 The two sides use the same state_dict keys, so a transfer is a copy per key; any missing,
-unexpected or mis-shaped key is an error that lists them all before anything is written.
+unexpected or mis-shaped key is an error that lists them all before anything is written. Buffers
+travel too (BatchNorm's running statistics and ``num_batches_tracked``). For ResNet18 the torch side
+is a ``torchvision.models.resnet18`` (``torchref.models.resnet18``) or a fine-tuning model
+(``torchref.resnet.ResNet18MNIST``), whose weights are those of its ``resnet`` child.
 """
 
 from __future__ import annotations
@@ -41,16 +44,26 @@ def state_dict_to_numpy(state: Mapping[str, torch.Tensor]) -> "OrderedDict[str, 
     return OrderedDict((k, v.detach().cpu().numpy().copy()) for k, v in state.items())
 
 
+def _weights_module(torch_model: nn.Module) -> nn.Module:
+    """The module whose state_dict matches scratchnet's: a ResNet18MNIST's ``resnet``, else the model."""
+    from .resnet import ResNet18MNIST
+
+    return torch_model.resnet if isinstance(torch_model, ResNet18MNIST) else torch_model
+
+
 def from_scratch(scratch_model, torch_model: nn.Module) -> nn.Module:
-    """Copy a scratchnet model's weights into its torch twin; the twin takes the scratchnet dtype."""
+    """Copy a scratchnet model's weights (and buffers) into its torch twin; the twin takes the scratchnet
+    dtype. Returns ``torch_model``."""
     state = scratch_model.state_dict()
-    torch_model.to(_TORCH_DTYPES[next(iter(state.values())).dtype])
-    return load_scratch_weights(torch_model, state)
+    dtype = next(v.dtype for v in state.values() if np.issubdtype(v.dtype, np.floating))
+    torch_model.to(_TORCH_DTYPES[dtype])
+    load_scratch_weights(_weights_module(torch_model), state)
+    return torch_model
 
 
 def to_scratch(torch_model: nn.Module, scratch_model):
-    """Copy a torch twin's weights into a scratchnet model (which keeps its own dtype)."""
-    src = state_dict_to_numpy(torch_model.state_dict())
+    """Copy a torch twin's weights (and buffers) into a scratchnet model (which keeps its own dtype)."""
+    src = state_dict_to_numpy(_weights_module(torch_model).state_dict())
     dst = scratch_model.state_dict()
     _check_keys({k: v.shape for k, v in src.items()}, {k: v.shape for k, v in dst.items()}, "to_scratch")
     scratch_model.load_state_dict(src)

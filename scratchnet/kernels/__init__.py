@@ -21,6 +21,9 @@ from .conv import (
 )
 from .activation import dropout_apply, relu_backward, relu_forward
 from .checksum import checksum
+from .avgpool import adaptive_avgpool2d_backward, adaptive_avgpool2d_forward, avgpool2d_backward, avgpool2d_forward
+from .im2row import im2row, nchw_to_rows, row2im, rows_to_nchw
+from .batchnorm import batchnorm_apply, batchnorm_backward_input, batchnorm_backward_sums, batchnorm_stats
 from .linear import linear_forward, matmul
 from .pool import maxpool2d_backward, maxpool2d_forward, maxpool2d_forward_2x2
 
@@ -39,4 +42,16 @@ __all__ = [
     "relu_backward",
     "dropout_apply",
     "checksum",
+    "avgpool2d_forward",
+    "avgpool2d_backward",
+    "adaptive_avgpool2d_forward",
+    "adaptive_avgpool2d_backward",
+    "im2row",
+    "row2im",
+    "rows_to_nchw",
+    "nchw_to_rows",
+    "batchnorm_stats",
+    "batchnorm_apply",
+    "batchnorm_backward_sums",
+    "batchnorm_backward_input",
 ]

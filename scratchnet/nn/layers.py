@@ -67,13 +67,15 @@ class Linear(Module):
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Accumulate dL/dweight and dL/dbias; return dL/dx, or None with ``input_grad=False``."""
+        trainable = self.weight.requires_grad or (self.bias is not None and self.bias.requires_grad)
         try:
-            dx, dw, db = ops.linear_backward(dout, self._pop_cache(), need_dx=input_grad)
+            dx, dw, db = ops.linear_backward(dout, self._pop_cache(), need_dx=input_grad, need_dw=trainable)
         except (ValueError, TypeError) as err:
             raise self._named(err) from None
-        self.weight.accumulate_grad(dw)
-        if self.bias is not None:
-            self.bias.accumulate_grad(db)
+        if trainable:  # frozen parameters: their gradients are not even computed
+            self.weight.accumulate_grad(dw)
+            if self.bias is not None:
+                self.bias.accumulate_grad(db)
         return dx
 
     def extra_repr(self) -> str:
@@ -136,13 +138,15 @@ class Conv2d(Module):
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Accumulate dL/dweight and dL/dbias; return dL/dx, or None with ``input_grad=False``."""
+        trainable = self.weight.requires_grad or (self.bias is not None and self.bias.requires_grad)
         try:
-            dx, dw, db = ops.conv2d_backward(dout, self._pop_cache(), need_dx=input_grad)
+            dx, dw, db = ops.conv2d_backward(dout, self._pop_cache(), need_dx=input_grad, need_dw=trainable)
         except (ValueError, TypeError) as err:
             raise self._named(err) from None
-        self.weight.accumulate_grad(dw)
-        if self.bias is not None:
-            self.bias.accumulate_grad(db)
+        if trainable:  # frozen parameters: their gradients are not even computed
+            self.weight.accumulate_grad(dw)
+            if self.bias is not None:
+                self.bias.accumulate_grad(db)
         return dx
 
     def extra_repr(self) -> str:

@@ -29,6 +29,10 @@ from typing import Any, Iterator, Mapping
 import numpy as np
 
 from .. import kernels
+from .grad_mode import is_grad_enabled
+
+#: What ``_save_cache`` keeps in place of a cache under ``no_grad()``, so ``backward`` can say why it has none.
+_NO_GRAD = object()
 
 
 class Parameter:
@@ -96,6 +100,7 @@ class Module:
     def __init__(self) -> None:
         object.__setattr__(self, "_parameters", OrderedDict())
         object.__setattr__(self, "_modules", OrderedDict())
+        object.__setattr__(self, "_buffers", OrderedDict())
         object.__setattr__(self, "training", True)
 
     # -- registration -------------------------------------------------------------------------
@@ -103,6 +108,13 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise RuntimeError(f"{type(self).__name__}: call Module.__init__() before assigning attributes")
         params, modules = self.__dict__["_parameters"], self.__dict__["_modules"]
+        buffers = self.__dict__.get("_buffers", {})
+        if name in buffers:  # assigning to a buffer replaces its array (or None), as in torch
+            if value is not None and not isinstance(value, np.ndarray):
+                raise TypeError(f"{self._name()}: buffer {name!r} must be a numpy.ndarray or None, got {type(value).__name__}")
+            buffers[name] = value
+            object.__setattr__(self, name, value)
+            return
         params.pop(name, None)
         modules.pop(name, None)
         if isinstance(value, Parameter):
@@ -114,7 +126,20 @@ class Module:
     def __delattr__(self, name: str) -> None:
         self._parameters.pop(name, None)
         self._modules.pop(name, None)
+        self._buffers.pop(name, None)
         object.__delattr__(self, name)
+
+    def register_buffer(self, name: str, value: np.ndarray | None) -> None:
+        """Register an array that is state but not a parameter (BatchNorm's running statistics), as torch's
+        ``register_buffer``: it is in ``state_dict`` (unless None), gets no gradient and no optimiser step."""
+        if "_buffers" not in self.__dict__:
+            raise RuntimeError(f"{type(self).__name__}: call Module.__init__() before register_buffer")
+        if value is not None and not isinstance(value, np.ndarray):
+            raise TypeError(f"{self._name()}: buffer {name!r} must be a numpy.ndarray or None, got {type(value).__name__}")
+        self._parameters.pop(name, None)
+        self._modules.pop(name, None)
+        self._buffers[name] = value
+        object.__setattr__(self, name, value)
 
     # -- forward / backward -------------------------------------------------------------------
     def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - abstract
@@ -173,6 +198,11 @@ class Module:
                 "(each forward supports exactly one backward, as in torch without retain_graph)"
             )
         object.__setattr__(self, "_cache", None)
+        if cache is _NO_GRAD:
+            raise RuntimeError(
+                f"{self._name()}.backward(): the forward ran under scratchnet.no_grad(), which keeps nothing for "
+                "backward; run the forward outside no_grad() to train"
+            )
         kept = self.__dict__.get("_kept")
         if kept is not None:
             object.__setattr__(self, "_kept", None)
@@ -188,8 +218,15 @@ class Module:
         return "the input"
 
     def _save_cache(self, cache: Any, keep: np.ndarray | None = None) -> None:
-        """Save what backward needs. ``keep``: an array in it that the caller may still hold and change
-        (the input x, or the output returned); backward checks that it was not changed in place."""
+        """Save what backward needs; under ``scratchnet.no_grad()`` keep nothing (only a marker).
+
+        ``keep``: an array in the cache that the caller may still hold and change (the input x, or the
+        output returned); backward checks that it was not changed in place.
+        """
+        if not is_grad_enabled():
+            object.__setattr__(self, "_cache", _NO_GRAD)
+            object.__setattr__(self, "_kept", None)
+            return
         object.__setattr__(self, "_cache", cache)
         if keep is None:
             kept = None
@@ -199,6 +236,13 @@ class Module:
             kept = (keep, None)
             _guards.pending.append(self)
         object.__setattr__(self, "_kept", kept)
+
+    def _forget(self) -> None:
+        """Drop what the last forward kept for backward, in this module and its children (nobody will
+        go back through them)."""
+        for m in self.modules():
+            object.__setattr__(m, "_cache", None)
+            object.__setattr__(m, "_kept", None)
 
     def _name(self) -> str:
         return type(self).__name__
@@ -229,6 +273,29 @@ class Module:
         for _, p in self.named_parameters():
             yield p
 
+    def named_buffers(self, prefix: str = "") -> Iterator[tuple[str, np.ndarray]]:
+        """Every buffer that is not None, with torch's dotted names (``bn1.running_mean`` ...)."""
+        for name, b in self._buffers.items():
+            if b is not None:
+                yield (f"{prefix}.{name}" if prefix else name), b
+        for name, child in self._modules.items():
+            yield from child.named_buffers(f"{prefix}.{name}" if prefix else name)
+
+    def buffers(self) -> Iterator[np.ndarray]:
+        for _, b in self.named_buffers():
+            yield b
+
+    def _named_state(self, prefix: str = "") -> Iterator[tuple[str, Module, str]]:
+        """(dotted name, owner, attribute) of every parameter and buffer in torch's state_dict order:
+        a module's own parameters, then its own buffers, then each child's, depth first."""
+        for name in self._parameters:
+            yield (f"{prefix}.{name}" if prefix else name), self, name
+        for name, b in self._buffers.items():
+            if b is not None:
+                yield (f"{prefix}.{name}" if prefix else name), self, name
+        for name, child in self._modules.items():
+            yield from child._named_state(f"{prefix}.{name}" if prefix else name)
+
     def num_parameters(self, trainable_only: bool = False) -> int:
         return sum(p.size for p in self.parameters() if p.requires_grad or not trainable_only)
 
@@ -257,6 +324,10 @@ class Module:
             p.data = np.asarray(p.data, dtype=dtype, order="C")
             if p.grad is not None:
                 p.grad = p.grad.astype(dtype)
+        for m in self.modules():  # floating buffers follow (running statistics); integer ones (counters) stay
+            for name, b in m._buffers.items():
+                if b is not None and np.issubdtype(b.dtype, np.floating):
+                    setattr(m, name, np.asarray(b, dtype=dtype, order="C"))
         return self
 
     def double(self) -> "Module":
@@ -267,8 +338,9 @@ class Module:
 
     # -- state -------------------------------------------------------------------------------------
     def state_dict(self) -> "OrderedDict[str, np.ndarray]":
-        """Copies of every parameter, keyed by torch's dotted names (``conv1.weight`` ...)."""
-        return OrderedDict((name, p.data.copy()) for name, p in self.named_parameters())
+        """Copies of every parameter and buffer, keyed by torch's dotted names and in torch's order
+        (``conv1.weight``, ..., ``bn1.running_mean``, ``bn1.num_batches_tracked`` ...)."""
+        return OrderedDict((name, np.array(_state_value(owner, attr), copy=True)) for name, owner, attr in self._named_state())
 
     def load_state_dict(self, state: Mapping[str, np.ndarray], strict: bool = True) -> dict[str, list[str]]:
         """Copy arrays from ``state`` into the parameters, keeping each parameter's dtype.
@@ -277,13 +349,14 @@ class Module:
         unexpected or mis-shaped entry raises a KeyError/ValueError that lists all of them.
         Returns ``{"missing_keys": [...], "unexpected_keys": [...]}`` as torch does.
         """
-        own = OrderedDict(self.named_parameters())
+        own = OrderedDict((name, (owner, attr)) for name, owner, attr in self._named_state())
+        shapes = {k: np.shape(_state_value(*v)) for k, v in own.items()}
         missing = [k for k in own if k not in state]
         unexpected = [k for k in state if k not in own]
         misshaped = [
-            f"{k}: expected {own[k].shape}, got {tuple(np.shape(state[k]))}"
+            f"{k}: expected {shapes[k]}, got {tuple(np.shape(state[k]))}"
             for k in own
-            if k in state and tuple(np.shape(state[k])) != own[k].shape
+            if k in state and tuple(np.shape(state[k])) != shapes[k]
         ]
         if misshaped or (strict and (missing or unexpected)):
             lines = [f"Error(s) in loading state_dict for {self._name()}:"]
@@ -294,12 +367,24 @@ class Module:
             if misshaped:
                 lines.append("  size mismatch: " + "; ".join(misshaped))
             raise ValueError("\n".join(lines))
-        for k, p in own.items():
+        for k, (owner, attr) in own.items():
+            if k not in state:
+                continue
+            value = np.asarray(state[k])
+            current = _state_value(owner, attr)
+            wanted = np.floating if np.issubdtype(current.dtype, np.floating) else np.integer
+            if not np.issubdtype(value.dtype, wanted):
+                raise ValueError(
+                    f"{self._name()}.load_state_dict: {k} has dtype {value.dtype}, expected {wanted.__name__} values"
+                )
+        for k, (owner, attr) in own.items():
             if k in state:
-                value = np.asarray(state[k])
-                if not np.issubdtype(value.dtype, np.floating):
-                    raise ValueError(f"{self._name()}.load_state_dict: {k} has dtype {value.dtype}, expected floats")
-                p.data = np.array(value, dtype=p.data.dtype, copy=True, order="C")
+                current = _state_value(owner, attr)
+                value = np.array(np.asarray(state[k]), dtype=current.dtype, copy=True, order="C")
+                if attr in owner._parameters:
+                    owner._parameters[attr].data = value
+                else:
+                    setattr(owner, attr, value)
         return {"missing_keys": missing, "unexpected_keys": unexpected}
 
     # -- display -------------------------------------------------------------------------------------
@@ -315,6 +400,17 @@ class Module:
             lines.append(f"  ({name}): {child_repr}")
         lines.append(")")
         return "\n".join(lines)
+
+
+def _state_value(owner: Module, attr: str) -> np.ndarray:
+    """The array behind a state_dict entry: a parameter's data or a buffer."""
+    p = owner._parameters.get(attr)
+    return p.data if p is not None else owner._buffers[attr]
+
+
+def needs_grad(module: Module) -> bool:
+    """Whether any parameter of ``module`` (or its children) is trainable (``requires_grad``)."""
+    return any(p.requires_grad for p in module.parameters())
 
 
 def takes_input_grad(module: "Module") -> bool:
@@ -363,17 +459,17 @@ class Sequential(Module):
         """Backprop through the children in reverse order and return dL/dinput.
 
         ``input_grad=False`` is torch's input without ``requires_grad``: nobody wants dL/dinput, so the
-        backward stops at the first layer with parameters (its weight gradients are still computed,
-        its input gradient is not) and returns None. Training loops use it; the default keeps it.
+        backward stops at the first layer with trainable parameters (its weight gradients are still
+        computed, its input gradient is not; frozen layers below it are not visited) and returns None.
+        Training loops use it; the default keeps it. Every child's backward takes ``input_grad`` (the
+        base signature); only the first child with trainable parameters is passed False.
         """
         mods = list(self._modules.values())
         first = 0
         if not input_grad:  # the earliest child whose own parameters need a gradient
-            first = next((i for i, m in enumerate(mods) if any(True for _ in m.parameters())), len(mods))
-            for m in mods[:first]:  # parameter-free layers in front: forget their caches, nothing to compute
-                for sub in m.modules():
-                    object.__setattr__(sub, "_cache", None)
-                    object.__setattr__(sub, "_kept", None)
+            first = next((i for i, m in enumerate(mods) if needs_grad(m)), len(mods))
+            for m in mods[:first]:  # parameter-free or frozen layers in front: nothing to compute
+                m._forget()
         for i in range(len(mods) - 1, first, -1):
             dout = mods[i].backward(dout)
         if first < len(mods):

@@ -46,10 +46,11 @@ def linear_forward(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> tuple[
     return out.reshape(out_shape), (x2, w, b is not None, x.shape, out_shape)
 
 
-def linear_backward(dout: np.ndarray, cache: Any, need_dx: bool = True
-                    ) -> tuple[np.ndarray | None, np.ndarray, np.ndarray | None]:
+def linear_backward(dout: np.ndarray, cache: Any, need_dx: bool = True, need_dw: bool = True
+                    ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """dout: (*, out), the forward output's shape and dtype. Returns dx (*, in) (None when ``need_dx``
-    is False: nothing upstream wants it, as for a network's input), dw (out, in), db (out,) or None."""
+    is False: nothing upstream wants it, as for a network's input), dw (out, in) and db (out,) (None
+    without bias, or both None when ``need_dw`` is False: the parameters are frozen)."""
     x, w, has_bias, x_shape, out_shape = cache
     g = _checks.upstream(dout, out_shape, x.dtype).reshape(x.shape[0], w.shape[0])
     dx = None
@@ -57,6 +58,8 @@ def linear_backward(dout: np.ndarray, cache: Any, need_dx: bool = True
         dx = np.empty((g.shape[0], w.shape[1]), dtype=x.dtype)
         kernels.matmul(g, w, dx)  # dout @ w
         dx = dx.reshape(x_shape)
+    if not need_dw:
+        return dx, None, None
     dw = np.empty(w.shape, dtype=x.dtype)
     kernels.matmul(g.T, x, dw)  # dout.T @ x
     db = g.sum(axis=0) if has_bias else None

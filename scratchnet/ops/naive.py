@@ -186,3 +186,138 @@ def log_softmax_backward_naive(dlogp, z):
         jac = np.eye(z.shape[1], dtype=z.dtype) - p[None, :]
         dz[n] = jac.T @ dlogp[n]
     return dz
+
+
+# ================================================================================================
+# ResNet's ops (batch norm, average pooling, element-wise activations, softmax): the obvious twins
+# ================================================================================================
+
+
+def batchnorm_forward_naive(x, gamma, beta, eps=1e-5, running_mean=None, running_var=None):
+    """Normalise channel by channel with NumPy's mean/var (batch statistics unless running ones are given).
+
+    Returns out and what the naive backward needs: (x, mean, var, gamma, eps, batch_stats).
+    """
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    if running_mean is None:
+        mean, var = x.mean(axis=axes), x.var(axis=axes)  # biased variance
+    else:
+        mean, var = running_mean, running_var
+    xhat = (x - mean.reshape(shape)) / np.sqrt(var.reshape(shape) + eps)
+    out = xhat * (1 if gamma is None else gamma.reshape(shape)) + (0 if beta is None else beta.reshape(shape))
+    return out, (x, mean, var, gamma, eps, running_mean is None)
+
+
+def batchnorm_backward_naive(dout, cache):
+    """The long way through the graph x -> mu -> var -> xhat -> out, one node at a time (CS231n's staged
+    backward), instead of the closed form."""
+    x, mean, var, gamma, eps, batch_stats = cache
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, -1) + (1,) * (x.ndim - 2)
+    M = x.size // x.shape[1]
+    mu, v = mean.reshape(shape), var.reshape(shape)
+    std = np.sqrt(v + eps)
+    xc = x - mu
+    xhat = xc / std
+    dgamma = None if gamma is None else np.sum(dout * xhat, axis=axes)
+    dbeta = None if gamma is None else np.sum(dout, axis=axes)
+    dxhat = dout * (1 if gamma is None else gamma.reshape(shape))
+    if not batch_stats:  # running statistics are constants
+        return dxhat / std, dgamma, dbeta
+    dstd = np.sum(dxhat * xc, axis=axes, keepdims=True) * (-1.0 / std**2)  # xhat = xc / std
+    dvar = dstd * 0.5 / std  # std = sqrt(var + eps)
+    dxc = dxhat / std + dvar * 2.0 * xc / M  # var = mean(xc^2), and xhat's direct path
+    dmu = -np.sum(dxc, axis=axes, keepdims=True)  # xc = x - mu
+    dx = dxc + dmu / M  # mu = mean(x)
+    return dx, dgamma, dbeta
+
+
+def avgpool2d_forward_naive(x, kernel_size, stride=None, padding=0, count_include_pad=True, divisor_override=None):
+    """Mean of each window of the zero-padded input, divided by the window size (padding counted or not)."""
+    kh, kw = pair(kernel_size, "kernel_size", 1)
+    sh, sw = pair(kernel_size if stride is None else stride, "stride", 1)
+    ph, pw = pair(padding, "padding", 0)
+    N, C, H, W = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    inside = np.pad(np.ones((H, W)), ((ph, ph), (pw, pw)))  # 1 where the window sees the input
+    OH, OW = out_size(H, kh, sh, ph), out_size(W, kw, sw, pw)
+    out = np.zeros((N, C, OH, OW), dtype=x.dtype)
+    for i in range(OH):
+        for j in range(OW):
+            rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+            divisor = divisor_override or (kh * kw if count_include_pad else inside[rows, cols].sum())
+            out[:, :, i, j] = xp[:, :, rows, cols].sum(axis=(2, 3)) / divisor
+    return out
+
+
+def avgpool2d_backward_naive(dout, x, kernel_size, stride=None, padding=0, count_include_pad=True, divisor_override=None):
+    """Each upstream gradient, divided by its window's divisor, added to every position of the window."""
+    kh, kw = pair(kernel_size, "kernel_size", 1)
+    sh, sw = pair(kernel_size if stride is None else stride, "stride", 1)
+    ph, pw = pair(padding, "padding", 0)
+    N, C, H, W = x.shape
+    dxp = np.zeros((N, C, H + 2 * ph, W + 2 * pw), dtype=dout.dtype)
+    inside = np.pad(np.ones((H, W)), ((ph, ph), (pw, pw)))
+    for i in range(dout.shape[2]):
+        for j in range(dout.shape[3]):
+            rows, cols = slice(i * sh, i * sh + kh), slice(j * sw, j * sw + kw)
+            divisor = divisor_override or (kh * kw if count_include_pad else inside[rows, cols].sum())
+            dxp[:, :, rows, cols] += dout[:, :, i : i + 1, j : j + 1] / divisor
+    return dxp[:, :, ph : ph + H, pw : pw + W]
+
+
+def _adaptive_windows(size, out):
+    """torch's adaptive windows: [floor(i * size / out), ceil((i + 1) * size / out)) for each i < out."""
+    return [(i * size // out, -(-(i + 1) * size // out)) for i in range(out)]
+
+
+def adaptive_avgpool2d_forward_naive(x, output_size):
+    """Mean of each adaptive window."""
+    N, C, H, W = x.shape
+    OH, OW = (output_size, output_size) if isinstance(output_size, int) else output_size
+    OH, OW = OH or H, OW or W
+    out = np.zeros((N, C, OH, OW), dtype=x.dtype)
+    for i, (h0, h1) in enumerate(_adaptive_windows(H, OH)):
+        for j, (w0, w1) in enumerate(_adaptive_windows(W, OW)):
+            out[:, :, i, j] = x[:, :, h0:h1, w0:w1].mean(axis=(2, 3))
+    return out
+
+
+def adaptive_avgpool2d_backward_naive(dout, x):
+    """Each upstream gradient spread evenly over its adaptive window."""
+    N, C, H, W = x.shape
+    OH, OW = dout.shape[2], dout.shape[3]
+    dx = np.zeros_like(x, dtype=dout.dtype)
+    for i, (h0, h1) in enumerate(_adaptive_windows(H, OH)):
+        for j, (w0, w1) in enumerate(_adaptive_windows(W, OW)):
+            dx[:, :, h0:h1, w0:w1] += dout[:, :, i : i + 1, j : j + 1] / ((h1 - h0) * (w1 - w0))
+    return dx
+
+
+def sigmoid_naive(x):
+    """1 / (1 + e^-x), element by element with math.exp (the stable branch for negative x)."""
+    import math
+
+    flat = [1 / (1 + math.exp(-v)) if v >= 0 else math.exp(v) / (1 + math.exp(v)) for v in x.reshape(-1).tolist()]
+    return np.array(flat, dtype=x.dtype).reshape(x.shape)
+
+
+def softmax_naive(x, dim=-1):
+    """exp(x) / sum exp(x) along ``dim``, one slice at a time, with the Jacobian for the backward."""
+    xm = np.moveaxis(x, dim, -1)
+    out = np.empty_like(xm)
+    for idx in np.ndindex(*xm.shape[:-1]):
+        e = np.exp(xm[idx] - xm[idx].max())
+        out[idx] = e / e.sum()
+    return np.moveaxis(out, -1, dim)
+
+
+def softmax_backward_naive(dout, y, dim=-1):
+    """dL/dx = J^T dout with the full Jacobian J = diag(y) - y y^T of each slice."""
+    ym, gm = np.moveaxis(y, dim, -1), np.moveaxis(dout, dim, -1)
+    dx = np.empty_like(gm)
+    for idx in np.ndindex(*ym.shape[:-1]):
+        s = ym[idx]
+        dx[idx] = (np.diag(s) - np.outer(s, s)).T @ gm[idx]
+    return np.moveaxis(dx, -1, dim)
