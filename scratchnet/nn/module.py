@@ -158,19 +158,20 @@ class Module:
     def __call__(self, x: np.ndarray) -> np.ndarray:
         if not self._modules or getattr(_guards, "pending", None) is not None:
             return self.forward(x)  # a layer, or a container inside another container's forward
-        # the outermost container: its children's kept arrays are checked once it returns (see above)
+        # the outermost container: what its children keep is checked against its input as they keep it
+        # (while the array is still in the cache), and against its output once it returns (see above)
         pending = _guards.pending = []
+        _guards.root = x if isinstance(x, np.ndarray) else None
         try:
             out = self.forward(x)
         finally:
-            _guards.pending = None
+            _guards.pending = _guards.root = None
         for layer in pending:
             kept = layer.__dict__.get("_kept")
             if kept is None or kept[1] is not None:
                 continue
             a = kept[0]
-            if (isinstance(x, np.ndarray) and np.may_share_memory(a, x)) or not isinstance(out, np.ndarray) \
-                    or np.may_share_memory(a, out):
+            if not isinstance(out, np.ndarray) or np.may_share_memory(a, out):
                 object.__setattr__(layer, "_kept", (a, _fingerprint(a)))
             else:  # an array made and used inside this forward: nobody outside can change it
                 object.__setattr__(layer, "_kept", None)
@@ -230,9 +231,11 @@ class Module:
         object.__setattr__(self, "_cache", cache)
         if keep is None:
             kept = None
-        elif getattr(_guards, "pending", None) is None:
+        elif getattr(_guards, "pending", None) is None:  # a layer called on its own
             kept = (keep, _fingerprint(keep))
-        else:  # inside a container's forward: decided when the outermost one returns
+        elif _guards.root is not None and np.may_share_memory(keep, _guards.root):  # the model's input
+            kept = (keep, _fingerprint(keep))
+        else:  # made inside the model's forward: checked only if the model returns it (decided at the end)
             kept = (keep, None)
             _guards.pending.append(self)
         object.__setattr__(self, "_kept", kept)
