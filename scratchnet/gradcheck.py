@@ -107,9 +107,9 @@ def _activation_pattern(module: Module) -> list[np.ndarray]:
     for m in module.modules():
         cache = m.__dict__.get("_cache")
         if isinstance(m, ReLU) and cache is not None:
-            pattern.append(cache)
+            pattern.append(cache[0])  # (mask, dtype)
         elif isinstance(m, MaxPool2d) and cache is not None:
-            pattern.append(cache[0])
+            pattern.append(cache[0][0])  # ((argmax, x shape), dtype)
     return pattern
 
 

@@ -62,3 +62,61 @@ def test_cross_entropy_is_stable_for_huge_logits():
     loss, dz = ops.softmax_cross_entropy(z, np.array([1, 0]))
     assert np.isfinite(loss) and np.all(np.isfinite(dz))
     assert loss == pytest.approx((2e4 + (2e4 + np.log(2))) / 2, rel=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("lead,n_in,n_out,bias", [((6,), 5, 3, True), ((2, 3), 7, 4, False), ((0,), 4, 2, True),
+                                                   ((60,), 784, 128, True)])
+def test_linear_fast_equals_naive(lead, n_in, n_out, bias, dtype):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((*lead, n_in)).astype(dtype)
+    w = rng.standard_normal((n_out, n_in)).astype(dtype)
+    b = rng.standard_normal(n_out).astype(dtype) if bias else None
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-4)
+    out, cache = ops.linear_forward(x, w, b)
+    np.testing.assert_allclose(out, naive.linear_forward_naive(x, w, b), **tol)
+    dout = rng.standard_normal(out.shape).astype(dtype)
+    dx, dw, db = ops.linear_backward(dout, cache)
+    ndx, ndw, ndb = naive.linear_backward_naive(dout, x, w)
+    np.testing.assert_allclose(dx, ndx, **tol)
+    np.testing.assert_allclose(dw, ndw, **tol)
+    if bias:
+        np.testing.assert_allclose(db, ndb, **tol)
+    else:
+        assert db is None
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_relu_fast_equals_naive_including_zero_nan_and_negative_zero(dtype):
+    x = np.random.default_rng(4).standard_normal((3, 4, 5)).astype(dtype)
+    x[0, 0, :4] = [0.0, -0.0, np.nan, -np.inf]
+    out, mask = ops.relu_forward(x)
+    nout, nmask = naive.relu_forward_naive(x)
+    np.testing.assert_array_equal(out, nout)
+    np.testing.assert_array_equal(np.signbit(out), np.signbit(nout))  # -0.0 stays -0.0 in both
+    np.testing.assert_array_equal(mask, nmask)
+    dout = np.random.default_rng(5).standard_normal(x.shape).astype(dtype)
+    np.testing.assert_array_equal(ops.relu_backward(dout, mask), naive.relu_backward_naive(dout, x))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("p,training", [(0.2, True), (0.5, True), (0.0, True), (1.0, True), (0.5, False)])
+def test_dropout_fast_equals_naive_with_the_same_generator(p, training, dtype):
+    x = np.random.default_rng(6).standard_normal((7, 9)).astype(dtype)
+    out, mask = ops.dropout_forward(x, p, np.random.default_rng(7), training)
+    nout, keep = naive.dropout_forward_naive(x, p, np.random.default_rng(7), training)
+    np.testing.assert_array_equal(out, nout)
+    dout = np.random.default_rng(8).standard_normal(x.shape).astype(dtype)
+    expected = dout if not training else naive.dropout_backward_naive(dout, keep, p)
+    np.testing.assert_array_equal(ops.dropout_backward(dout, mask), expected)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_log_softmax_fast_equals_naive_jacobian(dtype):
+    rng = np.random.default_rng(9)
+    z = (rng.standard_normal((5, 10)) * 6).astype(dtype)
+    tol = dict(rtol=1e-12, atol=1e-12) if dtype == np.float64 else dict(rtol=1e-5, atol=1e-5)
+    logp, cache = ops.log_softmax_forward(z)
+    np.testing.assert_allclose(logp, naive.log_softmax_forward_naive(z), **tol)
+    dlogp = rng.standard_normal(z.shape).astype(dtype)
+    np.testing.assert_allclose(ops.log_softmax_backward(dlogp, cache), naive.log_softmax_backward_naive(dlogp, z), **tol)

@@ -156,7 +156,7 @@ def test_to_converts_dtype():
         (snn.Linear(784, 10, rng=0), np.zeros((5, 28, 28), np.float32),
          r"Linear\(in_features=784\): expected input \(\*, 784\), got \(5, 28, 28\)"),
         (snn.Linear(4, 2, rng=0), np.zeros((5, 4), np.uint8), r"expected a float32 or float64 input, got dtype uint8"),
-        (snn.MaxPool2d(2), np.zeros((4, 4), np.float32), r"MaxPool2d\(kernel_size=\(2, 2\)\): expected input \(N, C, H, W\)"),
+        (snn.MaxPool2d(2), np.zeros((4, 4), np.float32), r"MaxPool2d\(kernel_size=2\): expected input \(N, C, H, W\)"),
         (snn.MaxPool2d(3), np.zeros((1, 1, 2, 5), np.float32), r"smaller than the kernel 3x3"),
         (snn.ReLU(), [1.0, -1.0], r"ReLU: expected a numpy.ndarray, got list"),
     ],
@@ -218,9 +218,11 @@ def test_backward_without_input_grad_gives_the_same_parameter_gradients_and_skip
 
 
 def test_backward_without_input_grad_works_with_a_layer_of_ones_own():
+    """Module.backward(dout, input_grad=True) is the base signature: Sequential passes input_grad=False
+    to its first layer with parameters without looking at signatures, and only then."""
     from scratchnet.nn import Linear, Module, Sequential
 
-    class Scale(Module):  # parameters, and a backward that knows nothing of input_grad
+    class Scale(Module):  # parameters, and a backward with the base signature
         def __init__(self):
             super().__init__()
             self.inner = Linear(3, 3, rng=0)
@@ -228,10 +230,31 @@ def test_backward_without_input_grad_works_with_a_layer_of_ones_own():
         def forward(self, x):
             return self.inner(x)
 
-        def backward(self, dout):
-            return self.inner.backward(dout)
+        def backward(self, dout, input_grad=True):
+            return self.inner.backward(dout, input_grad=input_grad)
 
     net = Sequential(Scale(), Linear(3, 2, rng=1))
     net(np.ones((2, 3), dtype=np.float32))
     assert net.backward(np.ones((2, 2), dtype=np.float32), input_grad=False) is None
     assert net[0].inner.weight.grad is not None
+
+    class OldStyle(Scale):  # a backward written before input_grad existed still works by default
+        def backward(self, dout):
+            return self.inner.backward(dout)
+
+    net = Sequential(OldStyle(), Linear(3, 2, rng=1))
+    net(np.ones((2, 3), dtype=np.float32))
+    assert net.backward(np.ones((2, 2), dtype=np.float32)).shape == (2, 3)
+    net(np.ones((2, 3), dtype=np.float32))
+    with pytest.raises(TypeError, match="backward.*input_grad"):  # ... and says what it lacks
+        net.backward(np.ones((2, 2), dtype=np.float32), input_grad=False)
+
+
+def test_takes_input_grad_is_gone_from_sequential():
+    import inspect
+
+    from scratchnet.nn import module
+
+    assert "takes_input_grad" not in inspect.getsource(module.Sequential)
+    assert "inspect" not in inspect.getsource(module)  # no signature is read anywhere
+    assert "input_grad" in inspect.signature(module.Module.backward).parameters

@@ -20,6 +20,7 @@ from .conv import (
     conv2d_forward_s1,
 )
 from .activation import dropout_apply, relu_backward, relu_forward
+from .checksum import checksum
 from .avgpool import adaptive_avgpool2d_backward, adaptive_avgpool2d_forward, avgpool2d_backward, avgpool2d_forward
 from .im2row import im2row, nchw_to_rows, row2im, rows_to_nchw
 from .batchnorm import batchnorm_apply, batchnorm_backward_input, batchnorm_backward_sums, batchnorm_stats
@@ -40,6 +41,7 @@ __all__ = [
     "relu_forward",
     "relu_backward",
     "dropout_apply",
+    "checksum",
     "avgpool2d_forward",
     "avgpool2d_backward",
     "adaptive_avgpool2d_forward",

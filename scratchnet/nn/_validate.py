@@ -1,32 +1,32 @@
-"""Input and upstream-gradient checks shared by the layers added for ResNet (each error names the layer)."""
+"""Input and upstream-gradient checks for the layers whose ops trust their callers (the ResNet layers:
+BatchNorm, average pooling, the smooth activations), with the layer's name in front of every message.
+
+The rules and messages are those of ``scratchnet.ops._checks`` (the one home of argument checks);
+these two helpers only add the name, as ``Module._named`` does for the layers whose ops check.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+from ..ops import _checks
 
 
 def check_input(x, who: str, dtype: np.dtype | None = None) -> np.ndarray:
     """x must be a float32/float64 ndarray (of ``dtype`` when given, the layer's parameter dtype)."""
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{who}: expected a numpy.ndarray, got {type(x).__name__}")
-    if x.dtype not in _FLOATS:
-        raise ValueError(f"{who}: expected a float32 or float64 input, got dtype {x.dtype}")
-    if dtype is not None and x.dtype != dtype:
-        raise ValueError(
-            f"{who}: input dtype {x.dtype} does not match the layer's {dtype} parameters "
-            f"(convert the input with x.astype(np.{dtype}) or the model with model.to(np.{x.dtype}))"
-        )
+    try:
+        _checks.float_array(x)
+        if dtype is not None:
+            _checks.same_dtype(x, dtype)
+    except (ValueError, TypeError) as err:
+        raise type(err)(f"{who}: {err}") from None
     return x
 
 
 def check_upstream(dout, shape: tuple[int, ...], dtype: np.dtype, who: str) -> np.ndarray:
-    """dL/dout must be an ndarray shaped like the forward's output, in its dtype."""
-    if not isinstance(dout, np.ndarray):
-        raise TypeError(f"{who}.backward: expected the upstream gradient as a numpy.ndarray, got {type(dout).__name__}")
-    if dout.shape != tuple(shape):
-        raise ValueError(f"{who}.backward: expected an upstream gradient of shape {tuple(shape)} (the output's), got {dout.shape}")
-    if dout.dtype != dtype:
-        raise ValueError(f"{who}.backward: expected an upstream gradient of dtype {dtype} (the output's), got {dout.dtype}")
-    return dout
+    """dL/dout must be an ndarray shaped like the forward's output, in its dtype; returned ready for a
+    kernel (C-contiguous, copied only if it is not)."""
+    try:
+        return _checks.upstream(dout, tuple(shape), dtype)
+    except (ValueError, TypeError) as err:
+        raise type(err)(f"{who}: {err}") from None

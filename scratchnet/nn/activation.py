@@ -10,7 +10,13 @@ from .module import Module
 
 
 class _Elementwise(Module):
-    """Any shape in, the same shape out; the op pair does the math, the cache keeps out's shape and dtype."""
+    """Any shape in, the same shape out; the op pair does the math, the cache keeps out's shape and dtype.
+
+    ``_keeps_output``: the op's cache is the output itself (sigmoid, tanh, softmax), which the caller
+    holds: backward checks that it was not changed in place.
+    """
+
+    _keeps_output = False
 
     def _forward_op(self, x):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -21,17 +27,23 @@ class _Elementwise(Module):
     def forward(self, x: np.ndarray) -> np.ndarray:
         check_input(x, self._name())
         out, cache = self._forward_op(x)
-        self._save_cache((cache, out.shape, out.dtype))
+        out = np.asarray(out)  # NumPy gives a scalar, not a 0-d array, for some ops on 0-d input
+        self._save_cache((cache, out.shape, out.dtype), keep=out if self._keeps_output else None)
         return out
+
+    def _kept_what(self) -> str:
+        return "the output it returned"
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         cache, shape, dtype = self._pop_cache()
-        check_upstream(dout, shape, dtype, self._name())
-        return self._backward_op(dout, cache) if input_grad else None
+        dout = check_upstream(dout, shape, dtype, self._name())
+        return np.asarray(self._backward_op(dout, cache)) if input_grad else None
 
 
 class Sigmoid(_Elementwise):
     """1 / (1 + exp(-x)), element-wise."""
+
+    _keeps_output = True
 
     def _forward_op(self, x):
         return ops.sigmoid_forward(x)
@@ -42,6 +54,8 @@ class Sigmoid(_Elementwise):
 
 class Tanh(_Elementwise):
     """tanh(x), element-wise."""
+
+    _keeps_output = True
 
     def _forward_op(self, x):
         return ops.tanh_forward(x)
@@ -85,6 +99,8 @@ class Identity(_Elementwise):
 
 class Softmax(_Elementwise):
     """Softmax along ``dim`` (required, as torch now asks for it): exp(x) / sum exp(x)."""
+
+    _keeps_output = True
 
     def __init__(self, dim: int) -> None:
         super().__init__()

@@ -1,43 +1,41 @@
 """The layers: Linear, Conv2d, MaxPool2d, ReLU, Dropout, Flatten, LogSoftmax.
 
-Each wraps a forward/backward pair from ``scratchnet.ops``, checks its input and names itself in
-every error: ``Conv2d(in_channels=1): expected input (N, 1, H, W), got (N, 3, 28, 28)``.
+Each wraps a forward/backward pair from ``scratchnet.ops``. The ops check every argument (see
+``scratchnet.ops._checks`` for what is accepted and why); a layer re-raises what they raise with
+``Module._named``, which puts the layer's name before the message:
+``Conv2d(in_channels=1): expected input (N, 1, H, W), got (2, 3, 28, 28)``. Every ``backward`` takes
+``input_grad`` (False: return None instead of dL/dx) and checks the upstream gradient against the
+forward output's shape and dtype. A batch of 0 goes through every layer, as in torch.
 """
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from .. import ops
-from ..ops._checks import pair
+from ..ops import _checks
+from ..ops._checks import pair, show_pair
 from ..random import resolve_rng
 from . import init
 from .module import Module, Parameter
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
-
 def _float_dtype(dtype, who: str) -> np.dtype:
     dt = np.dtype(dtype)
-    if dt not in _FLOATS:
+    if dt not in _checks.FLOATS:
         raise ValueError(f"{who}: dtype must be float32 or float64, got {dt}")
     return dt
 
 
-def _check_array(x, who: str) -> np.ndarray:
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"{who}: expected a numpy.ndarray, got {type(x).__name__}")
-    if x.dtype not in _FLOATS:
-        raise ValueError(f"{who}: expected a float32 or float64 input, got dtype {x.dtype}")
-    return x
+def _bias(layer: Module) -> np.ndarray | None:
+    return None if layer.bias is None else layer.bias.data
 
 
-def _check_dtype(x: np.ndarray, param: Parameter, who: str) -> None:
-    if x.dtype != param.dtype:
-        raise ValueError(
-            f"{who}: input dtype {x.dtype} does not match the layer's {param.dtype} parameters "
-            f"(convert the input with x.astype(np.{param.dtype}) or the model with model.to(np.{x.dtype}))"
-        )
+def _callers(saved: np.ndarray, x: np.ndarray) -> np.ndarray | None:
+    """``saved`` (the input array an op kept for backward) when it may be the caller's memory: x itself or
+    a view (views have a base). None when the op made a copy of its own, which nobody else can change."""
+    return saved if saved is x or saved.base is not None else None
 
 
 class Linear(Module):
@@ -60,27 +58,25 @@ class Linear(Module):
         return f"Linear(in_features={self.in_features})"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        _check_array(x, self._name())
-        if x.ndim < 1 or x.shape[-1] != self.in_features:
-            raise ValueError(f"{self._name()}: expected input (*, {self.in_features}), got {x.shape}")
-        _check_dtype(x, self.weight, self._name())
-        lead = x.shape[:-1]
-        x2 = x.reshape(-1, self.in_features)
-        out, cache = ops.linear_forward(x2, self.weight.data, None if self.bias is None else self.bias.data)
-        self._save_cache((cache, lead))
-        return out.reshape(*lead, self.out_features)
+        try:
+            out, cache = ops.linear_forward(x, self.weight.data, _bias(self))
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
+        self._save_cache(cache, keep=_callers(cache[0], x))
+        return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Accumulate dL/dweight and dL/dbias; return dL/dx, or None with ``input_grad=False``."""
-        cache, lead = self._pop_cache()
         trainable = self.weight.requires_grad or (self.bias is not None and self.bias.requires_grad)
-        dx, dw, db = ops.linear_backward(dout.reshape(-1, self.out_features), cache, need_dx=input_grad,
-                                         need_dw=trainable)
+        try:
+            dx, dw, db = ops.linear_backward(dout, self._pop_cache(), need_dx=input_grad, need_dw=trainable)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
         if trainable:  # frozen parameters: their gradients are not even computed
             self.weight.accumulate_grad(dw)
             if self.bias is not None:
                 self.bias.accumulate_grad(db)
-        return None if dx is None else dx.reshape(*lead, self.in_features)
+        return dx
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
@@ -133,26 +129,20 @@ class Conv2d(Module):
         return f"Conv2d(in_channels={self.in_channels})"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        who = self._name()
-        _check_array(x, who)
-        if x.ndim != 4 or x.shape[1] != self.in_channels:
-            raise ValueError(f"{who}: expected input (N, {self.in_channels}, H, W), got {x.shape}")
-        _check_dtype(x, self.weight, who)
-        (kh, kw), (ph, pw) = self.kernel_size, self.padding
-        if x.shape[2] + 2 * ph < kh or x.shape[3] + 2 * pw < kw:
-            raise ValueError(
-                f"{who}: input {x.shape[2]}x{x.shape[3]} (padding {self.padding}) is smaller than the kernel {kh}x{kw}"
-            )
-        out, cache = ops.conv2d_forward(
-            x, self.weight.data, None if self.bias is None else self.bias.data, self.stride, self.padding
-        )
-        self._save_cache(cache)
+        try:
+            out, cache = ops.conv2d_forward(x, self.weight.data, _bias(self), self.stride, self.padding)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
+        self._save_cache(cache, keep=_callers(cache[0], x))
         return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Accumulate dL/dweight and dL/dbias; return dL/dx, or None with ``input_grad=False``."""
         trainable = self.weight.requires_grad or (self.bias is not None and self.bias.requires_grad)
-        dx, dw, db = ops.conv2d_backward(dout, self._pop_cache(), need_dx=input_grad, need_dw=trainable)
+        try:
+            dx, dw, db = ops.conv2d_backward(dout, self._pop_cache(), need_dx=input_grad, need_dw=trainable)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
         if trainable:  # frozen parameters: their gradients are not even computed
             self.weight.accumulate_grad(dw)
             if self.bias is not None:
@@ -179,28 +169,27 @@ class MaxPool2d(Module):
         self.kernel_size = pair(kernel_size, "MaxPool2d: kernel_size", 1)
         self.stride = self.kernel_size if stride is None else pair(stride, "MaxPool2d: stride", 1)
         self.padding = pair(padding, "MaxPool2d: padding", 0)
-        if self.padding[0] > self.kernel_size[0] // 2 or self.padding[1] > self.kernel_size[1] // 2:
-            raise ValueError(
-                f"MaxPool2d: padding {self.padding} must be at most half the kernel size {self.kernel_size}"
-            )
+        _checks.check_pool_padding(self.padding, self.kernel_size, "MaxPool2d")
 
     def _name(self) -> str:
-        return f"MaxPool2d(kernel_size={self.kernel_size})"
+        return f"MaxPool2d(kernel_size={show_pair(self.kernel_size)})"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        who = self._name()
-        _check_array(x, who)
-        if x.ndim != 4:
-            raise ValueError(f"{who}: expected input (N, C, H, W), got {x.shape}")
-        (kh, kw), (ph, pw) = self.kernel_size, self.padding
-        if x.shape[2] + 2 * ph < kh or x.shape[3] + 2 * pw < kw:
-            raise ValueError(f"{who}: input {x.shape[2]}x{x.shape[3]} is smaller than the kernel {kh}x{kw}")
-        out, cache = ops.maxpool2d_forward(x, self.kernel_size, self.stride, self.padding)
-        self._save_cache(cache)
+        try:
+            out, cache = ops.maxpool2d_forward(x, self.kernel_size, self.stride, self.padding)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
+        self._save_cache((cache, out.dtype))
         return out
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return ops.maxpool2d_backward(dout, self._pop_cache())
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """Route dout to each window's winner; None with ``input_grad=False`` (nothing else to compute)."""
+        cache, dtype = self._pop_cache()
+        try:
+            dx = ops.maxpool2d_backward(dout, cache, dtype)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
+        return dx if input_grad else None
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
@@ -210,12 +199,21 @@ class ReLU(Module):
     """max(x, 0), element-wise; any shape."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        out, mask = ops.relu_forward(_check_array(x, "ReLU"))
-        self._save_cache(mask)
+        try:
+            out, mask = ops.relu_forward(x)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
+        self._save_cache((mask, out.dtype))
         return out
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return ops.relu_backward(dout, self._pop_cache())
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """dout where the input was > 0, else 0; None with ``input_grad=False``."""
+        mask, dtype = self._pop_cache()
+        try:
+            dx = ops.relu_backward(dout, mask, dtype)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
+        return dx if input_grad else None
 
 
 class Dropout(Module):
@@ -232,13 +230,21 @@ class Dropout(Module):
         self.rng = resolve_rng(rng)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        out, mask = ops.dropout_forward(_check_array(x, "Dropout"), self.p, self.rng, self.training)
-        self._save_cache((mask,))
+        try:
+            out, mask = ops.dropout_forward(x, self.p, self.rng, self.training)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
+        self._save_cache((mask, out.shape, out.dtype))
         return out
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        (mask,) = self._pop_cache()
-        return ops.dropout_backward(dout, mask)
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """dout times the forward's scaled mask (dout itself in eval); None with ``input_grad=False``."""
+        mask, shape, dtype = self._pop_cache()
+        try:  # the op checks dout against the mask; the identity of eval has none, so it is checked here
+            dx = ops.dropout_backward(dout, mask) if mask is not None else _checks.upstream(dout, shape, dtype)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
+        return dx if input_grad else None
 
     def extra_repr(self) -> str:
         return f"p={self.p}"
@@ -252,17 +258,35 @@ class Flatten(Module):
         self.start_dim, self.end_dim = start_dim, end_dim
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        _check_array(x, "Flatten")
-        nd = x.ndim
-        s = self.start_dim % nd if nd else 0
-        e = self.end_dim % nd if nd else 0
+        """A view of x when its strides allow (as torch's flatten), else a copy; a batch of 0 stays empty."""
+        try:
+            _checks.float_array(x)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
+        nd = max(x.ndim, 1)  # torch treats a 0-d tensor as 1-d here
+        for d in (self.start_dim, self.end_dim):
+            if not -nd <= d < nd:
+                raise ValueError(
+                    f"{self._name()}: dimension out of range (expected to be in range of [{-nd}, {nd - 1}], "
+                    f"but got {d}) for input of shape {x.shape}"
+                )
+        s, e = self.start_dim % nd, self.end_dim % nd
         if s > e:
             raise ValueError(f"Flatten: start_dim {self.start_dim} comes after end_dim {self.end_dim} for {x.shape}")
-        self._save_cache(x.shape)
-        return x.reshape(*x.shape[:s], -1, *x.shape[e + 1 :])
+        shape = x.shape if x.ndim else (1,)
+        out_shape = (*shape[:s], math.prod(shape[s : e + 1]), *shape[e + 1 :])
+        out = x.reshape(out_shape)
+        self._save_cache((x.shape, out_shape, x.dtype))
+        return out
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return dout.reshape(self._pop_cache())
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """dout reshaped back to the input's shape; None with ``input_grad=False``."""
+        x_shape, out_shape, dtype = self._pop_cache()
+        try:
+            dout = _checks.upstream(dout, out_shape, dtype)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
+        return dout.reshape(x_shape) if input_grad else None
 
     def extra_repr(self) -> str:
         return f"start_dim={self.start_dim}, end_dim={self.end_dim}"
@@ -277,16 +301,28 @@ class LogSoftmax(Module):
             raise ValueError(f"LogSoftmax: only dim=1 over (N, K) input is supported, got dim={dim}")
         self.dim = dim
 
+    def _name(self) -> str:
+        return "LogSoftmax(dim=1)"
+
+    def _kept_what(self) -> str:
+        return "the output it returned"
+
     def forward(self, x: np.ndarray) -> np.ndarray:
-        _check_array(x, "LogSoftmax")
-        if x.ndim != 2:
-            raise ValueError(f"LogSoftmax(dim=1): expected input (N, K), got {x.shape}")
-        out, cache = ops.log_softmax_forward(x)
-        self._save_cache(cache)
+        try:
+            out, cache = ops.log_softmax_forward(x)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
+        self._save_cache(cache, keep=out)  # backward reads the output, which the caller holds
         return out
 
-    def backward(self, dout: np.ndarray) -> np.ndarray:
-        return ops.log_softmax_backward(dout, self._pop_cache())
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """dout - softmax * sum(dout) per row; None with ``input_grad=False``."""
+        cache = self._pop_cache()
+        try:
+            dx = ops.log_softmax_backward(dout, cache)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
+        return dx if input_grad else None
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"

@@ -83,7 +83,7 @@ class _BatchNorm(Module):
         check_input(x, who, self._param_dtype())
         self._check_shape(x)
         use_batch_stats = self.training or self.running_mean is None
-        if use_batch_stats and x.size // self.num_features <= 1:
+        if use_batch_stats and x.size and x.size // self.num_features <= 1:  # an empty batch goes, as in torch
             raise ValueError(f"{who}: expected more than 1 value per channel when training, got input {x.shape}")
         factor = 0.0
         update = self.training and self.track_running_stats
@@ -97,16 +97,17 @@ class _BatchNorm(Module):
             None if use_batch_stats else self.running_mean,
             None if use_batch_stats else self.running_var,
         )
-        if update:
+        if update and x.size:  # torch counts an empty batch but leaves the running statistics alone
             ops.update_running_stats(self.running_mean, self.running_var, cache, factor)
-        self._save_cache(cache)
+        x3 = cache.x  # backward reads the input (for dgamma and dx): check it is not changed in place
+        self._save_cache(cache, keep=x3 if x3 is x or x3.base is not None else None)
         return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Accumulate dL/dweight and dL/dbias (if affine and trainable); return dL/dx, or None with
         ``input_grad=False``."""
         cache = self._pop_cache()
-        check_upstream(dout, cache.shape, cache.x.dtype, self._name())
+        dout = check_upstream(dout, cache.shape, cache.x.dtype, self._name())
         trainable = self.affine and (self.weight.requires_grad or self.bias.requires_grad)
         dx, dgamma, dbeta = ops.batchnorm_backward(dout, cache, need_dx=input_grad, need_dparams=trainable)
         if trainable:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ..ops._checks import pair
-from ._validate import check_input, check_upstream
+from ..ops import _checks
+from ..ops._checks import pair, show_pair
+from ._validate import check_upstream
 from .module import Module
 
 
@@ -21,8 +22,7 @@ class AvgPool2d(Module):
         self.kernel_size = pair(kernel_size, "AvgPool2d: kernel_size", 1)
         self.stride = self.kernel_size if stride is None else pair(stride, "AvgPool2d: stride", 1)
         self.padding = pair(padding, "AvgPool2d: padding", 0)
-        if self.padding[0] > self.kernel_size[0] // 2 or self.padding[1] > self.kernel_size[1] // 2:
-            raise ValueError(f"AvgPool2d: padding {self.padding} must be at most half the kernel size {self.kernel_size}")
+        _checks.check_pool_padding(self.padding, self.kernel_size, "AvgPool2d")
         if ceil_mode:
             raise ValueError("AvgPool2d: ceil_mode=True is not supported (only torch's default, False)")
         if divisor_override is not None and (isinstance(divisor_override, bool) or int(divisor_override) < 1):
@@ -32,24 +32,21 @@ class AvgPool2d(Module):
         self.divisor_override = None if divisor_override is None else int(divisor_override)
 
     def _name(self) -> str:
-        return f"AvgPool2d(kernel_size={self.kernel_size})"
+        return f"AvgPool2d(kernel_size={show_pair(self.kernel_size)})"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        who = self._name()
-        check_input(x, who)
-        if x.ndim != 4:
-            raise ValueError(f"{who}: expected input (N, C, H, W), got {x.shape}")
-        (kh, kw), (ph, pw) = self.kernel_size, self.padding
-        if x.shape[2] + 2 * ph < kh or x.shape[3] + 2 * pw < kw:
-            raise ValueError(f"{who}: input {x.shape[2]}x{x.shape[3]} (padding {self.padding}) is smaller than the kernel {kh}x{kw}")
-        out, cache = ops.avgpool2d_forward(x, self.kernel_size, self.stride, self.padding, self.count_include_pad,
-                                           self.divisor_override)
+        """The op checks x (``ops._checks``); its errors come back with this layer's name."""
+        try:
+            out, cache = ops.avgpool2d_forward(x, self.kernel_size, self.stride, self.padding, self.count_include_pad,
+                                               self.divisor_override)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
         self._save_cache((cache, out.shape, x.dtype))
         return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         cache, out_shape, dtype = self._pop_cache()
-        check_upstream(dout, out_shape, dtype, self._name())
+        dout = check_upstream(dout, out_shape, dtype, self._name())
         return ops.avgpool2d_backward(dout, cache) if input_grad else None
 
     def extra_repr(self) -> str:
@@ -70,17 +67,16 @@ class AdaptiveAvgPool2d(Module):
         return f"AdaptiveAvgPool2d(output_size={self.output_size})"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        who = self._name()
-        check_input(x, who)
-        if x.ndim != 4:
-            raise ValueError(f"{who}: expected input (N, C, H, W), got {x.shape}")
-        out, cache = ops.adaptive_avgpool2d_forward(x, self.output_size)
+        try:
+            out, cache = ops.adaptive_avgpool2d_forward(x, self.output_size)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
         self._save_cache((cache, out.shape, x.dtype))
         return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         cache, out_shape, dtype = self._pop_cache()
-        check_upstream(dout, out_shape, dtype, self._name())
+        dout = check_upstream(dout, out_shape, dtype, self._name())
         return ops.adaptive_avgpool2d_backward(dout, cache) if input_grad else None
 
     def extra_repr(self) -> str:

@@ -19,8 +19,7 @@ from .normalization import BatchNorm2d
 
 def forget_forward(module: Module) -> None:
     """Drop the caches a forward left in ``module`` and its children (nothing will go back through them)."""
-    for m in module.modules():
-        object.__setattr__(m, "_cache", None)
+    module._forget()
 
 
 def backward_through(layers: Sequence[Module], dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:

@@ -8,6 +8,10 @@ back over its window: ``dL/dx[n, c, h, w] = sum_{windows containing (h, w)} dout
 Adaptive windows (torch's rule) cover output row ``i`` of ``OH`` with input rows
 ``floor(i * H / OH)`` to ``ceil((i + 1) * H / OH)`` (exclusive), likewise for columns; with output
 1x1 this is the global average pool that ends ResNet.
+
+Every array handed to a kernel is checked first (``_checks``): the input is a float (N, C, H, W) batch,
+the upstream gradient has the output's shape (its dtype is the layer's to check: the caches do not
+record it, and dx takes dout's).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .. import kernels
+from . import _checks
 from ._checks import out_size, pair
 
 
@@ -33,20 +38,25 @@ def avgpool2d_forward(
     kh, kw = pair(kernel_size, "kernel_size", 1)
     sh, sw = pair(kernel_size if stride is None else stride, "stride", 1)
     ph, pw = pair(padding, "padding", 0)
+    _checks.check_pool_padding((ph, pw), (kh, kw), "avgpool2d")
+    _checks.image_batch(_checks.float_array(x))
     N, C, H, W = x.shape
     OH, OW = out_size(H, kh, sh, ph), out_size(W, kw, sw, pw)
     if OH < 1 or OW < 1:
-        raise ValueError(f"avgpool2d: padded input {H + 2 * ph}x{W + 2 * pw} is smaller than the kernel {kh}x{kw}")
+        raise ValueError(f"input {H}x{W} (padding {(ph, pw)}) is smaller than the kernel {kh}x{kw}")
     settings = (kh, kw, sh, sw, ph, pw, bool(count_include_pad), int(divisor_override or 0))
     out = np.empty((N, C, OH, OW), dtype=x.dtype)
-    kernels.avgpool2d_forward(np.ascontiguousarray(x), out, *settings)
+    kernels.avgpool2d_forward(_checks.kernel_array(x), out, *settings)
     return out, (x.shape, settings)
 
 
 def avgpool2d_backward(dout: np.ndarray, cache: Any) -> np.ndarray:
     """Spread dout (N, C, OH, OW) evenly over each window; returns dx (N, C, H, W)."""
     x_shape, settings = cache
-    dout = np.ascontiguousarray(dout)
+    kh, kw, sh, sw, ph, pw = settings[:6]
+    N, C, H, W = x_shape
+    out_shape = (N, C, out_size(H, kh, sh, ph), out_size(W, kw, sw, pw))
+    dout = _checks.upstream(dout, out_shape, _checks.float_array(dout, "upstream gradient").dtype)
     dx = np.empty(x_shape, dtype=dout.dtype)
     kernels.avgpool2d_backward(dout, dx, *settings)
     return dx
@@ -67,16 +77,20 @@ def adaptive_output_size(output_size, h: int, w: int) -> tuple[int, int]:
 
 def adaptive_avgpool2d_forward(x: np.ndarray, output_size) -> tuple[np.ndarray, Any]:
     """Average x (N, C, H, W) over torch's adaptive windows; returns out (N, C, OH, OW) and the cache (x.shape)."""
+    _checks.image_batch(_checks.float_array(x))
     N, C, H, W = x.shape
     OH, OW = adaptive_output_size(output_size, H, W)
     out = np.empty((N, C, OH, OW), dtype=x.dtype)
-    kernels.adaptive_avgpool2d_forward(np.ascontiguousarray(x), out)
+    kernels.adaptive_avgpool2d_forward(_checks.kernel_array(x), out)
     return out, x.shape
 
 
 def adaptive_avgpool2d_backward(dout: np.ndarray, cache: Any) -> np.ndarray:
     """Spread dout (N, C, OH, OW) evenly over each adaptive window; returns dx (N, C, H, W)."""
-    dout = np.ascontiguousarray(dout)
+    _checks.float_array(dout, "upstream gradient")
+    if dout.ndim != 4 or dout.shape[:2] != tuple(cache[:2]) or 0 in dout.shape[2:]:
+        raise ValueError(f"expected upstream gradient ({cache[0]}, {cache[1]}, OH, OW), got {dout.shape} {dout.dtype}")
+    dout = _checks.kernel_array(dout)
     dx = np.empty(cache, dtype=dout.dtype)
     kernels.adaptive_avgpool2d_backward(dout, dx)
     return dx

@@ -41,6 +41,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .. import kernels
+from . import _checks
 
 
 class BatchNormCache(NamedTuple):
@@ -56,8 +57,8 @@ class BatchNormCache(NamedTuple):
 
 
 def _as_ncs(x: np.ndarray) -> np.ndarray:
-    """(N, C, *spatial) -> C-contiguous (N, C, S)."""
-    return np.ascontiguousarray(x).reshape(x.shape[0], x.shape[1], -1)
+    """(N, C, *spatial) -> C-contiguous (N, C, S) (S computed, so that an empty batch reshapes too)."""
+    return _checks.kernel_array(x).reshape(x.shape[0], x.shape[1], int(np.prod(x.shape[2:], dtype=np.int64)))
 
 
 def batchnorm_forward(
@@ -83,11 +84,21 @@ def batchnorm_forward(
     out : like x.
     cache : a :class:`BatchNormCache`; ``cache.mean`` and ``cache.var`` are the batch statistics in training.
     """
+    if _checks.float_array(x).ndim < 2 or x.shape[1] < 1:
+        raise ValueError(f"expected input (N, C, *) with C >= 1, got {x.shape}")
+    C = x.shape[1]
+    for name, a in (("weight", gamma), ("bias", beta), ("running_mean", running_mean), ("running_var", running_var)):
+        if a is not None and (not isinstance(a, np.ndarray) or a.shape != (C,) or a.dtype not in _checks.FLOATS):
+            raise ValueError(f"expected {name} of shape ({C},), got {getattr(a, 'shape', type(a).__name__)}")
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("expected both running_mean and running_var, or neither")
     x3 = _as_ncs(x)
-    C = x3.shape[1]
     if running_mean is None:
         mean, var = np.empty(C), np.empty(C)
-        kernels.batchnorm_stats(x3, mean, var)
+        if x3.size:
+            kernels.batchnorm_stats(x3, mean, var)
+        else:  # an empty batch has no statistics; nothing is normalised with these (torch keeps its running ones)
+            mean[...], var[...] = 0.0, 1.0
     else:
         mean, var = running_mean.astype(np.float64), running_var.astype(np.float64)
     invstd = 1.0 / np.sqrt(var + eps)
@@ -116,7 +127,7 @@ def batchnorm_backward(
     dx : like the input, or None; dgamma, dbeta : (C,), or None without affine parameters (or not needed).
     """
     x3, mean, _, invstd, gamma, batch_stats, shape = cache
-    g3 = _as_ncs(np.asarray(dout, dtype=x3.dtype))
+    g3 = _as_ncs(_checks.upstream(dout, shape, x3.dtype))
     N, C, S = x3.shape
     M = N * S
     sum_g, sum_gxc = np.empty(C), np.empty(C)
@@ -129,7 +140,7 @@ def batchnorm_backward(
     dx = None
     if need_dx:
         scale = invstd if gamma is None else gamma.astype(np.float64) * invstd
-        if batch_stats:
+        if batch_stats and M:
             mean_g, k_xc = sum_g / M, sum_gxc * invstd * invstd / M
         else:
             mean_g, k_xc = np.zeros(C), np.zeros(C)

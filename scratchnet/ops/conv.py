@@ -11,7 +11,9 @@ Backward, by the chain rule with upstream gradient ``dout = dL/dout``::
     dL/dxpad[n, c, y*s + i, x*s + j] += sum_f w[f, c, i, j] * dout[n, f, y, x]          (full conv, flipped w)
 
 and ``dL/dx`` is ``dL/dxpad`` with the padding cut off. The loops run in Numba kernels
-(``scratchnet.kernels.conv``); ``scratchnet.ops.naive`` has the obvious twin.
+(``scratchnet.kernels.conv``); ``scratchnet.ops.naive`` has the obvious twin. Arguments are checked
+here (see ``_checks``): the kernels never see a wrong shape. An empty batch gives an empty output and
+zero dL/dw, dL/db.
 
 Two ways to compute it. Large planes with stride 1 (the MNIST nets) run the direct kernels. Strided
 convolutions and small planes with many channels (ResNet's 7x7 ... 1x1 stages, its 1x1 downsamples)
@@ -33,13 +35,14 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .. import kernels
+from . import _checks
 from ._checks import out_size, pair
 
 
 def pad2d(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
     """Zero-pad the last two axes of an (N, C, H, W) array by (ph, pw) on each side."""
     if ph == 0 and pw == 0:
-        return np.ascontiguousarray(x)
+        return _checks.kernel_array(x)
     return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
 
 
@@ -96,9 +99,10 @@ def _conv2d_forward_rows(x, w, bias, stride, padding, OH, OW, has_bias):
 
 
 def _dout_rows(dout: np.ndarray, cache: Im2RowCache) -> np.ndarray:
+    """dout (checked by the caller) as (N*OH*OW, F) rows."""
     N, F, OH, OW = cache.out_shape
     rows = np.empty((N * OH * OW, F), dtype=cache.rows.dtype)
-    kernels.nchw_to_rows(np.ascontiguousarray(dout, dtype=cache.rows.dtype).reshape(N, F, OH * OW), rows)
+    kernels.nchw_to_rows(dout.reshape(N, F, OH * OW), rows)
     return rows
 
 
@@ -121,7 +125,7 @@ def _conv2d_backward_rows(dout, cache: Im2RowCache, need_dx: bool, need_dw: bool
         else:
             dw = np.zeros(cache.w.shape, dtype=g.dtype)
             dw[:, :, ti[:, None], tj[None, :]] = dw_live.reshape(F, C, len(ti), len(tj))
-        db = np.asarray(dout, dtype=g.dtype).sum(axis=(0, 2, 3)) if cache.has_bias else None
+        db = dout.sum(axis=(0, 2, 3)) if cache.has_bias else None
     return dx, dw, db
 
 
@@ -144,23 +148,24 @@ def conv2d_forward(
     Returns
     -------
     out : (N, F, OH, OW) with OH = (H + 2*ph - KH) // sh + 1 (likewise OW).
-    cache : what ``conv2d_backward`` needs: (x, w, has_bias, stride, padding, x.shape), or an
+    cache : what ``conv2d_backward`` needs: (x, w, has_bias, stride, padding, x.shape, out.shape), or an
         ``Im2RowCache`` on the matrix-product path.
     """
     sh, sw = pair(stride, "stride", 1)
     ph, pw = pair(padding, "padding", 0)
-    N, C, H, W = x.shape
+    _checks.float_array(w, "weight")
+    if w.ndim != 4 or 0 in w.shape:
+        raise ValueError(f"expected weight (F, C, KH, KW), got {w.shape}")
     F, Cw, KH, KW = w.shape
-    if C != Cw:
-        raise ValueError(f"conv2d_forward: input has {C} channels, weight expects {Cw}")
+    _checks.image_batch(_checks.float_array(x), Cw)
+    _checks.same_dtype(x, w.dtype)
+    N, C, H, W = x.shape
     OH, OW = out_size(H, KH, sh, ph), out_size(W, KW, sw, pw)
     if OH < 1 or OW < 1:
-        raise ValueError(
-            f"conv2d_forward: padded input {H + 2 * ph}x{W + 2 * pw} is smaller than the kernel {KH}x{KW}"
-        )
-    x = np.ascontiguousarray(x)
-    w = np.ascontiguousarray(w)
-    bias = np.zeros(F, dtype=x.dtype) if b is None else np.ascontiguousarray(b)
+        raise ValueError(f"input {H}x{W} (padding {(ph, pw)}) is smaller than the kernel {KH}x{KW}")
+    x = _checks.kernel_array(x)
+    w = _checks.kernel_array(w)
+    bias = np.zeros(F, dtype=x.dtype) if b is None else _checks.parameter(b, (F,), x.dtype, "bias")
     if uses_matrix_path(C, KH, KW, (sh, sw), OH, OW):
         return _conv2d_forward_rows(x, w, bias, (sh, sw), (ph, pw), OH, OW, b is not None)
     out = np.empty((N, F, OH, OW), dtype=x.dtype)
@@ -168,10 +173,22 @@ def conv2d_forward(
         kernels.conv2d_forward_s1(x, w, bias, out, ph, pw, False)
     else:
         kernels.conv2d_forward(pad2d(x, ph, pw), w, bias, out, sh, sw)
-    return out, (x, w, b is not None, (sh, sw), (ph, pw), x.shape)
+    return out, (x, w, b is not None, (sh, sw), (ph, pw), x.shape, out.shape)
+
+
+def _upstream(dout: np.ndarray, cache: Any) -> np.ndarray:
+    """dout checked against the output the forward recorded (shape and dtype), ready for the kernels."""
+    if isinstance(cache, Im2RowCache):
+        return _checks.upstream(dout, cache.out_shape, cache.rows.dtype)
+    return _checks.upstream(dout, cache[6], cache[0].dtype)
 
 
 def conv2d_backward_input(dout: np.ndarray, cache: Any) -> np.ndarray:
+    """dL/dx (N, C, H, W) for the upstream gradient ``dout`` (N, F, OH, OW); see ``_grad_input``."""
+    return _grad_input(_upstream(dout, cache), cache)
+
+
+def _grad_input(dout: np.ndarray, cache: Any) -> np.ndarray:
     """dL/dx (N, C, H, W): the full convolution of ``dout`` with the flipped kernel, padding cut off.
 
     With stride 1 and padding p <= K - 1 this *is* a stride-1 convolution: pad ``dout`` by K - 1 - p and
@@ -182,8 +199,7 @@ def conv2d_backward_input(dout: np.ndarray, cache: Any) -> np.ndarray:
     """
     if isinstance(cache, Im2RowCache):
         return _conv2d_backward_rows(dout, cache, True, False)[0]
-    x, w, _, (sh, sw), (ph, pw), x_shape = cache
-    dout = np.ascontiguousarray(dout, dtype=x.dtype)
+    x, w, _, (sh, sw), (ph, pw), x_shape, _ = cache
     KH, KW = w.shape[2], w.shape[3]
     H, W = x_shape[2], x_shape[3]
     if (sh, sw) == (1, 1) and ph <= KH - 1 and pw <= KW - 1:
@@ -198,10 +214,13 @@ def conv2d_backward_input(dout: np.ndarray, cache: Any) -> np.ndarray:
 
 def conv2d_backward_weight(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.ndarray | None]:
     """dL/dw (F, C, KH, KW), the correlation of the padded input with ``dout``, and dL/db (F,) (None without bias)."""
+    return _grad_weight(_upstream(dout, cache), cache)
+
+
+def _grad_weight(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.ndarray | None]:
     if isinstance(cache, Im2RowCache):
         return _conv2d_backward_rows(dout, cache, False, True)[1:]
-    x, w, has_bias, (sh, sw), (ph, pw), _ = cache
-    dout = np.ascontiguousarray(dout, dtype=x.dtype)
+    x, w, has_bias, (sh, sw), (ph, pw), _, _ = cache
     dw = np.empty_like(w)
     if (sh, sw) == (1, 1):
         db = np.empty(w.shape[0], dtype=x.dtype)
@@ -218,7 +237,7 @@ def conv2d_backward(dout: np.ndarray, cache: Any, need_dx: bool = True, need_dw:
 
     Parameters
     ----------
-    dout : (N, F, OH, OW) upstream gradient dL/dout.
+    dout : (N, F, OH, OW) upstream gradient dL/dout, the forward output's shape and dtype.
     cache : from ``conv2d_forward``.
     need_dx : False when nothing upstream wants dL/dx (the layer sees the network's input): skip it.
     need_dw : False when the weight and bias are frozen (``requires_grad=False``): skip dw and db.
@@ -227,8 +246,9 @@ def conv2d_backward(dout: np.ndarray, cache: Any, need_dx: bool = True, need_dw:
     -------
     dx : (N, C, H, W) or None, dw : (F, C, KH, KW) or None, db : (F,) or None when the layer has no bias.
     """
+    dout = _upstream(dout, cache)
     if isinstance(cache, Im2RowCache):  # one transpose of dout serves both products
         return _conv2d_backward_rows(dout, cache, need_dx, need_dw)
-    dx = conv2d_backward_input(dout, cache) if need_dx else None
-    dw, db = conv2d_backward_weight(dout, cache) if need_dw else (None, None)
+    dx = _grad_input(dout, cache) if need_dx else None
+    dw, db = _grad_weight(dout, cache) if need_dw else (None, None)
     return dx, dw, db

@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from . import _checks
+
 REDUCTIONS = ("mean", "sum")
 
 
@@ -36,15 +38,25 @@ def check_targets(target: np.ndarray, n: int, num_classes: int, who: str) -> np.
 
 
 def log_softmax_forward(z: np.ndarray) -> tuple[np.ndarray, Any]:
-    """Row-wise log-softmax of z (N, K), shifted by the row max for stability; cache is the output."""
+    """Row-wise log-softmax of z (N, K), shifted by the row max for stability; cache is the output.
+
+    N or K may be 0 (an empty result, as in torch).
+    """
+    if _checks.float_array(z).ndim != 2:
+        raise ValueError(f"expected input (N, K), got {z.shape}")
+    if z.size == 0:
+        logp = np.empty(z.shape, dtype=z.dtype)
+        return logp, logp
     shifted = z - z.max(axis=1, keepdims=True)
     logp = shifted - np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     return logp, logp
 
 
 def log_softmax_backward(dlogp: np.ndarray, cache: Any) -> np.ndarray:
-    """dz = dlogp - softmax(z) * sum_k dlogp (the Jacobian of log-softmax applied to dlogp)."""
+    """dz = dlogp - softmax(z) * sum_k dlogp (the Jacobian of log-softmax applied to dlogp);
+    dlogp has the output's shape and dtype."""
     logp = cache
+    dlogp = _checks.upstream(dlogp, logp.shape, logp.dtype)
     return dlogp - np.exp(logp) * dlogp.sum(axis=1, keepdims=True)
 
 

@@ -1,6 +1,7 @@
 """The obvious twins of the fast ops: plain NumPy loops, slow and easy to read.
 
-Tests check that each fast op agrees with its twin here, and that both agree with torch.
+Tests check that each fast op (conv2d, max-pool, linear, relu, dropout, log-softmax, cross-entropy) agrees
+with its twin here (tests/test_fast_vs_naive.py), and that both agree with torch.
 Walkthroughs use these to show the arithmetic step by step.
 """
 
@@ -117,6 +118,74 @@ def softmax_cross_entropy_naive(z, y):
         dz[n] = p
         dz[n, y[n]] -= 1
     return loss, dz / N
+
+
+def linear_forward_naive(x, w, b):
+    """out[n, o] = b[o] + sum_i x[n, i] * w[o, i], for x (*, in): einsum over the last axis."""
+    out = np.einsum("...i,oi->...o", x, w)
+    return out if b is None else out + b
+
+
+def linear_backward_naive(dout, x, w):
+    """dx = dout @ w, dw = sum over the batch of outer(dout[n], x[n]), db = sum of dout over the batch."""
+    dx = np.einsum("...o,oi->...i", dout, w)
+    d2, x2 = dout.reshape(-1, w.shape[0]), x.reshape(-1, w.shape[1])  # the leading axes are one batch
+    dw = np.einsum("no,ni->oi", d2, x2)
+    db = d2.sum(axis=0)
+    return dx, dw, db
+
+
+def relu_forward_naive(x):
+    """max(x, 0) element by element (NaN stays NaN, as in torch); the mask x > 0."""
+    out = np.where(x < 0, np.zeros_like(x), x)
+    return out, x > 0
+
+
+def relu_backward_naive(dout, x):
+    """The slope of max(x, 0) is 1 where x > 0 and 0 elsewhere (0 at x = 0, as torch takes it)."""
+    return np.where(x > 0, dout, np.zeros_like(dout))
+
+
+def dropout_forward_naive(x, p, rng, training=True):
+    """Keep each element where a uniform draw u >= p and scale it by 1/(1 - p); identity in eval.
+
+    Draws ``rng.random(x.shape)`` as the fast op does, so the same generator gives the same mask.
+    Returns (out, keep) with keep the boolean mask.
+    """
+    if not training or p == 0.0:
+        return x, np.ones(x.shape, dtype=bool)
+    if p >= 1.0:
+        return np.zeros_like(x), np.zeros(x.shape, dtype=bool)
+    keep = rng.random(x.shape) >= p
+    scale = x.dtype.type(1) / x.dtype.type(1.0 - p)
+    return x * (keep.astype(x.dtype) * scale), keep
+
+
+def dropout_backward_naive(dout, keep, p):
+    """dL/dx = dout * keep / (1 - p): the gradient flows only where the forward kept the element."""
+    if p >= 1.0:
+        return np.zeros_like(dout)
+    scale = dout.dtype.type(1) / dout.dtype.type(1.0 - p)
+    return dout * (keep.astype(dout.dtype) * scale)
+
+
+def log_softmax_forward_naive(z):
+    """log p[n, k] = z[n, k] - log sum_j exp(z[n, j]), one row at a time, shifted by the row max."""
+    out = np.empty_like(z)
+    for n in range(z.shape[0]):
+        m = z[n].max() if z.shape[1] else 0.0
+        out[n] = z[n] - m - np.log(np.sum(np.exp(z[n] - m)))
+    return out
+
+
+def log_softmax_backward_naive(dlogp, z):
+    """dz = J^T dlogp with the Jacobian J[k, j] = d logp[k] / d z[j] = [k == j] - softmax(z)[j], built per row."""
+    dz = np.empty_like(dlogp)
+    for n in range(z.shape[0]):
+        p = np.exp(log_softmax_forward_naive(z[n : n + 1])[0])
+        jac = np.eye(z.shape[1], dtype=z.dtype) - p[None, :]
+        dz[n] = jac.T @ dlogp[n]
+    return dz
 
 
 # ================================================================================================

@@ -49,7 +49,10 @@ def leaky_relu_backward(dout: np.ndarray, cache: Any) -> np.ndarray:
 
 
 def softmax_forward(x: np.ndarray, dim: int = -1) -> tuple[np.ndarray, Any]:
-    """Softmax along ``dim``, shifted by the max for stability."""
+    """Softmax along ``dim``, shifted by the max for stability (an empty x gives an empty y, as in torch)."""
+    if x.size == 0:
+        y = np.empty(x.shape, dtype=x.dtype)
+        return y, (y, dim)
     e = np.exp(x - x.max(axis=dim, keepdims=True))
     y = e / e.sum(axis=dim, keepdims=True)
     return y, (y, dim)

@@ -4,6 +4,7 @@ Forward: ``out[n, c, y, x] = max_{i, j} x[n, c, y*s + i - p, x*s + j - p]`` over
 inside the input (padding never wins). The gradient of a max is 1 for the element that won and 0
 for the rest, so backward routes each ``dout[n, c, y, x]`` to the winner's position (adding where
 windows overlap). Ties go to the first maximum in row-major window order, as in torch.
+Arguments are checked here (see ``_checks``): the kernels never see a wrong shape.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import kernels
+from . import _checks
 from ._checks import out_size, pair
 
 
@@ -38,13 +40,13 @@ def maxpool2d_forward(
     kh, kw = pair(kernel_size, "kernel_size", 1)
     sh, sw = pair(kernel_size if stride is None else stride, "stride", 1)
     ph, pw = pair(padding, "padding", 0)
-    if ph > kh // 2 or pw > kw // 2:
-        raise ValueError(f"maxpool2d: padding {(ph, pw)} must be at most half the kernel size {(kh, kw)}")
+    _checks.check_pool_padding((ph, pw), (kh, kw), "maxpool2d")
+    _checks.image_batch(_checks.float_array(x))
     N, C, H, W = x.shape
     OH, OW = out_size(H, kh, sh, ph), out_size(W, kw, sw, pw)
     if OH < 1 or OW < 1:
-        raise ValueError(f"maxpool2d: padded input {H + 2 * ph}x{W + 2 * pw} is smaller than the kernel {kh}x{kw}")
-    x = np.ascontiguousarray(x)
+        raise ValueError(f"input {H}x{W} (padding {(ph, pw)}) is smaller than the kernel {kh}x{kw}")
+    x = _checks.kernel_array(x)
     out = np.empty((N, C, OH, OW), dtype=x.dtype)
     argmax = np.empty((N, C, OH, OW), dtype=np.int32 if H * W <= np.iinfo(np.int32).max else np.int64)
     if (kh, kw, sh, sw, ph, pw) == (2, 2, 2, 2, 0, 0):  # the common case, unrolled
@@ -54,10 +56,16 @@ def maxpool2d_forward(
     return out, (argmax, x.shape)
 
 
-def maxpool2d_backward(dout: np.ndarray, cache: Any) -> np.ndarray:
-    """Route ``dout`` (N, C, OH, OW) to the winners; returns dx (N, C, H, W)."""
+def maxpool2d_backward(dout: np.ndarray, cache: Any, dtype: np.dtype | None = None) -> np.ndarray:
+    """Route ``dout`` (N, C, OH, OW) to the winners; returns dx (N, C, H, W) in dout's dtype.
+
+    ``dtype``: the forward output's, which dout must have (the layer passes it; the cache does not
+    record it, so without it any float dtype goes).
+    """
     argmax, x_shape = cache
-    dout = np.ascontiguousarray(dout)
-    dx = np.empty(x_shape, dtype=dout.dtype)  # the kernel zeroes each plane before it adds
+    if dtype is None:
+        dtype = _checks.float_array(dout, "upstream gradient").dtype
+    dout = _checks.upstream(dout, argmax.shape, dtype)
+    dx = np.empty(x_shape, dtype=dtype)  # the kernel zeroes each plane before it adds
     kernels.maxpool2d_backward(dout, argmax, dx)
     return dx
