@@ -416,14 +416,6 @@ def needs_grad(module: Module) -> bool:
     return any(p.requires_grad for p in module.parameters())
 
 
-def takes_input_grad(module: "Module") -> bool:
-    """Always True: every ``Module.backward`` takes ``input_grad`` (the base signature).
-
-    Deprecated, kept only for ``scratchnet.train``, which imports it until its rewrite; remove it then.
-    """
-    return True
-
-
 class Sequential(Module):
     """Modules applied in order; ``backward`` walks them in reverse.
 
