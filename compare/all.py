@@ -29,11 +29,13 @@ class Job:
     out: str  # relative to --out
     minutes: str  # the full run on this project's 2-core CPU, roughly
     quick: bool = True  # takes --quick
+    data: bool = True  # takes --data-dir
+    progress: bool = True  # takes --no-progress
 
 
 #: every committed report, in the order they run, with the arguments of the committed runs
 JOBS = (
-    Job("walkthroughs", "compare.walkthroughs", ("all",), "walkthroughs", "3", quick=False),
+    Job("walkthroughs", "compare.walkthroughs", ("all",), "walkthroughs", "3", quick=False, progress=False),
     Job("parity", "compare.parity", (), "parity", "5"),
     Job("ffn_vs_cnn", "compare.ffn_vs_cnn", (), "ffn_vs_cnn", "6"),
     Job("replication", "compare.replication", (), "replication", "20"),
@@ -47,8 +49,9 @@ JOBS = (
                                                 "--libraries", "scratchnet"), "seeds", "0 when its runs are there, else 15"),
     Job("seeds-examplesnet", "compare.seeds", ("--model", "examplesnet", "--seeds", "4"), "seeds",
         "0 when its runs are there, else 70"),
-    Job("speedrun", "compare.speedrun", (), "speedrun", "8"),
-    Job("bench", "compare.bench", (), ".", "15"),
+    Job("speedrun", "compare.speedrun", (), "speedrun", "8", progress=False),
+    Job("robustness", "compare.robustness", (), ".", "3", quick=False, data=False, progress=False),
+    Job("bench", "compare.bench", (), ".", "15", data=False, progress=False),
 )
 
 
@@ -56,9 +59,9 @@ def command(job: Job, out: str, args: argparse.Namespace) -> list[str]:
     cmd = [sys.executable, "-m", job.module, *job.args, "--out", f"{out}/{job.out}".replace("/./", "/").rstrip("/.")]
     if args.quick and job.quick:
         cmd.append("--quick")
-    if args.data_dir and job.module != "compare.bench":
+    if args.data_dir and job.data:
         cmd += ["--data-dir", args.data_dir]
-    if args.no_progress and job.module not in ("compare.walkthroughs", "compare.bench"):
+    if args.no_progress and job.progress:
         cmd.append("--no-progress")
     return cmd
 

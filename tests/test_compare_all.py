@@ -36,3 +36,19 @@ def _args():
     import argparse
 
     return argparse.Namespace(quick=False, data_dir=None, no_progress=False)
+
+
+def test_every_job_is_given_only_options_its_command_takes(capsys):
+    import argparse
+    import importlib
+
+    args = argparse.Namespace(quick=True, data_dir="DATA", no_progress=True)
+    for job in compare_all.JOBS:
+        module = importlib.import_module(job.module + (".__main__" if job.module in ("compare.bench",
+                                                                                      "compare.walkthroughs") else ""))
+        with pytest.raises(SystemExit):
+            module.main(["--help"] if job.module != "compare.walkthroughs" else ["--help"])
+        usage = capsys.readouterr().out
+        for flag in compare_all.command(job, "out", args)[3:]:
+            if flag.startswith("--"):
+                assert flag in usage, f"{job.name}: {flag} is not an option of {job.module}"
