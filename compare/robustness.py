@@ -139,7 +139,7 @@ SPECS = [("Linear", dict(in_features=5, out_features=3), (4, 5)), ("Conv2d", dic
          ("BatchNorm1d", dict(num_features=3), (4, 3)), ("BatchNorm2d", dict(num_features=2), (2, 2, 3, 3)),
          ("AvgPool2d", dict(kernel_size=2), (2, 3, 6, 5)), ("AdaptiveAvgPool2d", dict(output_size=(2, 3)), (2, 3, 5, 7)),
          ("Sigmoid", {}, (3, 4)), ("Tanh", {}, (3, 4)), ("LeakyReLU", {}, (3, 4)), ("Softmax", dict(dim=1), (3, 4)),
-         ("BasicBlock", dict(inplanes=2, planes=3, stride=2), (2, 2, 5, 5))]
+         ("Identity", {}, (3, 4)), ("BasicBlock", dict(inplanes=3, planes=3), (2, 3, 5, 5))]
 def wrong(out, kind, rng):
     g = rng.standard_normal(out.shape).astype(out.dtype)
     return {"bigger": np.ones((out.shape[0] + 3, *out.shape[1:]), out.dtype), "flat": g.reshape(-1),

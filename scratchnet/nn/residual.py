@@ -92,7 +92,10 @@ class BasicBlock(Module):
         The gradient of the final sum forks: the same g goes down the main path and the shortcut,
         and the two gradients that come back at the block's input add up.
         """
-        g = self.relu_out.backward(dout)  # dL/d(main + shortcut)
+        try:
+            g = self.relu_out.backward(dout)  # dL/d(main + shortcut)
+        except (ValueError, TypeError) as err:  # a wrong upstream gradient: say which block was given it
+            raise type(err)(f"BasicBlock(stride={self.stride}): {err}") from None
 
         d_main = backward_through(self._main_path(), g, input_grad)  # down the main path
         if self.downsample is None:
