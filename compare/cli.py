@@ -9,6 +9,7 @@ from pathlib import Path
 from scratchnet.data import IDXError, MNISTNotFoundError, load_mnist_split
 from scratchnet.run.args import seed_int
 from scratchnet.run.command import run_command
+from scratchnet.run.outputs import check_folder
 from torchref.device import DeviceError, select_device
 
 from .report import Report
@@ -40,7 +41,10 @@ def check_counts(p: argparse.ArgumentParser, **counts: int | None) -> None:
 
 def start(args: argparse.Namespace):
     """What a report command sets up first: its torch device (a bad ``--device`` fails here, before any work),
-    the Report it writes through, and the progress setting (False with ``--no-progress``, else tqdm's default)."""
+    the Report it writes through, and the progress setting (False with ``--no-progress``, else tqdm's default).
+    The output folder is checked first too (a file, or a folder that cannot be written, is an error line
+    before any data is read)."""
+    check_folder(args.out)
     device = select_device(args.device)
     return Report(args.out, seed=args.seed, device=str(device)), device, False if args.no_progress else None
 

@@ -100,6 +100,8 @@ def command_values(tally: Tally, scratch: Path) -> None:
 
 
 def output_locations(tally: Tally, scratch: Path, data: Path) -> None:
+    from compare.ffn_vs_cnn import main as ffn_vs_cnn_main
+    from compare.replication import main as replication_main
     from scratchnet.run.outputs import RunLock
     from scratchnet.train.__main__ import main as scratch_main
     from torchref.train.__main__ import main as torch_main
@@ -123,6 +125,10 @@ def output_locations(tally: Tally, scratch: Path, data: Path) -> None:
                 ok = _one_error_line(code, err) and a_file.read_text() == "mine" \
                     and (owned / "README.md").read_text() == "# my project\n"
                 tally.add("output locations", CLEAR if ok else f"unexpected: exit {code}", f"{name}: {label}")
+        for name, main in (("compare.ffn_vs_cnn", ffn_vs_cnn_main), ("compare.replication", replication_main)):
+            code, err = _exit_code(main, ["--quick", "--data-dir", str(data), "--out", str(a_file)])
+            ok = _one_error_line(code, err) and a_file.read_text() == "mine"
+            tally.add("output locations", CLEAR if ok else f"unexpected: exit {code}", f"{name}: --out is a file")
     finally:
         lock.release()
 
