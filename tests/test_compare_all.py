@@ -41,11 +41,13 @@ def _args():
 def test_every_job_is_given_only_options_its_command_takes(capsys):
     import argparse
     import importlib
+    import importlib.util
 
     args = argparse.Namespace(quick=True, data_dir="DATA", no_progress=True)
     for job in compare_all.JOBS:
-        module = importlib.import_module(job.module + (".__main__" if job.module in ("compare.bench",
-                                                                                      "compare.walkthroughs") else ""))
+        main_module = job.module + ".__main__"
+        module = importlib.import_module(main_module if importlib.util.find_spec(job.module).submodule_search_locations
+                                         else job.module)
         with pytest.raises(SystemExit):
             module.main(["--help"] if job.module != "compare.walkthroughs" else ["--help"])
         usage = capsys.readouterr().out

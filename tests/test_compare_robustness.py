@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from compare import robustness
+from compare.robustness import __main__ as robustness
 
 
 def test_a_small_robustness_run_finds_nothing_unexpected(tmp_path, capsys):

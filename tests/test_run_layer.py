@@ -155,3 +155,13 @@ def test_a_per_batch_one_cycle_schedule_trains_alike_in_both_libraries():
     assert h.series("lr") == pytest.approx([0.2 / 25, opt.param_groups[0]["initial_lr"] * 0 + h.epochs[1].lr])
     with pytest.raises(ValueError, match="scheduler_interval must be 'epoch' or 'step'"):
         scratch_fit(ours, opt, (normalize(x, "unit"), y), epochs=1, batch_size=30, scheduler_interval="batch")
+
+
+def test_the_recorded_command_never_names_the_data_directory(monkeypatch):
+    import sys as _sys
+
+    from scratchnet.run.provenance import command_line
+
+    monkeypatch.setattr(_sys, "orig_argv", ["/usr/bin/python3", "-m", "scratchnet.train", "--data-dir", "/home/me/mnist",
+                                            "--out", "runs/x", "--data-dir=/srv/mnist"])
+    assert command_line() == "python3 -m scratchnet.train --data-dir DATA_DIR --out runs/x --data-dir=DATA_DIR"

@@ -61,7 +61,21 @@ def command_line() -> str:
     argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
     if not argv:
         return "python"
-    return " ".join([Path(argv[0]).name, *argv[1:]])
+    return " ".join([Path(argv[0]).name, *_redact_data_dir(argv[1:])])
+
+
+def _redact_data_dir(args: list[str]) -> list[str]:
+    """``--data-dir /a/machine/path`` as ``--data-dir DATA_DIR``: the data is recorded by its files' names,
+    sizes and SHA-256, never by a directory of the machine that read it."""
+    out = []
+    for i, arg in enumerate(args):
+        if i > 0 and args[i - 1] == "--data-dir":
+            out.append("DATA_DIR")
+        elif arg.startswith("--data-dir="):
+            out.append("--data-dir=DATA_DIR")
+        else:
+            out.append(arg)
+    return out
 
 
 def git_commit(where: str | os.PathLike | None = None) -> str:

@@ -32,8 +32,8 @@ import numpy as np
 
 from scratchnet.run.args import HelpFormatter, positive_int, seed_int
 
-from .cli import run_report
-from .report import Report, table
+from ..cli import run_report
+from ..report import Report, table
 
 CLEAR = "clear error"
 SAME = "same result as torch"
