@@ -44,7 +44,7 @@ def start(args: argparse.Namespace):
     the Report it writes through, and the progress setting (False with ``--no-progress``, else tqdm's default).
     The output folder is checked first too (a file, or a folder that cannot be written, is an error line
     before any data is read)."""
-    check_folder(args.out)
+    check_folder(args.out, create=False)
     device = select_device(args.device)
     return Report(args.out, seed=args.seed, device=str(device)), device, False if args.no_progress else None
 

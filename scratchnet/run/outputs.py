@@ -38,14 +38,22 @@ class OutputError(ValueError):
     """An output location that cannot be used; the message names it and says why."""
 
 
-def check_folder(path: str | os.PathLike, what: str = "--out") -> Path:
-    """``path`` as a writable folder (created with its parents if missing), else OutputError."""
+def check_folder(path: str | os.PathLike, what: str = "--out", create: bool = True) -> Path:
+    """``path`` as a writable folder (created with its parents if missing), else OutputError. With
+    ``create=False`` nothing is made: a missing folder is checked through the nearest folder above it."""
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise OutputError(f"{what} {path}: exists and is not a folder")
+    probe_in = path
+    if not create:
+        while not probe_in.exists() and probe_in != probe_in.parent:
+            probe_in = probe_in.parent
+        if not probe_in.is_dir():
+            raise OutputError(f"{what} {path}: {probe_in} is not a folder")
     try:
-        path.mkdir(parents=True, exist_ok=True)
-        fd, probe = create_temp_beside(path / "write-probe")
+        if create:
+            path.mkdir(parents=True, exist_ok=True)
+        fd, probe = create_temp_beside(probe_in / "write-probe")
         os.close(fd)
         remove_quietly(probe)
     except OSError as err:
