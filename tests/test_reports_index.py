@@ -64,3 +64,14 @@ def test_the_readme_results_are_the_committed_runs_numbers():
         assert rows[key].split("|")[3:5] == [f" {_seed_cell(stats['scratchnet'])} ", f" {_seed_cell(stats['torch'])} "], study
     ep20 = json.loads((REPORTS / "seeds" / "seedcnn_ep20.json").read_text())["stats"]["scratchnet"]["mean"]
     assert f"trained for 20 epochs, its mean is still {ep20:.2f} %" in " ".join(readme.split())
+
+
+def test_the_readme_speedrun_line_is_the_committed_runs_own():
+    import json
+
+    readme = " ".join((REPORTS.parent / "README.md").read_text().split())
+    libs = json.loads((REPORTS / "speedrun" / "results.json").read_text())["summary"]["libraries"]
+    a, t = libs["scratchnet"]["accuracy_pct"], libs["scratchnet"]["train_seconds"]
+    ta, tt = libs["torch"]["accuracy_pct"], libs["torch"]["train_seconds"]
+    assert (f"reaches {a['mean']:.2f} % ± {a['std']:.2f} [{a['ci95'][0]:.2f}, {a['ci95'][1]:.2f}] over {a['n']} seeds "
+            f"in {t['mean']:.1f} s of training per run on 2 cores (torch: {ta['mean']:.2f} %, {tt['mean']:.1f} s)") in readme
