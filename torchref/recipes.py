@@ -208,8 +208,8 @@ def run(
             log(f"weights: {extra['weights']}; architecture: {model.info['architecture']}")
         log(f"data: {len(train)} train / {len(test)} test images, {source['label']}; device {dev}; "
             f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-        model_names = {"ffn": "FFN", "seedcnn": "SeedCNN", "examplesnet": "ExamplesNet"}
-        display = model_names.get(recipe.model, f"ResNet18-{protocol}")
+        display = scratch_models.MODELS[recipe.model].__name__ if recipe.model in scratch_models.MODELS \
+            else f"ResNet18-{protocol}"
         history = fit(
             model, opt, train, epochs=recipe.epochs, batch_size=recipe.batch_size, scheduler=sched, test_data=test,
             seed=seed, bf16=bf16, channels_last=channels_last, compile=compile, deterministic=deterministic,

@@ -27,6 +27,7 @@ import numpy as np
 from ..checkpoint import load_checkpoint, save_checkpoint
 from ..data.loader import DataLoader
 from ..metrics import classification_report
+from ..nn.grad_mode import no_grad
 from ..nn.module import Module, Sequential
 from ..run.crossval import cross_validate_folds
 from ..run.history import History
@@ -51,23 +52,16 @@ def evaluate(
     model.eval()
     total, preds = 0.0, np.empty(len(x), dtype=np.int64)
     try:
-        for start in range(0, len(x), batch_size):
-            xb, yb = x[start : start + batch_size], y[start : start + batch_size]
-            scores = model(xb)
-            total += loss_fn(scores, yb) * len(xb)
-            preds[start : start + len(xb)] = scores.argmax(axis=1)
-            _drop_caches(model, loss_fn)
+        with no_grad():  # no backward follows: layers keep nothing (no caches, no in-place checks)
+            for start in range(0, len(x), batch_size):
+                xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+                scores = model(xb)
+                total += loss_fn(scores, yb) * len(xb)
+                preds[start : start + len(xb)] = scores.argmax(axis=1)
     finally:
         model.train(was_training)
     return {"loss": total / len(x), "accuracy": float(np.mean(preds == y)), "predictions": preds,
             "num_samples": len(x)}
-
-
-def _drop_caches(*modules: Module) -> None:
-    """Forget the forward caches of an evaluation pass (no backward will follow)."""
-    for top in modules:
-        for m in top.modules():
-            object.__setattr__(m, "_cache", None)
 
 
 def _first_nonfinite_layer(model: Module, x: np.ndarray) -> str:
@@ -75,12 +69,11 @@ def _first_nonfinite_layer(model: Module, x: np.ndarray) -> str:
     if not np.all(np.isfinite(x)):
         return "the input batch"
     if isinstance(model, Sequential):
-        for name, layer in model.named_children():
-            x = layer(x)
-            if not np.all(np.isfinite(x)):
-                _drop_caches(model)
-                return f"layer '{name}' ({type(layer).__name__}) output"
-        _drop_caches(model)
+        with no_grad():  # a diagnosis, not a step: the layers keep nothing
+            for name, layer in model.named_children():
+                x = layer(x)
+                if not np.all(np.isfinite(x)):
+                    return f"layer '{name}' ({type(layer).__name__}) output"
     return "the loss (all layer outputs are finite)"
 
 
