@@ -41,7 +41,7 @@ def plot_history(history: History, path: Path) -> None:
     a.plot(ep, history.series("train_loss"), "o-", label=train_label)
     b.plot(ep, [100 * v for v in history.series("train_accuracy")], "o-", label=train_label)
     for split, marker, label in (("test", "s-", "test"), ("val", "^-", "validation")):
-        if history.epochs[0].__dict__[f"{split}_loss"] is not None:
+        if getattr(history.epochs[0], f"{split}_loss") is not None:
             a.plot(ep, history.series(f"{split}_loss"), marker, label=label)
             b.plot(ep, [100 * v for v in history.series(f"{split}_accuracy")], marker, label=label)
     a.set(xlabel="epoch", ylabel="loss", title=f"{history.model}: loss")
