@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -57,6 +58,14 @@ def load_splits(data_dir: str | None, quick: bool):
     return train.images[:n_train], train.labels[:n_train], test.images[:n_test], test.labels[:n_test], train.directory
 
 
+def epoch_printer(name: str, library: str, t0: float) -> Callable[[str], None]:
+    """The per-epoch line of one training run, prefixed with the job's elapsed time, the model and the library
+    (printed whether or not the output is a terminal, so a log shows progress too)."""
+    def log(line: str) -> None:
+        print(f"[{(time.perf_counter() - t0) / 60:4.1f} min] {name:<7} {library:<10} {line}", flush=True)
+    return log
+
+
 def run_report(work: Callable[[], Path | Report], errors: tuple[type[BaseException], ...] = (), hint: str | None = None) -> int:
     """Run a report command through ``scratchnet.recipes.run_command`` (one line on stderr and exit 2 for
     missing or bad data, an unusable device, a bad value and ``errors``; 3 when training diverged; 130 on
@@ -70,4 +79,5 @@ def run_report(work: Callable[[], Path | Report], errors: tuple[type[BaseExcepti
     return status
 
 
-__all__ = ["INPUT_ERRORS", "add_report_arguments", "check_counts", "load_splits", "run_report", "start"]
+__all__ = ["INPUT_ERRORS", "add_report_arguments", "check_counts", "epoch_printer", "load_splits", "run_report",
+           "start"]

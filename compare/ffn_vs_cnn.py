@@ -26,7 +26,7 @@ from torchref.data import to_device
 
 from scratchnet.run.args import HelpFormatter, positive_int
 
-from .cli import add_report_arguments, check_counts, load_splits, run_report, start
+from .cli import add_report_arguments, check_counts, epoch_printer, load_splits, run_report, start
 from .figures import confusion, pyplot
 from .models import build_pair, display_name, forget_forward, scratch_probabilities, torch_probabilities
 from .report import Report, pct, table, texts
@@ -41,13 +41,6 @@ PUBLISHED = {
 }
 
 
-def epoch_printer(name: str, impl: str, t0: float):
-    """The per-epoch line of one run, prefixed with the model and library and the job's elapsed time."""
-    def log(line: str) -> None:
-        print(f"[{(time.perf_counter() - t0) / 60:4.1f} min] {display_name(name):<7} {impl:<10} {line}", flush=True)
-    return log
-
-
 def train_pair(name: str, data: dict[str, Any], epochs: int, batch_size: int, seed: int, device, progress,
                job_t0: float) -> dict:
     """Train one architecture with both implementations from the same initial weights and batches."""
@@ -58,7 +51,7 @@ def train_pair(name: str, data: dict[str, Any], epochs: int, batch_size: int, se
     model, t0 = pair.scratchnet.model, time.perf_counter()
     hist = scratch_train.fit(model, pair.scratchnet.optimizer, data["train_np"], epochs=epochs, batch_size=batch_size,
                              scheduler=pair.scratchnet.scheduler, test_data=data["test_np"], seed=seed, progress=progress,
-                             log=epoch_printer(name, "scratchnet", job_t0))
+                             log=epoch_printer(display_name(name), "scratchnet", job_t0))
     probs = scratch_probabilities(model, data["test_np"][0])
     train_probs = scratch_probabilities(model, data["train_np"][0])
     results["scratchnet"] = {"model": model, "history": hist, "probs": probs, "train_probs": train_probs,
@@ -67,7 +60,7 @@ def train_pair(name: str, data: dict[str, Any], epochs: int, batch_size: int, se
     tmodel, t0 = pair.torch.model, time.perf_counter()
     thist = torch_train.fit(tmodel, pair.torch.optimizer, data["train_t"], epochs=epochs, batch_size=batch_size,
                             scheduler=pair.torch.scheduler, test_data=data["test_t"], seed=seed, progress=progress,
-                            model_name=display_name(name), log=epoch_printer(name, "torch", job_t0))
+                            model_name=display_name(name), log=epoch_printer(display_name(name), "torch", job_t0))
     results["torch"] = {"model": tmodel, "history": thist, "probs": torch_probabilities(tmodel, data["test_t"].x),
                         "train_probs": torch_probabilities(tmodel, data["train_t"].x),
                         "device": f"{device.type}" + (f" ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else ""),

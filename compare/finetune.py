@@ -3,7 +3,8 @@
 As in the reference workshop: SimpleNN (scratchnet's ``FFN``: 784-128-ReLU-Dropout(0.2)-64-10, Adam
 1e-3, Normalize((0.5,), (0.5,))) evaluated with k-fold cross-validation, against ResNet18 fine-tuned on
 MNIST (torchref.resnet protocols: ``workshop`` = frozen backbone, new conv1 and fc; ``linear-probe``;
-``full``). Every model is also trained on the whole training set and scored on the test set, so the
+``full``). Each protocol is trained by torch and by scratchnet (``scratchnet.models.ResNet18MNIST``, its
+from-scratch twin) from the same initial weights on the same batches. Every model is also trained on the whole training set and scored on the test set, so the
 comparison does not mix validation folds with a test set.
 
     python -m compare.finetune                              # weights: ImageNet if found, else random init
@@ -13,9 +14,10 @@ comparison does not mix validation folds with a test set.
 ImageNet weights are looked for as ``torchref.resnet.locate_imagenet_weights`` does (file, hub cache,
 download). ``--weights auto`` (default) falls back to random initialisation when none are found and the
 report says so in its title, its tables and every CSV row; ``--weights imagenet`` stops with an error
-instead. Writes ``reports/finetune/``: report.md, metrics.csv (model, accuracy, precision, recall ...),
+instead. Writes ``--out`` (default runs/finetune; ``python -m compare.all`` refreshes reports/): report.md, metrics.csv (model, accuracy, precision, recall ...),
 folds.csv, history.json, loss.png, confusion.png, example.png, and the trained ResNet18 state dicts
-(``resnet18_<protocol>.pt``, not committed: git ignores ``*.pt``).
+(``resnet18_<protocol>.pt`` from torch, ``resnet18_<protocol>_scratchnet.npz`` from scratchnet; not committed:
+git ignores them).
 """
 
 from __future__ import annotations
@@ -29,7 +31,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from scratchnet import models as scratch_models
+from scratchnet import train as scratch_train
+from scratchnet.data import normalize
+from scratchnet.fileio import atomic_write
 from scratchnet.recipes import RECIPES
+from scratchnet.recipes import build_optimizer as scratch_optimizer
 from scratchnet.run import History
 from torchref.checkpoint import save_state_dict
 from torchref.data import to_device
@@ -37,10 +44,11 @@ from torchref.kfold import cross_validate
 from torchref.recipes import RESNET_RECIPES, build_optimizer, data_normalization, make_model
 from torchref.resnet import PROTOCOLS, WeightsNotFoundError, locate_imagenet_weights
 from torchref.train import final_metrics, fit
+from torchref.transfer import to_scratch
 
-from .cli import add_report_arguments, check_counts, load_splits, run_report, start
+from .cli import add_report_arguments, check_counts, epoch_printer, load_splits, run_report, start
 from .figures import confusion, pyplot
-from .models import torch_probabilities, torch_side
+from .models import scratch_probabilities, torch_probabilities, torch_side
 from .report import Report, table, texts
 
 TEXT = texts("finetune")
@@ -62,11 +70,32 @@ def resolve_weights(choice: str, weights_file: str | None, download: bool) -> tu
     return "imagenet", used["description"], None
 
 
-def train_and_test(name: str, model, recipe, train, test, epochs: int, seed: int, progress) -> History:
+#: the libraries that can train the ResNet18 protocols (SimpleNN's k-fold runs in torch)
+LIBRARIES = ("torch", "scratchnet")
+
+
+def train_and_test(name: str, model, recipe, train, test, epochs: int, seed: int, progress, log=None) -> History:
     side = torch_side(recipe, model)
     hist = fit(model, side.optimizer, train, epochs=epochs, batch_size=recipe.batch_size, scheduler=side.scheduler,
-               test_data=test, seed=seed, progress=progress, model_name=name)
+               test_data=test, seed=seed, progress=progress, model_name=name, log=log)
     hist.final_test = final_metrics(model, test)
+    return hist
+
+
+def scratch_twin(protocol: str, torch_model, seed: int):
+    """scratchnet's ResNet18MNIST under ``protocol`` holding ``torch_model``'s weights and BatchNorm buffers
+    (taken before either side trains): both libraries start from the same network."""
+    model = scratch_models.ResNet18MNIST(protocol, rng=np.random.default_rng(seed))
+    to_scratch(torch_model, model.resnet)
+    return model
+
+
+def scratch_train_and_test(model, recipe, train, test, seed: int, progress, log) -> History:
+    """The same recipe in scratchnet (its own Adam/SGD, its own seeded batch order), scored on the test set."""
+    optimizer, scheduler = scratch_optimizer(recipe, model)
+    hist = scratch_train.fit(model, optimizer, train, epochs=recipe.epochs, batch_size=recipe.batch_size,
+                             scheduler=scheduler, test_data=test, seed=seed, progress=progress, log=log)
+    hist.final_test = scratch_train.final_metrics(model, *test)
     return hist
 
 
@@ -115,15 +144,15 @@ def plot_example(image: np.ndarray, label: int, probs: dict[str, np.ndarray]):
 
 def metrics_rows(runs: dict[str, dict], kfold: dict[str, Any], k: int) -> list[dict[str, Any]]:
     m, s = kfold["mean"], kfold["std"]
-    rows = [{"model": "SimpleNN (FFN)", "protocol": f"{k}-fold cross-validation", "weights": "random init",
+    rows = [{"model": "SimpleNN (FFN)", "library": "torch", "protocol": f"{k}-fold cross-validation", "weights": "random init",
              "evaluated_on": f"held-out folds of the training set (mean of {k})", "accuracy": m["accuracy"],
              "precision": m["macro_precision"], "recall": m["macro_recall"], "f1": m["macro_f1"],
              "accuracy_std": s["accuracy"], "trainable_parameters": kfold["parameters"], "parameters": kfold["parameters"],
              "epochs": kfold["epochs"], "train_time_s": sum(f["train_time_s"] for f in kfold["folds"]),
              "device": kfold["device"]}]
-    for name, r in runs.items():
+    for r in runs.values():
         t = r["history"].final_test
-        rows.append({"model": name, "protocol": r["protocol"], "weights": r["weights"], "evaluated_on": "test set",
+        rows.append({"model": r["model"], "library": r["library"], "protocol": r["protocol"], "weights": r["weights"], "evaluated_on": "test set",
                      "accuracy": t["accuracy"], "precision": t["macro_precision"], "recall": t["macro_recall"],
                      "f1": t["macro_f1"], "accuracy_std": "", "trainable_parameters": r["trainable"],
                      "parameters": r["parameters"], "epochs": len(r["history"].epochs),
@@ -131,15 +160,32 @@ def metrics_rows(runs: dict[str, dict], kfold: dict[str, Any], k: int) -> list[d
     return rows
 
 
-RESULT_FIELDS = ["model", "protocol", "weights", "evaluated on", "accuracy", "precision (macro)", "recall (macro)",
+RESULT_FIELDS = ["model", "library", "protocol", "weights", "evaluated on", "accuracy", "precision (macro)", "recall (macro)",
                  "F1 (macro)", "trainable / all parameters", "epochs", "train time", "device"]
 
 
 def result_row(r: dict) -> list:
     acc = f"{100 * r['accuracy']:.2f}%" + (f" ± {100 * r['accuracy_std']:.2f}" if r["accuracy_std"] != "" else "")
-    return [r["model"], r["protocol"], r["weights"], r["evaluated_on"], acc, f"{r['precision']:.4f}", f"{r['recall']:.4f}",
+    return [r["model"], r["library"], r["protocol"], r["weights"], r["evaluated_on"], acc, f"{r['precision']:.4f}", f"{r['recall']:.4f}",
             f"{r['f1']:.4f}", f"{r['trainable_parameters']:,} / {r['parameters']:,}", r["epochs"],
             f"{r['train_time_s']:.0f} s", r["device"]]
+
+
+def _pct(r: dict) -> str:
+    return f"{100 * r['accuracy']:.2f}%"
+
+
+def library_lines(resnets: list[dict]) -> list[str]:
+    """Per protocol trained by both libraries: their test accuracies and training times side by side."""
+    lines = []
+    for protocol in dict.fromkeys(r["protocol"] for r in resnets):
+        by = {r["library"]: r for r in resnets if r["protocol"] == protocol}
+        if len(by) == 2:
+            t, s = by["torch"], by["scratchnet"]
+            lines.append(f"- {protocol}: scratchnet {_pct(s)} in {s['train_time_s']:.0f} s, torch {_pct(t)} in "
+                         f"{t['train_time_s']:.0f} s ({100 * (s['accuracy'] - t['accuracy']):+.2f} points; scratchnet "
+                         f"took {s['train_time_s'] / t['train_time_s']:.2f}x torch's time).")
+    return lines
 
 
 def findings(rows: list[dict], kfold: dict, used: str, data: dict, args) -> list[str]:
@@ -147,22 +193,26 @@ def findings(rows: list[dict], kfold: dict, used: str, data: dict, args) -> list
     best = max(rows[1:], key=lambda r: r["accuracy"])
     simple = next(r for r in rows[1:] if r["model"].startswith("SimpleNN"))
     resnets = [r for r in rows[1:] if r["model"].startswith("ResNet18")]
-    lines = [f"- On the test set the best model here is **{best['model']}** ({100 * best['accuracy']:.2f}%).",
+    lines = [f"- On the test set the best model here is **{best['model']}** trained by {best['library']} ({_pct(best)}).",
              f"- SimpleNN: {100 * kfold['mean']['accuracy']:.2f}% ± {100 * kfold['std']['accuracy']:.2f} over "
-             f"{args.k} folds (validation), {100 * simple['accuracy']:.2f}% on the test set after training on all "
+             f"{args.k} folds (validation), {_pct(simple)} on the test set after training on all "
              f"{data['n_train']} images."]
     for r in resnets:
         cmp = "above" if r["accuracy"] > simple["accuracy"] else "below"
-        lines.append(f"- {r['model']} ({r['protocol']}, {r['trainable_parameters']:,} trainable parameters): "
-                     f"{100 * r['accuracy']:.2f}%, {abs(100 * (r['accuracy'] - simple['accuracy'])):.2f} points {cmp} "
+        lines.append(f"- {r['model']} by {r['library']} ({r['trainable_parameters']:,} trainable parameters): "
+                     f"{_pct(r)}, {abs(100 * (r['accuracy'] - simple['accuracy'])):.2f} points {cmp} "
                      "SimpleNN on the test set.")
-    above = [r["protocol"] for r in resnets if r["accuracy"] < simple["accuracy"]]
-    below = [r["protocol"] for r in resnets if r["accuracy"] >= simple["accuracy"]]
+    both = library_lines(resnets)
+    if both:
+        lines += ["", TEXT["libraries"], "", *both, ""]
+    judged = [r for r in resnets if r["library"] == resnets[0]["library"]] if resnets else []
+    above = [r["protocol"] for r in judged if r["accuracy"] < simple["accuracy"]]
+    below = [r["protocol"] for r in judged if r["accuracy"] >= simple["accuracy"]]
     epochs = sorted({r["epochs"] for r in resnets})
     budget = (f"SimpleNN trained {simple['epochs']} epochs, each ResNet18 protocol "
               f"{' / '.join(map(str, epochs))} epoch{'s' if epochs != [1] else ''}.")
-    verdict = (f"on the test set SimpleNN is above ResNet18 {', '.join(above) or 'in no protocol'}"
-               + (f" and below it in {', '.join(below)}" if below else "") + ".")
+    verdict = (f"on the test set ({judged[0]['library'] if judged else '-'}'s runs) SimpleNN is above ResNet18 "
+               f"{', '.join(above) or 'in no protocol'}" + (f" and below it in {', '.join(below)}" if below else "") + ".")
     return lines + ["- The workshop concluded that the simple net beat the fine-tuned ResNet18 on MNIST. "
                     + (f"With ImageNet weights, as the workshop had: {verdict}" if used == "imagenet" else
                        f"These ResNet18 runs started from random weights, so they cannot test that claim; {verdict}")
@@ -189,7 +239,7 @@ def report_lines(rep: Report, rows: list[dict], kfold: dict, weights: dict, data
 # ----------------------------------------------------------------------------------------------- run
 
 
-def run_simplenn(args, xtr, ytr, xte, yte, device, dev_label: str, progress) -> tuple[dict, dict, Any]:
+def run_simplenn(args, xtr, ytr, xte, yte, device, dev_label: str, progress, t0: float) -> tuple[dict, dict, Any]:
     """SimpleNN: k-fold over the training set, then the whole training set against the test set."""
     simple_epochs = SIMPLENN.epochs if args.ffn_epochs is None else args.ffn_epochs
     recipe = replace(SIMPLENN, epochs=simple_epochs)
@@ -198,38 +248,71 @@ def run_simplenn(args, xtr, ytr, xte, yte, device, dev_label: str, progress) -> 
     kfold = cross_validate(lambda fold: make_model("ffn", seed=args.seed + fold, device=device),
                            lambda m: build_optimizer(recipe, m), train_all, k=args.k, epochs=simple_epochs,
                            batch_size=recipe.batch_size, seed=args.seed, progress=progress,
-                           log=None if args.no_progress else print)
+                           log=lambda line: print(f"SimpleNN {args.k}-fold: {line}", flush=True))
     kfold.update(parameters=sum(p.numel() for p in make_model("ffn").parameters()), epochs=simple_epochs,
                  device=dev_label)
     model = make_model("ffn", seed=args.seed, device=device)
     test = to_device(xte, yte, device, normalization=norm)
-    hist = train_and_test("SimpleNN", model, recipe, train_all, test, simple_epochs, args.seed, progress)
+    hist = train_and_test("SimpleNN", model, recipe, train_all, test, simple_epochs, args.seed, progress,
+                          epoch_printer("SimpleNN", "torch", t0))
     n = sum(p.numel() for p in model.parameters())
-    run = {"history": hist, "protocol": "whole training set", "weights": "random init", "trainable": n,
-           "parameters": n, "device": dev_label}
+    run = {"model": "SimpleNN (FFN)", "library": "torch", "history": hist, "protocol": "whole training set",
+           "weights": "random init", "trainable": n, "parameters": n, "device": dev_label}
     return kfold, run, torch_probabilities(model, test.x[:1])[0]
 
 
-def run_resnet(args, protocol: str, used: str, xtr, ytr, xte, yte, device, dev_label: str, progress,
-               rep: Report) -> tuple[dict, Any]:
-    """ResNet18 fine-tuned by ``protocol`` on the training set, scored on the test set; its state dict saved."""
+def run_resnet(args, protocol: str, used: str, splits, device, dev_label: str, progress, rep: Report,
+               t0: float) -> dict[str, tuple[dict, Any]]:
+    """ResNet18 fine-tuned by ``protocol`` on the training set and scored on the test set, by each library of
+    ``args.libraries`` from the same initial weights; each trained state dict saved. Returns
+    library -> (run, test image 0's probabilities)."""
+    xtr, ytr, xte, yte = splits
     recipe = RESNET_RECIPES[protocol]
     if args.epochs is not None:
         recipe = replace(recipe, epochs=args.epochs)
     if args.quick:
         recipe = replace(recipe, epochs=1)
     norm = data_normalization(recipe)
-    train, test = (to_device(x, y, device, normalization=norm) for x, y in ((xtr, ytr), (xte, yte)))
     model = make_model("resnet18", seed=args.seed, device=device, protocol=protocol, weights=used,
                        weights_file=args.weights_file if used == "imagenet" else None, download=not args.no_download,
                        image_size=args.image_size)
-    hist = train_and_test(f"ResNet18 {protocol}", model, recipe, train, test, recipe.epochs, args.seed, progress)
-    hist.other["resnet"] = model.info
-    rep.written.append(save_state_dict(rep.out / f"resnet18_{protocol}.pt", model))
-    run = {"history": hist, "protocol": protocol, "weights": model.info["weights"]["description"],
-           "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
-           "parameters": sum(p.numel() for p in model.parameters()), "device": dev_label, "recipe": recipe.source}
-    return run, torch_probabilities(model, test.x[:1])[0]
+    # the twin copies the weights before torch trains them
+    twin = scratch_twin(protocol, model, args.seed) if "scratchnet" in args.libraries else None
+    name = f"ResNet18 {protocol}"
+    common = {"model": name, "protocol": protocol, "weights": model.info["weights"]["description"], "recipe": recipe.source,
+              "trainable": sum(p.numel() for p in model.parameters() if p.requires_grad),
+              "parameters": sum(p.numel() for p in model.parameters())}
+    out: dict[str, tuple[dict, Any]] = {}
+    if "torch" in args.libraries:
+        train, test = (to_device(x, y, device, normalization=norm) for x, y in ((xtr, ytr), (xte, yte)))
+        hist = train_and_test(name, model, recipe, train, test, recipe.epochs, args.seed, progress,
+                              epoch_printer(name, "torch", t0))
+        hist.other["resnet"] = model.info
+        rep.written.append(save_state_dict(rep.out / f"resnet18_{protocol}.pt", model))
+        out["torch"] = ({**common, "history": hist, "library": "torch", "device": dev_label},
+                        torch_probabilities(model, test.x[:1])[0])
+    if twin is not None:
+        train, test = (normalize(xtr, norm), ytr), (normalize(xte, norm), yte)
+        hist = scratch_train_and_test(twin, recipe, train, test, args.seed, progress, epoch_printer(name, "scratchnet", t0))
+        hist.other["resnet"] = {**model.info, "library": "scratchnet", "model": "scratchnet.models.ResNet18MNIST"}
+        state = twin.resnet.state_dict()
+        rep.written.append(atomic_write(rep.out / f"resnet18_{protocol}_scratchnet.npz", lambda f: np.savez(f, **state)))
+        out["scratchnet"] = ({**common, "history": hist, "library": "scratchnet",
+                              "device": f"CPU ({rep.info['processor']})"}, scratch_probabilities(twin, test[0][:1])[0])
+    return out
+
+
+#: what a full run (SimpleNN 5 folds + whole set, three protocols by both libraries) took on this project's
+#: 2-core CPU, measured by the committed report (its wall_time_s), for the first line
+FULL_RUN_MINUTES = 30
+
+
+def plan_line(args, device) -> str:
+    what = ("a data subset, 1 epoch each" if args.quick else
+            f"SimpleNN {args.k}-fold then on all 60,000 images; ResNet18 {', '.join(args.protocols)}, each by "
+            f"{' and '.join(args.libraries)} from the same weights")
+    guide = "" if args.quick else f"; about {FULL_RUN_MINUTES} min on 2 CPU cores with the defaults"
+    return f"finetune: {what} (torch on {device}, scratchnet on the CPU){guide}; then the report in {args.out}/"
 
 
 def run(args) -> Report:
@@ -240,13 +323,15 @@ def run(args) -> Report:
     dev_label = (torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU ({rep.info['processor']})")
     data_line, data = rep.data(directory, len(ytr), len(yte), args.quick)
     t0 = time.perf_counter()
-    kfold, simple, probs0 = run_simplenn(args, xtr, ytr, xte, yte, device, dev_label, progress)
+    print(plan_line(args, device), flush=True)
+    kfold, simple, probs0 = run_simplenn(args, xtr, ytr, xte, yte, device, dev_label, progress, t0)
     runs: dict[str, dict] = {"SimpleNN (FFN)": simple}
     probs: dict[str, np.ndarray] = {"SimpleNN": probs0}
     for protocol in tqdm(args.protocols, desc="ResNet18 protocols", disable=progress is False or None):
-        name = f"ResNet18 {protocol}"
-        runs[name], probs[name] = run_resnet(args, protocol, used, xtr, ytr, xte, yte, device, dev_label, progress, rep)
-    data["saved"] = [p.name for p in rep.written if p.suffix == ".pt"]
+        for library, (r, p0) in run_resnet(args, protocol, used, (xtr, ytr, xte, yte), device, dev_label, progress,
+                                           rep, t0).items():
+            runs[f"ResNet18 {protocol} ({library})"], probs[f"{protocol} ({library})"] = r, p0
+    data["saved"] = [p.name for p in rep.written if p.suffix in (".pt", ".npz")]
     rows = metrics_rows(runs, kfold, args.k)
     rep.csv("metrics.csv", rows, list(rows[0]), float_format=".6f")
     rep.csv("folds.csv", kfold["folds"], list(kfold["folds"][0]), float_format=".6f")
@@ -259,7 +344,11 @@ def run(args) -> Report:
     rep.figure("loss.png", plot_losses(runs, kfold["histories"]))
     rep.figure("confusion.png", plot_confusions(runs))
     rep.figure("example.png", plot_example(xte[0], int(yte[0]), probs))
-    rep.markdown("report.md", report_lines(rep, rows, kfold, weights, data_line, data, args))
+    lines = report_lines(rep, rows, kfold, weights, data_line, data, args)
+    rep.markdown("report.md", lines)
+    first = lines.index("## Results") + 2
+    print("\n".join(["", *lines[first:lines.index("", first)], ""]))
+    print(f"done in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
     return rep
 
 
@@ -275,13 +364,23 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=None, help="ResNet18 epochs (default: each protocol's recipe, 3)")
     p.add_argument("--ffn-epochs", type=int, default=None, help="SimpleNN epochs (default: 10)")
     p.add_argument("--k", type=int, default=5, help="folds for SimpleNN's cross-validation (default 5)")
-    p.add_argument("--image-size", type=int, default=28, help="side the digits are resized to for ResNet18")
+    p.add_argument("--image-size", type=int, default=28,
+                   help="side the digits are resized to for torch's ResNet18 (scratchnet's takes 28 only) (default 28)")
+    p.add_argument("--libraries", default=",".join(LIBRARIES),
+                   help="comma-separated libraries that train the ResNet18 protocols, from torch, scratchnet; each "
+                        "from the same initial weights (default torch,scratchnet)")
     add_report_arguments(p, "finetune", quick="one epoch each, 3 folds")
     args = p.parse_args(argv)
     args.protocols = [s.strip() for s in args.protocols.split(",") if s.strip()]
     unknown = [s for s in args.protocols if s not in PROTOCOLS]
     if unknown:
         p.error(f"--protocols: unknown {', '.join(unknown)}; expected some of {', '.join(PROTOCOLS)}")
+    args.libraries = [s.strip() for s in args.libraries.split(",") if s.strip()]
+    if not args.libraries or set(args.libraries) - set(LIBRARIES):
+        p.error(f"--libraries: expected some of {', '.join(LIBRARIES)}, got {', '.join(args.libraries) or 'none'}")
+    if "scratchnet" in args.libraries and args.image_size != 28:
+        p.error(f"--image-size {args.image_size}: scratchnet's ResNet18MNIST takes the 28 px digits; "
+                "use --libraries torch for other sizes")
     if args.k < 2:
         p.error(f"--k must be >= 2, got {args.k}")
     check_counts(p, epochs=args.epochs, ffn_epochs=args.ffn_epochs)

@@ -15,10 +15,15 @@ def test_finetune_quick_with_a_local_weights_file_reports_those_weights(tmp_path
     assert finetune.main(["--quick", "--protocols", "linear-probe", "--weights-file", str(path), "--k", "2",
                           "--data-dir", data_dir, "--out", str(out), "--no-progress"]) == 0
     rows = list(csv.DictReader((out / "metrics.csv").open()))
-    assert [r["model"] for r in rows] == ["SimpleNN (FFN)", "SimpleNN (FFN)", "ResNet18 linear-probe"]
+    assert [(r["model"], r["library"]) for r in rows] == [
+        ("SimpleNN (FFN)", "torch"), ("SimpleNN (FFN)", "torch"), ("ResNet18 linear-probe", "torch"),
+        ("ResNet18 linear-probe", "scratchnet")]
     assert {"model", "accuracy", "precision", "recall"} <= set(rows[0])
     assert rows[0]["evaluated_on"].startswith("held-out folds") and rows[2]["evaluated_on"] == "test set"
-    assert str(path) in rows[2]["weights"] and "NOT torchvision's IMAGENET1K_V1 file" in rows[2]["weights"]
+    for row in rows[2:]:  # both libraries ran from the file's weights, and say so
+        assert str(path) in row["weights"] and "NOT torchvision's IMAGENET1K_V1 file" in row["weights"]
+    # the same network, the same batches, 1 epoch of a linear probe: the two libraries agree closely
+    assert abs(float(rows[2]["accuracy"]) - float(rows[3]["accuracy"])) < 0.02
     report = (out / "report.md").read_text()
     assert report.startswith("# SimpleNN vs ResNet18 on MNIST (ImageNet weights)") and str(path) in report
     assert "not fine-tuning" not in report and not no_network
@@ -27,6 +32,8 @@ def test_finetune_quick_with_a_local_weights_file_reports_those_weights(tmp_path
     hist = json.loads((out / "history.json").read_text())
     assert hist["weights"]["used"] == "imagenet" and len(hist["kfold_histories"]) == 2
     assert (out / "resnet18_linear-probe.pt").stat().st_size > 0
+    assert (out / "resnet18_linear-probe_scratchnet.npz").stat().st_size > 0
+    assert "scratchnet against torch" in report and "- linear-probe: scratchnet " in report
     for png in ("loss.png", "confusion.png", "example.png"):
         assert (out / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -49,6 +56,8 @@ def test_imagenet_weights_asked_for_but_missing_is_an_error(no_network, monkeypa
     (["--protocols", "workshop,frozen"], "--protocols: unknown frozen"),
     (["--k", "1"], "--k must be >= 2"),
     (["--weights", "none", "--weights-file", "w.pth"], "drop one of them"),
+    (["--libraries", "torch,jax"], "--libraries: expected some of torch, scratchnet"),
+    (["--image-size", "64"], "scratchnet's ResNet18MNIST takes the 28 px digits"),
 ])
 def test_bad_arguments_are_named(argv, message, capsys):
     with pytest.raises(SystemExit):

@@ -25,7 +25,7 @@ def cross_validate_folds(fit_fold: FitFold, labels: np.ndarray, *, k: int = 5, s
         folds.append(row)
         histories.append(history)
         if log is not None:
-            log(f"fold {fold + 1}/{k}: accuracy {row['accuracy']:.4f}, macro F1 {row['macro_f1']:.4f}, "
+            log(f"fold {fold + 1}/{k}: accuracy {100 * row['accuracy']:.2f} %, macro F1 {100 * row['macro_f1']:.2f} %, "
                 f"{row['train_time_s']:.1f} s")
     return summarise_folds(folds, k, stratified), histories
 
