@@ -39,7 +39,7 @@ from torchref.resnet import PROTOCOLS, WeightsNotFoundError, locate_imagenet_wei
 from torchref.train import final_metrics, fit
 
 from .cli import add_report_arguments, check_counts, load_splits, run_report, start
-from .figures import confusion, pyplot
+from .figures import confusion_grid, epoch_axis, pyplot
 from .models import torch_probabilities, torch_side
 from .report import Report, table, texts
 
@@ -80,24 +80,25 @@ def plot_losses(runs: dict[str, dict], folds: list[dict]):
         h = r["history"]
         line = ax.plot(h.series("epoch"), h.series("train_loss"), "-o", label=f"{name} train")[0]
         ax.plot(h.series("epoch"), h.series("test_loss"), "--s", color=line.get_color(), label=f"{name} test")
-    ax.set(xlabel="epoch", ylabel="cross-entropy", title="Loss per epoch (whole training set; test set)", yscale="log")
+    ax.set(xlabel="epoch", ylabel="cross-entropy (log scale)", yscale="log",
+           title="Loss per epoch (train: running mean over the epoch; test: after it)")
+    epoch_axis(ax, max(len(r["history"].epochs) for r in runs.values()))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7)
     for h in map(History.from_dict, folds):
         bx.plot(h.series("epoch"), h.series("train_loss"), "-", alpha=0.7)
-    bx.set(xlabel="epoch", ylabel="train loss", title=f"SimpleNN: train loss of each of the {len(folds)} folds",
-           yscale="log")
+    bx.set(xlabel="epoch", ylabel="train loss (running mean, log scale)", yscale="log",
+           title=f"SimpleNN: train loss of each of the {len(folds)} folds")
+    epoch_axis(bx, max((len(f["epochs"]) for f in folds), default=1))
     bx.grid(alpha=0.3)
     return fig
 
 
 def plot_confusions(runs: dict[str, dict]):
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(runs), figsize=(4.4 * len(runs), 4.3))
-    for ax, (name, r) in zip(np.atleast_1d(axes), runs.items()):
-        test = r["history"].final_test
-        confusion(ax, test["confusion_matrix"], f"{name}: {100 * test['accuracy']:.2f}%")
-    return fig
+    """One confusion matrix per model and protocol, in a grid that grows with their number."""
+    panels = [(r["history"].final_test["confusion_matrix"], f"{name}: {100 * r['history'].final_test['accuracy']:.2f}%")
+              for name, r in runs.items()]
+    return confusion_grid(panels, caption="test set; rows: true digit, columns: predicted; shading is log(1 + count)")
 
 
 def plot_example(image: np.ndarray, label: int, probs: dict[str, np.ndarray]):
