@@ -27,7 +27,7 @@ from torchref.data import to_device
 from scratchnet.run.args import HelpFormatter, positive_int
 
 from .cli import add_report_arguments, check_counts, epoch_printer, load_splits, run_report, start
-from .figures import confusion, pyplot
+from .figures import confidence, confusion_grid, epoch_axis, pyplot
 from .models import build_pair, display_name, forget_forward, scratch_probabilities, torch_probabilities
 from .report import Report, pct, table, texts
 
@@ -86,48 +86,66 @@ def summarise(name: str, impl: str, run: dict[str, Any], y_test: np.ndarray, y_t
 
 
 def plot_curves(runs: dict):
+    """Loss and accuracy per epoch. The train values are running means over each epoch's batches (the
+    weights still changing, dropout on for the FFN), so epoch 1's train loss sits above its test loss;
+    the test values are measured after the epoch. scratchnet and torch start from the same weights and
+    overlap where they agree, so torch is drawn dashed with hollow markers over scratchnet's solid lines."""
     plt = pyplot()
-    fig, axes = plt.subplots(2, 2, figsize=(11, 7.5))
-    styles = {"scratchnet": "-", "torch": "--"}
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    styles = {"scratchnet": dict(linestyle="-", lw=2.2, markersize=7),
+              "torch": dict(linestyle="--", lw=1.3, markersize=9, markerfacecolor="none", markeredgewidth=1.4)}
+    colours = {("scratchnet", "train"): "tab:blue", ("torch", "train"): "navy",
+               ("scratchnet", "test"): "tab:orange", ("torch", "test"): "darkred"}
     for j, name in enumerate(MODELS):
         for impl in IMPLEMENTATIONS:
             h = runs[name][impl]["history"]
             for key, marker in (("train", "o"), ("test", "s")):
-                axes[0][j].plot(h.series("epoch"), h.series(f"{key}_loss"), styles[impl], marker=marker,
-                                label=f"{impl} {key}")
-                axes[1][j].plot(h.series("epoch"), [100 * a for a in h.series(f"{key}_accuracy")], styles[impl],
-                                marker=marker, label=f"{impl} {key}")
-        axes[0][j].set(title=f"{display_name(name)}: loss per epoch", xlabel="epoch", ylabel="loss")
+                label = f"{impl} {'train (running mean over the epoch)' if key == 'train' else 'test (after the epoch)'}"
+                kw = dict(marker=marker, color=colours[impl, key], label=label, **styles[impl])
+                axes[0][j].plot(h.series("epoch"), h.series(f"{key}_loss"), **kw)
+                axes[1][j].plot(h.series("epoch"), [100 * a for a in h.series(f"{key}_accuracy")], **kw)
         dropout = ", dropout on" if name == "ffn" else ""
-        axes[1][j].set(title=f"{display_name(name)}: accuracy per epoch (train = running{dropout})", xlabel="epoch",
+        axes[0][j].set(title=f"{display_name(name)}: loss (train = running mean{dropout})", xlabel="epoch",
+                       ylabel="cross-entropy loss")
+        axes[1][j].set(title=f"{display_name(name)}: accuracy (train = running mean{dropout})", xlabel="epoch",
                        ylabel="accuracy (%)")
         for ax in axes[:, j]:
+            epoch_axis(ax, len(runs[name]["scratchnet"]["history"].epochs))
             ax.grid(alpha=0.3)
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=7.5)
+    fig.suptitle("scratchnet (solid, filled) and torch (dashed, hollow) from the same weights: where they agree "
+                 "the lines overlap", fontsize=10)
     return fig
 
 
 def plot_confusions(summaries: list[dict]):
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(summaries), figsize=(4.6 * len(summaries), 4.4))
-    for ax, s in zip(np.atleast_1d(axes), summaries):
-        confusion(ax, s["report"]["confusion_matrix"], f"{s['model']} ({s['implementation']}): "
-                  f"{100 * s['test_accuracy']:.2f}%", highlight=5)
-    return fig
+    return confusion_grid([(s["report"]["confusion_matrix"], f"{s['model']} ({s['implementation']}): "
+                            f"{100 * s['test_accuracy']:.2f}%") for s in summaries], highlight=5,
+                          caption="test set; rows: true digit, columns: predicted; shading is log(1 + count); "
+                                  "off-diagonal counts of 5 or more in red")
 
 
 def plot_f1(summaries: list[dict]):
+    """Per-class F1 as bars from zero (the honest size), and underneath each run's difference from the first
+    run in points, where the differences between runs (a fraction of a point) can be seen."""
     plt = pyplot()
-    fig, ax = plt.subplots(figsize=(11, 3.8))
+    fig, (ax, bx) = plt.subplots(2, 1, figsize=(11, 6.6), sharex=True, gridspec_kw={"height_ratios": [1, 1.2]})
     width = 0.8 / len(summaries)
+    ref = np.asarray(summaries[0]["report"]["per_class"]["f1"])
+    ref_name = f"{summaries[0]['model']} ({summaries[0]['implementation']})"
     for i, s in enumerate(summaries):
-        ax.bar(np.arange(10) + (i - (len(summaries) - 1) / 2) * width, s["report"]["per_class"]["f1"], width,
-               label=f"{s['model']} ({s['implementation']})")
-    lo = min(min(s["report"]["per_class"]["f1"]) for s in summaries)
-    ax.set(xticks=range(10), xlabel="digit", ylabel="F1 (test)", title="Per-class F1 on the test set",
-           ylim=(max(0.0, lo - 0.02), 1.0))
-    ax.grid(alpha=0.3, axis="y")
-    ax.legend(fontsize=8, ncol=4)
+        f1 = np.asarray(s["report"]["per_class"]["f1"])
+        pos = np.arange(10) + (i - (len(summaries) - 1) / 2) * width
+        label = f"{s['model']} ({s['implementation']})"
+        ax.bar(pos, f1, width, label=label, color=f"C{i}")
+        bx.bar(pos, 100 * (f1 - ref), width, label=label, color=f"C{i}")
+    ax.set(ylabel="F1 (test)", title="Per-class F1 on the test set (axis from 0)", ylim=(0, 1.0))
+    ax.legend(fontsize=8, ncol=4, loc="lower center")
+    bx.axhline(0, color="black", lw=0.8)
+    bx.set(xticks=range(10), xlabel="digit", ylabel="difference (F1 points)",
+           title=f"The same F1 minus {ref_name}'s, in points (100 x F1)")
+    for a in (ax, bx):
+        a.grid(alpha=0.3, axis="y")
     return fig
 
 
@@ -144,7 +162,7 @@ def plot_samples(images: np.ndarray, labels: np.ndarray, n: int = 32):
 
 def plot_misclassified(summaries: list[dict], runs: dict, images: np.ndarray, labels: np.ndarray, per_run: int = 8):
     plt = pyplot()
-    fig, axes = plt.subplots(len(summaries), per_run, figsize=(per_run * 1.25, len(summaries) * 1.6), squeeze=False)
+    fig, axes = plt.subplots(len(summaries), per_run, figsize=(per_run * 1.35, len(summaries) * 1.9), squeeze=False)
     for row, s, name in zip(axes, summaries, [n for n in MODELS for _ in IMPLEMENTATIONS]):
         probs = runs[name][s["implementation"]]["probs"]
         pred = probs.argmax(axis=1)
@@ -154,7 +172,8 @@ def plot_misclassified(summaries: list[dict], runs: dict, images: np.ndarray, la
             ax.axis("off")
         for ax, i in zip(row, order):
             ax.imshow(images[i], cmap="gray_r")
-            ax.set_title(f"{labels[i]}→{pred[i]} ({probs[i, pred[i]]:.2f})", fontsize=8, color="crimson")
+            ax.set_title(f"{labels[i]}→{pred[i]}\n({confidence(probs[i, pred[i]], np.finfo(probs.dtype).eps)})",
+                         fontsize=9, color="crimson")
         row[0].text(-0.5, 0.5, f"{s['model']}\n{s['implementation']}", transform=row[0].transAxes, ha="right",
                     va="center", fontsize=9)
     fig.suptitle("Most confidently misclassified test digits: true→predicted (confidence)")
@@ -178,13 +197,16 @@ def plot_filters(model, image: np.ndarray, x: np.ndarray):
         axes[0][k + 1].set_title(f"filter {k}", fontsize=8)
         axes[1][k + 1].imshow(maps[k], cmap="magma")
         axes[1][k + 1].set_title(f"map {k}", fontsize=8)
-        axes[2][k + 1].hist(maps[k].ravel(), bins=20, color="gray")
+        axes[2][k + 1].hist(maps[k].ravel(), bins=20, color="gray", log=True)
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
-    for ax in (axes[0][0], axes[2][0]):
+    for ax, text in ((axes[0][0], "conv1 filters\n(3x3 weights;\nred +, blue -)"),
+                     (axes[2][0], "histogram of each\nmap's values (x: 0 to\nthe map's max; y:\npixels, log scale)")):
         ax.axis("off")
-    fig.suptitle("SeedCNN (scratchnet) after training: conv1 filters (red +, blue -), ReLU feature maps, their histograms")
+        ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=8.5, transform=ax.transAxes)
+    fig.suptitle("SeedCNN (scratchnet) after training: conv1 filters, the ReLU feature maps they make of one test "
+                 "digit, and each map's histogram", fontsize=10)
     return fig
 
 

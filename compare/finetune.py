@@ -47,7 +47,7 @@ from torchref.train import final_metrics, fit
 from torchref.transfer import to_scratch
 
 from .cli import add_report_arguments, check_counts, epoch_printer, load_splits, run_report, start
-from .figures import confusion, pyplot
+from .figures import confusion_grid, epoch_axis, pyplot
 from .models import scratch_probabilities, torch_probabilities, torch_side
 from .report import Report, table, texts
 
@@ -103,30 +103,41 @@ def scratch_train_and_test(model, recipe, train, test, seed: int, progress, log)
 
 
 def plot_losses(runs: dict[str, dict], folds: list[dict]):
+    """Train and test loss per epoch (a colour per model and protocol; scratchnet solid, torch dashed with hollow
+    markers, so twins that agree still show both), and SimpleNN's folds."""
     plt = pyplot()
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(12, 4.4))
-    for name, r in runs.items():
-        h = r["history"]
-        line = ax.plot(h.series("epoch"), h.series("train_loss"), "-o", label=f"{name} train")[0]
-        ax.plot(h.series("epoch"), h.series("test_loss"), "--s", color=line.get_color(), label=f"{name} test")
-    ax.set(xlabel="epoch", ylabel="cross-entropy", title="Loss per epoch (whole training set; test set)", yscale="log")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
-    for h in map(History.from_dict, folds):
-        bx.plot(h.series("epoch"), h.series("train_loss"), "-", alpha=0.7)
-    bx.set(xlabel="epoch", ylabel="train loss", title=f"SimpleNN: train loss of each of the {len(folds)} folds",
-           yscale="log")
+    fig, (ax, cx, bx) = plt.subplots(1, 3, figsize=(16, 4.6))
+    colours = {m: f"C{i}" for i, m in enumerate(dict.fromkeys(r["model"] for r in runs.values()))}
+    epochs = max(len(r["history"].epochs) for r in runs.values())
+    for r in runs.values():
+        h, torch_line = r["history"], r["library"] == "torch"
+        style = dict(color=colours[r["model"]], ls="--" if torch_line else "-", marker="s" if torch_line else "o",
+                     mfc="none" if torch_line else colours[r["model"]], label=f"{r['model']} ({r['library']})")
+        ax.plot(h.series("epoch"), h.series("train_loss"), **style)
+        cx.plot(h.series("epoch"), h.series("test_loss"), **style)
+    ax.set(xlabel="epoch", ylabel="cross-entropy (log scale)", yscale="log",
+           title="Train loss (running mean over each epoch)")
+    cx.set(xlabel="epoch", ylabel="cross-entropy (log scale)", yscale="log", title="Test loss (after each epoch)")
+    for a in (ax, cx):
+        epoch_axis(a, epochs)
+        a.grid(alpha=0.3)
+    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=8, frameon=False)
+    fig.subplots_adjust(bottom=0.3, wspace=0.35)
+    for i, h in enumerate(map(History.from_dict, folds)):
+        bx.plot(h.series("epoch"), h.series("train_loss"), "-o", ms=4, alpha=0.8, label=f"fold {i + 1}")
+    bx.set(xlabel="epoch", ylabel="train loss (running mean, log scale)", yscale="log",
+           title=f"SimpleNN: train loss of each of the {len(folds)} folds")
+    epoch_axis(bx, max((len(f["epochs"]) for f in folds), default=1))
     bx.grid(alpha=0.3)
+    bx.legend(fontsize=7)
     return fig
 
 
 def plot_confusions(runs: dict[str, dict]):
-    plt = pyplot()
-    fig, axes = plt.subplots(1, len(runs), figsize=(4.4 * len(runs), 4.3))
-    for ax, (name, r) in zip(np.atleast_1d(axes), runs.items()):
-        test = r["history"].final_test
-        confusion(ax, test["confusion_matrix"], f"{name}: {100 * test['accuracy']:.2f}%")
-    return fig
+    """One confusion matrix per model and protocol, in a grid that grows with their number."""
+    panels = [(r["history"].final_test["confusion_matrix"], f"{name}: {100 * r['history'].final_test['accuracy']:.2f}%")
+              for name, r in runs.items()]
+    return confusion_grid(panels, caption="test set; rows: true digit, columns: predicted; shading is log(1 + count)")
 
 
 def plot_example(image: np.ndarray, label: int, probs: dict[str, np.ndarray]):

@@ -41,7 +41,7 @@ from torchref import train as torch_train
 from torchref.data import to_device
 
 from .cli import add_report_arguments, check_counts, load_splits, run_report, start
-from .figures import pyplot
+from .figures import epoch_axis, pyplot
 from .models import build_pair, display_name, scratch_side
 from .report import Report, data_line, pct, table, texts
 
@@ -149,7 +149,7 @@ def _accuracies(hist: dict[str, Any]) -> list[float]:
 
 def plot(runs: dict[str, dict], one_epoch: list[dict]):
     plt = pyplot()
-    fig, (ax, bx) = plt.subplots(1, 2, figsize=(13, 4.8), gridspec_kw={"width_ratios": [1.25, 1]})
+    fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(17, 5), gridspec_kw={"width_ratios": [1.25, 1, 0.7]})
     styles = {"torch": ("--", "s"), "scratchnet": ("-", "o")}
     for impl, hist in runs.items():
         acc = _accuracies(hist)
@@ -162,6 +162,7 @@ def plot(runs: dict[str, dict], one_epoch: list[dict]):
                label="replication's claim after 1 epoch (92-95%)")
     ax.set(xlabel="epoch", ylabel="test accuracy (%)", title="Official MNIST example: test accuracy per epoch",
            ylim=(min(91.5, min(100 * a for h in runs.values() for a in _accuracies(h)) - 0.3), 99.6))
+    epoch_axis(ax, max(len(_accuracies(h)) for h in runs.values()))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     labels = [r["label"] for r in one_epoch]
@@ -169,13 +170,24 @@ def plot(runs: dict[str, dict], one_epoch: list[dict]):
     colors = ["tab:blue" if r["key"].startswith("official") else "tab:gray" for r in one_epoch]
     bx.barh(range(len(vals)), vals, color=colors)
     for i, v in enumerate(vals):
-        bx.text(v + 0.05, i, f"{v:.2f}%", va="center", fontsize=8)
+        bx.text(v + 0.5, i, f"{v:.2f}%", va="center", fontsize=8)
     bx.axvspan(100 * CLAIM_ONE_EPOCH[0], 100 * CLAIM_ONE_EPOCH[1], color="crimson", alpha=0.2, label="claimed 92-95%")
-    bx.set(yticks=range(len(vals)), yticklabels=labels, xlabel="test accuracy after one epoch (%)",
-           xlim=(min(90.0, min(vals) - 1), 100), title="One epoch, one change at a time (torch)")
+    bx.set(yticks=range(len(vals)), yticklabels=labels, xlabel="test accuracy after one epoch (%, axis from 0)",
+           xlim=(0, 108), title="One epoch, one change at a time (torch)")
     bx.invert_yaxis()
     bx.grid(alpha=0.3, axis="x")
     bx.legend(fontsize=8, loc="lower left")
+    # the differences, which bars from zero cannot show: each run against the official recipe's mean over its seeds
+    ref = np.mean([v for v, r in zip(vals, one_epoch) if r["key"].startswith("official")] or [vals[0]])
+    cx.barh(range(len(vals)), [v - ref for v in vals], color=colors)
+    cx.axvline(0, color="black", lw=0.8)
+    cx.axvspan(100 * CLAIM_ONE_EPOCH[0] - ref, 100 * CLAIM_ONE_EPOCH[1] - ref, color="crimson", alpha=0.2)
+    for i, v in enumerate(vals):
+        cx.text(v - ref, i, f" {v - ref:+.2f} ", va="center", ha="left" if v >= ref else "right", fontsize=8)
+    cx.set(yticks=range(len(vals)), yticklabels=[], xlabel=f"points from the official recipe's\nmean over seeds ({ref:.2f}%)",
+           title="The same, as differences", xlim=(min(100 * CLAIM_ONE_EPOCH[0] - ref, min(vals) - ref) - 0.8, max(1.0, max(vals) - ref) + 0.8))
+    cx.invert_yaxis()
+    cx.grid(alpha=0.3, axis="x")
     return fig
 
 
