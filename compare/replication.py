@@ -37,6 +37,7 @@ from tqdm.auto import tqdm
 from scratchnet import train as scratch_train
 from scratchnet.data import normalize
 from scratchnet.recipes import RECIPES
+from scratchnet.run import EpochRecord, History, HistoryError
 from torchref import train as torch_train
 from torchref.data import to_device
 
@@ -99,7 +100,7 @@ def load_data(rep: Report, data_dir: str | None, device: torch.device, quick: bo
 
 
 def train_torch(data: dict[str, Any], epochs: int, seed: int, device, progress, *, shuffle: bool = True,
-                normalization: str = "mnist", optimizer=None) -> dict[str, Any]:
+                normalization: str = "mnist", optimizer=None) -> History:
     """ExamplesNet in torch from scratchnet's initial weights for ``seed`` (as scratchnet.train builds them)."""
     twin = build_pair(OFFICIAL, seed, device=device).torch
     model, opt, sched = twin.model, twin.optimizer, twin.scheduler
@@ -108,53 +109,57 @@ def train_torch(data: dict[str, Any], epochs: int, seed: int, device, progress, 
     train, test = data[normalization]
     return torch_train.fit(model, opt, train, epochs=epochs, batch_size=OFFICIAL.batch_size, scheduler=sched,
                            test_data=test, seed=seed, shuffle=shuffle, progress=progress,
-                           model_name=display_name(OFFICIAL.model)).to_dict()
+                           model_name=display_name(OFFICIAL.model))
 
 
-def train_scratch(data: dict[str, Any], epochs: int, seed: int, progress) -> dict[str, Any]:
+def train_scratch(data: dict[str, Any], epochs: int, seed: int, progress) -> History:
     ours = scratch_side(OFFICIAL, seed)
     return scratch_train.fit(ours.model, ours.optimizer, data["numpy"]["train"], epochs=epochs,
                              batch_size=OFFICIAL.batch_size, scheduler=ours.scheduler, test_data=data["numpy"]["test"],
-                             seed=seed, progress=progress).to_dict()
+                             seed=seed, progress=progress)
 
 
-def reuse_scratch_history(path: str | Path, epochs: int, seed: int, n_train: int, n_test: int) -> dict[str, Any]:
-    """A finished ``python -m scratchnet.train --model examplesnet`` history, checked to match this run."""
-    path = Path(path)
+def reuse_scratch_history(path: str | Path, epochs: int, seed: int, n_train: int, n_test: int) -> History:
+    """A finished ``python -m scratchnet.train --model examplesnet`` history, checked to match this run
+    (its file is named in ``other["reused_from"]``, written into history.json with it)."""
     try:
-        hist = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
-        raise ValueError(f"--scratchnet-history {path}: cannot read a history JSON ({err})") from None
-    cfg, recipe = hist.get("config", {}), hist.get("extra", {}).get("recipe", {})
+        hist = History.load(path)
+    except HistoryError as err:
+        raise ValueError(f"--scratchnet-history: cannot read a history JSON ({err})") from None
+    cfg, recipe = hist.config, hist.recipe
     want = {"model": ("examplesnet", recipe.get("model")), "optimizer": ("adadelta", recipe.get("optimizer")),
             "lr": (OFFICIAL.lr, recipe.get("lr")), "scheduler": ((1, 0.7), (recipe.get("scheduler_step"),
                                                                          recipe.get("scheduler_gamma"))),
             "normalization": ("mnist", recipe.get("normalization")), "batch size": (64, cfg.get("batch_size")),
             "epochs": (epochs, cfg.get("epochs")), "seed": (seed, cfg.get("seed")), "shuffle": (True, cfg.get("shuffle")),
             "dtype": ("float32", cfg.get("dtype")), "train samples": (n_train, cfg.get("train_samples")), "test samples": (n_test, cfg.get("test_samples")),
-            "status": ("finished", hist.get("status"))}
+            "status": ("finished", hist.status)}
     bad = [f"{k} {got!r} (expected {exp!r})" for k, (exp, got) in want.items() if got != exp]
     if bad:
         raise ValueError(f"--scratchnet-history {path}: not this run's recipe: " + "; ".join(bad))
-    hist["reused_from"] = str(path)
+    hist.other["reused_from"] = str(path)
     return hist
 
 
 # ----------------------------------------------------------------------------------------------- outputs
 
 
-def _accuracies(hist: dict[str, Any]) -> list[float]:
-    return [e["test_accuracy"] for e in hist["epochs"]]
+def _accuracies(hist: History) -> list[float]:
+    return hist.series("test_accuracy")
 
 
-def plot(runs: dict[str, dict], one_epoch: list[dict]):
+def _which(hist: History) -> str:
+    return "reused run" if "reused_from" in hist.other else "this run"
+
+
+def plot(runs: dict[str, History], one_epoch: list[dict]):
     plt = pyplot()
     fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(17, 5), gridspec_kw={"width_ratios": [1.25, 1, 0.7]})
     styles = {"torch": ("--", "s"), "scratchnet": ("-", "o")}
     for impl, hist in runs.items():
         acc = _accuracies(hist)
         ax.plot(range(1, len(acc) + 1), [100 * a for a in acc], styles[impl][0], marker=styles[impl][1],
-                label=f"{impl} ({'reused run' if 'reused_from' in hist else 'this run'})")
+                label=f"{impl} ({_which(hist)})")
     for i, (ep, (lo, hi)) in enumerate(sorted(PUBLISHED_EPOCHS.items())):
         ax.errorbar([ep], [100 * (lo + hi) / 2], yerr=[[100 * (hi - lo) / 2 + 0.02]], fmt="*", color="black",
                     markersize=11, capsize=4, label="official example, published logs" if i == 0 else None)
@@ -194,21 +199,26 @@ def plot(runs: dict[str, dict], one_epoch: list[dict]):
 CSV_FIELDS = ["run", "implementation", "epoch", "lr", "train_loss", "test_loss", "test_accuracy", "images_per_s"]
 
 
-def csv_rows(runs: dict[str, dict], one_epoch: list[dict]) -> list[list]:
-    """Every epoch of the official runs, then each one-epoch variant."""
-    def row(run: str, impl: str, e: dict) -> list:
-        return [run, impl, e["epoch"], e["lr"], f"{e['train_loss']:.6f}", f"{e['test_loss']:.6f}",
-                f"{e['test_accuracy']:.4f}", f"{e['images_per_s']:.1f}"]
+def _record(row: dict) -> EpochRecord:
+    """A one-epoch variant's row (its epoch record with the variant's fields in front) as the record."""
+    return EpochRecord.from_dict({k: v for k, v in row.items() if k not in ("key", "label", "why", "seed")})
 
-    rows = [row("official recipe", impl, e) for impl, hist in runs.items() for e in hist["epochs"]]
-    return rows + [row(f"one epoch: {r['label']}", "torch", {**r, "epoch": 1}) for r in one_epoch]
+
+def csv_rows(runs: dict[str, History], one_epoch: list[dict]) -> list[list]:
+    """Every epoch of the official runs, then each one-epoch variant."""
+    def row(run: str, impl: str, e: EpochRecord) -> list:
+        return [run, impl, e.epoch, e.lr, f"{e.train_loss:.6f}", f"{e.test_loss:.6f}", f"{e.test_accuracy:.4f}",
+                f"{e.images_per_s:.1f}"]
+
+    rows = [row("official recipe", impl, e) for impl, hist in runs.items() for e in hist.epochs]
+    return rows + [row(f"one epoch: {r['label']}", "torch", _record(r)) for r in one_epoch]
 
 
 def _listed(rows: list[dict]) -> str:
     return "; ".join(f"{r['label']} ({pct(r['test_accuracy'])})" for r in rows)
 
 
-def explain(runs: dict[str, dict], one_epoch: list[dict]) -> list[str]:
+def explain(runs: dict[str, History], one_epoch: list[dict]) -> list[str]:
     """Sentences drawn from this run's numbers; nothing here is fixed in advance."""
     lo, hi = CLAIM_ONE_EPOCH
     official = [r for r in one_epoch if r["key"].startswith("official")]
@@ -236,8 +246,8 @@ def explain(runs: dict[str, dict], one_epoch: list[dict]) -> list[str]:
         lines.append("- Below 92%: " + _listed(below) + ".")
     if near:
         lines.append("- Changes that keep the first epoch above 95%: " + _listed(near) + ".")
-    final = {impl: h["epochs"][-1]["test_accuracy"] for impl, h in runs.items()}
-    n_ep = {impl: len(h["epochs"]) for impl, h in runs.items()}
+    final = {impl: h.last.test_accuracy for impl, h in runs.items()}
+    n_ep = {impl: len(h.epochs) for impl, h in runs.items()}
     p_lo, p_hi = PUBLISHED_EPOCHS[14]
     parts = []
     for impl, acc in final.items():
@@ -247,8 +257,8 @@ def explain(runs: dict[str, dict], one_epoch: list[dict]) -> list[str]:
                      "published 99.12-99.24% after 14)")
     lines.append("- **Final accuracy**: " + "; ".join(parts) + ".")
     if len(final) == 2:
-        t, s = runs["torch"]["epochs"], runs["scratchnet"]["epochs"]
-        diffs = [abs(a["test_accuracy"] - b["test_accuracy"]) for a, b in zip(t, s)]
+        t, s = runs["torch"].series("test_accuracy"), runs["scratchnet"].series("test_accuracy")
+        diffs = [abs(a - b) for a, b in zip(t, s)]
         lines.append(f"- **scratchnet vs torch**: same initial weights and batch order; the dropout masks come from "
                      f"different random generators, so the runs part after the first step. Per-epoch test accuracy "
                      f"differs by at most {100 * max(diffs):.2f} points (mean {100 * float(np.mean(diffs)):.2f}).")
@@ -280,37 +290,37 @@ def _published(epoch: int) -> str:
                                     f"{100 * pub[0]:.2f}-{100 * pub[1]:.2f}%")
 
 
-def epoch_table(runs: dict[str, dict]) -> list[str]:
+def epoch_table(runs: dict[str, History]) -> list[str]:
     """Test accuracy and loss per epoch of each main run, beside the published logs."""
     rows = []
-    for i in range(max(len(h["epochs"]) for h in runs.values())):
-        first = next(h for h in runs.values() if len(h["epochs"]) > i)
-        row = [str(i + 1), f"{first['epochs'][i]['lr']:.4g}"]
+    for i in range(max(len(h.epochs) for h in runs.values())):
+        first = next(h for h in runs.values() if len(h.epochs) > i)
+        row = [str(i + 1), f"{first.epochs[i].lr:.4g}"]
         for h in runs.values():
-            e = h["epochs"][i] if len(h["epochs"]) > i else None
-            row += [pct(e["test_accuracy"]), f"{e['test_loss']:.4f}"] if e else ["-", "-"]
+            e = h.epochs[i] if len(h.epochs) > i else None
+            row += [pct(e.test_accuracy), f"{e.test_loss:.4f}"] if e else ["-", "-"]
         rows.append([*row, _published(i + 1)])
     head = [c for impl in runs for c in (f"{impl} test accuracy", f"{impl} test loss")]
     return table(["epoch", "lr", *head, "official example (published logs)"], rows)
 
 
-def report_lines(rep: Report, runs: dict[str, dict], one_epoch: list[dict], data: dict, args) -> list[str]:
+def report_lines(rep: Report, runs: dict[str, History], one_epoch: list[dict], data: dict, args) -> list[str]:
     lines = [*rep.header("Replicating the official PyTorch MNIST example"), data_line(data, args.quick),
              f"- recipe: ExamplesNet (Conv 1->32->64, max-pool, dropout 0.25/0.5, Linear 9216->128->10, log-softmax, "
              f"NLL loss), {OFFICIAL.source}; seed {args.seed}; {args.epochs} epoch(s); test batch 1000."
              + (" torch and scratchnet start from the same initial weights and see the same shuffled batches."
                 if "scratchnet" in runs else " torch only (--no-scratchnet).")]
-    if "reused_from" in runs.get("scratchnet", {}):
-        h = runs["scratchnet"]
-        lines.append(f"- scratchnet run reused from `{h['reused_from']}` (its command `{h['extra'].get('command')}`, "
-                     f"commit `{h['extra'].get('git_commit')}`, {h['extra'].get('date')}), checked to be this recipe, "
+    h = runs.get("scratchnet")
+    if h is not None and "reused_from" in h.other:
+        lines.append(f"- scratchnet run reused from `{h.other['reused_from']}` (its command `{h.extra.get('command')}`, "
+                     f"commit `{h.extra.get('git_commit')}`, {h.extra.get('date')}), checked to be this recipe, "
                      "seed and data")
     lines += ["", "![accuracy per epoch and one-epoch variants](accuracy.png)", "", "## Test accuracy per epoch", "",
               *epoch_table(runs), ""]
     lines += table(["run", "test accuracy", "epochs", "train time", "images/s", "device"], [
-        [f"{impl} ({'reused run' if 'reused_from' in h else 'this run'})", pct(h["epochs"][-1]["test_accuracy"]),
-         len(h["epochs"]), f"{h['train_time_s']:.0f} s", f"{np.mean([e['images_per_s'] for e in h['epochs']]):,.0f}",
-         h["device_label"]] for impl, h in runs.items()] + PUBLISHED_ROWS)
+        [f"{impl} ({_which(h)})", pct(h.last.test_accuracy), len(h.epochs), f"{h.train_time_s:.0f} s",
+         f"{np.mean(h.series('images_per_s')):,.0f}", h.other["device_label"]] for impl, h in runs.items()]
+        + PUBLISHED_ROWS)
     lo, hi = CLAIM_ONE_EPOCH
     lines += ["", TEXT["speed"], "", "## One epoch, one change at a time", "",
               "Every variant is ExamplesNet trained for one epoch with torch from scratchnet's initial weights for "
@@ -323,7 +333,7 @@ def report_lines(rep: Report, runs: dict[str, dict], one_epoch: list[dict], data
     return lines
 
 
-def write_outputs(rep: Report, runs: dict[str, dict], one_epoch: list[dict], data: dict, args) -> Report:
+def write_outputs(rep: Report, runs: dict[str, History], one_epoch: list[dict], data: dict, args) -> Report:
     """metrics.csv, accuracy.png and report.md of a run (just trained, or read back by --render-only)."""
     rep.csv("metrics.csv", csv_rows(runs, one_epoch), CSV_FIELDS)
     rep.figure("accuracy.png", plot(runs, one_epoch))
@@ -337,8 +347,9 @@ def render(out: Path, args) -> Report:
         saved = json.loads((out / "history.json").read_text())
     except (OSError, json.JSONDecodeError) as err:
         raise ValueError(f"--render-only: cannot read {out / 'history.json'} ({err})") from None
-    runs, one_epoch, data = saved["histories"], saved["one_epoch"], saved["data"]
-    args.epochs = len(runs["torch"]["epochs"])
+    runs = {impl: History.from_dict(h, f"{out / 'history.json'}: histories.{impl}") for impl, h in saved["histories"].items()}
+    one_epoch, data = saved["one_epoch"], saved["data"]
+    args.epochs = len(runs["torch"].epochs)
     args.seed = saved["provenance"]["seed"]
     args.quick = bool(data.get("quick"))
     return write_outputs(Report(out, info=saved["provenance"]), runs, one_epoch, data, args)
@@ -348,30 +359,30 @@ def run(args) -> Report:
     rep, device, progress = start(args)
     info = rep.info
     data = load_data(rep, args.data_dir, device, args.quick)
-    runs: dict[str, dict] = {}
+    runs: dict[str, History] = {}
     reused = None
     if args.scratchnet_history:  # checked before any training, so a wrong file costs nothing
         reused = reuse_scratch_history(args.scratchnet_history, args.epochs, args.seed, data["n_train"], data["n_test"])
     t0 = time.perf_counter()
     runs["torch"] = train_torch(data, args.epochs, args.seed, device, progress)
-    runs["torch"]["device_label"] = f"torch, {info['device']}"
+    runs["torch"].other["device_label"] = f"torch, {info['device']}"
     if reused is not None:
         runs["scratchnet"] = reused
     elif not args.no_scratchnet:
         runs["scratchnet"] = train_scratch(data, args.epochs, args.seed, progress)
     if "scratchnet" in runs:
-        runs["scratchnet"]["device_label"] = f"scratchnet, CPU ({info['processor']})"
+        runs["scratchnet"].other["device_label"] = f"scratchnet, CPU ({info['processor']})"
     one_epoch = []
     todo = variants(args.extra_seeds)
     for v in tqdm(todo, desc="one-epoch variants", disable=progress is False or None):
         if v.key == "official" and args.epochs >= 1 and args.seed == OFFICIAL_SEED:
-            e = runs["torch"]["epochs"][0]  # the main torch run's first epoch is this variant
+            e = runs["torch"].epochs[0]  # the main torch run's first epoch is this variant
         else:
-            h = train_torch(data, 1, v.seed, device, progress, shuffle=v.shuffle, normalization=v.normalization,
-                            optimizer=v.optimizer)
-            e = h["epochs"][0]
-        one_epoch.append({"key": v.key, "label": v.label, "why": v.why, "seed": v.seed, **e})
-    rep.json("history.json", {"provenance": info, "data": data["described"], "histories": runs, "one_epoch": one_epoch,
+            e = train_torch(data, 1, v.seed, device, progress, shuffle=v.shuffle, normalization=v.normalization,
+                            optimizer=v.optimizer).epochs[0]
+        one_epoch.append({"key": v.key, "label": v.label, "why": v.why, "seed": v.seed, **e.to_dict()})
+    histories = {impl: h.to_dict() for impl, h in runs.items()}
+    rep.json("history.json", {"provenance": info, "data": data["described"], "histories": histories, "one_epoch": one_epoch,
                               "wall_time_s": time.perf_counter() - t0}, default=str)
     return write_outputs(rep, runs, one_epoch, data["described"], args)
 

@@ -6,6 +6,7 @@ import json
 import pytest
 
 from compare import replication
+from scratchnet.run import EpochRecord, History
 
 
 def test_replication_quick_writes_report_csv_history_and_figure(tmp_path, data_dir):
@@ -32,23 +33,32 @@ def test_replication_quick_writes_report_csv_history_and_figure(tmp_path, data_d
     assert (out / "report.md").read_text() == report, "re-rendering a finished run gives the same report"
 
 
-def _history(**changes):
-    h = {"status": "finished", "extra": {"recipe": {"model": "examplesnet", "optimizer": "adadelta", "lr": 1.0,
-                                                    "scheduler_step": 1, "scheduler_gamma": 0.7,
-                                                    "normalization": "mnist"}},
-         "config": {"batch_size": 64, "epochs": 14, "seed": 1, "shuffle": True, "dtype": "float32", "train_samples": 60000,
-                    "test_samples": 10000}}
+def _run(*test_accuracies: float, **fields) -> History:
+    """A history with one epoch per test accuracy (the other numbers do not matter here)."""
+    epochs = [EpochRecord(epoch=i + 1, lr=1.0, train_loss=0.1, train_accuracy=0.97, time_s=1.0, images_per_s=1000.0,
+                          test_loss=0.05, test_accuracy=acc, test_time_s=0.1) for i, acc in enumerate(test_accuracies)]
+    return History(**{"model": "ExamplesNet", "num_parameters": 1199882, "config": {}, "environment": {},
+                      "epochs": epochs, **fields})
+
+
+def _history(**changes) -> str:
+    """A finished scratchnet.train history of the official recipe, as JSON, with ``changes`` made."""
+    h = _run(status="finished", extra={"recipe": {"model": "examplesnet", "optimizer": "adadelta", "lr": 1.0,
+                                                  "scheduler_step": 1, "scheduler_gamma": 0.7,
+                                                  "normalization": "mnist"}},
+             config={"batch_size": 64, "epochs": 14, "seed": 1, "shuffle": True, "dtype": "float32",
+                     "train_samples": 60000, "test_samples": 10000})
     for key, value in changes.items():
-        (h["config"] if key in h["config"] else h["extra"]["recipe"])[key] = value
-    return h
+        (h.config if key in h.config else h.recipe)[key] = value
+    return json.dumps(h.to_dict())
 
 
 def test_a_reused_scratchnet_history_is_checked_against_the_recipe(tmp_path):
     good = tmp_path / "good.json"
-    good.write_text(json.dumps(_history()))
-    assert replication.reuse_scratch_history(good, 14, 1, 60000, 10000)["reused_from"] == str(good)
+    good.write_text(_history())
+    assert replication.reuse_scratch_history(good, 14, 1, 60000, 10000).other["reused_from"] == str(good)
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps(_history(seed=0, lr=0.5)))
+    bad.write_text(_history(seed=0, lr=0.5))
     with pytest.raises(ValueError, match=r"bad.json: not this run's recipe: lr 0.5 \(expected 1.0\); seed 0"):
         replication.reuse_scratch_history(bad, 14, 1, 60000, 10000)
     with pytest.raises(ValueError, match="cannot read a history JSON"):
@@ -56,7 +66,7 @@ def test_a_reused_scratchnet_history_is_checked_against_the_recipe(tmp_path):
 
 
 def test_the_explanation_follows_the_numbers_not_a_script():
-    runs = {"torch": {"epochs": [{"test_accuracy": 0.985}]}}
+    runs = {"torch": _run(0.985)}
     high = [{"key": "official", "label": "official", "test_accuracy": 0.985},
             {"key": "sgd", "label": "SGD lr 0.01", "test_accuracy": 0.93}]
     text = "\n".join(replication.explain(runs, high) + replication.closing(high))
@@ -70,7 +80,7 @@ def test_the_explanation_follows_the_numbers_not_a_script():
 
 def test_a_wrong_scratchnet_history_is_refused_before_any_training(tmp_path, data_dir, capsys):
     bad = tmp_path / "bad.json"
-    bad.write_text(json.dumps(_history(seed=0)))
+    bad.write_text(_history(seed=0))
     out = tmp_path / "rep"
     assert replication.main(["--quick", "--data-dir", data_dir, "--out", str(out), "--no-progress",
                              "--scratchnet-history", str(bad)]) == 2

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import Any
 
 import torch
 
 from scratchnet.checkpoint import CheckpointError
 from scratchnet.data import IDXError, MNISTNotFoundError
 from scratchnet.recipes import Recipe
-from scratchnet.run.args import add_training_arguments, positive_int, with_overrides
+from scratchnet.run.args import add_training_arguments, positive_int, run_options, with_overrides
 from scratchnet.run.outputs import OutputError
 
 from .device import DeviceError
@@ -62,4 +63,13 @@ def resolve_arguments(p: argparse.ArgumentParser, args: argparse.Namespace) -> R
     return with_overrides(recipe, args)
 
 
-__all__ = ["INPUT_ERRORS", "add_common_arguments", "resolve_arguments"]
+def torch_run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keywords of ``torchref.recipes.run`` / ``torchref.kfold.run_kfold`` that the shared flags give."""
+    return {**run_options(args), "protocol": args.protocol, "image_size": args.image_size or 28,
+            "weights": args.weights or "imagenet", "weights_file": args.weights_file, "download": not args.no_download,
+            "device": args.device, "dtype": torch.float64 if args.float64 else torch.float32, "init": args.init,
+            "bf16": args.bf16, "channels_last": args.channels_last, "compile": args.compile,
+            "deterministic": args.deterministic}
+
+
+__all__ = ["INPUT_ERRORS", "add_common_arguments", "resolve_arguments", "torch_run_options"]

@@ -48,7 +48,6 @@ RESNET_RECIPES: dict[str, Recipe] = {
                           "notebook in references.md"),
 }
 MODEL_NAMES = (*sorted(SCRATCH_RECIPES), "resnet18")
-TORCH_DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
 def recipe_for(model: str, protocol: str | None = None) -> Recipe:

@@ -36,7 +36,6 @@ from ..cli import run_report
 from ..report import Report, table
 
 CLEAR = "clear error"
-SAME = "same result as torch"
 RESUMED = "resumed bit-identical"
 
 #: command -> its main(argv) and the arguments it needs besides the bad value

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import os
 from dataclasses import replace
+from typing import Any
 
 #: seeds are fed to numpy.random.default_rng and torch.manual_seed: both take 0 .. 2**63 - 1 here
 MAX_SEED = 2**63 - 1
@@ -100,6 +101,16 @@ def check_resume(p: argparse.ArgumentParser, args: argparse.Namespace) -> None:
         p.error("--resume needs --checkpoint")
 
 
+def run_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The keywords of a recipe's ``run`` that the shared flags give: data, output, seed, subset, progress bars,
+    and (with :func:`add_checkpoint_arguments`) the test subset and the checkpoint."""
+    options = {"data_dir": args.data_dir, "out": args.out, "seed": args.seed, "subset": args.subset,
+               "progress": False if args.no_progress else None}
+    if hasattr(args, "checkpoint"):
+        options.update(test_subset=args.test_subset, checkpoint=args.checkpoint, resume=args.resume)
+    return options
+
+
 def with_overrides(recipe, args: argparse.Namespace):
     """The recipe with the flags that override it (epochs, batch size, lr, normalisation) applied."""
     return replace(recipe, **{k: v for k, v in (("epochs", args.epochs), ("batch_size", args.batch_size),
@@ -108,4 +119,4 @@ def with_overrides(recipe, args: argparse.Namespace):
 
 
 __all__ = ["HelpFormatter", "positive_int", "seed_int", "positive_float", "open_fraction", "thread_count",
-           "add_training_arguments", "add_checkpoint_arguments", "check_resume", "with_overrides"]
+           "add_training_arguments", "add_checkpoint_arguments", "check_resume", "run_options", "with_overrides"]

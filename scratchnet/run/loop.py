@@ -81,6 +81,20 @@ class Trainer(Protocol):
                         ) -> tuple[int, int, dict[str, Any]]: ...  # (epoch, step, meta); all or nothing
 
 
+class TrainerBase:
+    """The part of a :class:`Trainer` both libraries write alike: the learning rate, and the scheduler's
+    step at the end of an epoch (unless it steps per batch). A library's trainer sets ``runner`` (what runs
+    the batches: the model, or torch's compiled wrapper), ``optimizer``, ``scheduler`` and ``per_batch``."""
+
+    def lr(self) -> float:
+        return self.optimizer.param_groups[0]["lr"]
+
+    def end_epoch(self) -> None:
+        if self.scheduler is not None and not self.per_batch:
+            self.scheduler.step()
+        self.runner.train()
+
+
 class _InterruptFlag:
     requested = False  # a first Ctrl-C: stop at the next step boundary
     forced = False  # a second Ctrl-C: stopped at once, possibly mid-step
@@ -129,13 +143,68 @@ def describe_scheduler(scheduler, interval: str = "epoch") -> dict[str, Any] | N
     return {"name": type(scheduler).__name__, **keep, **({"interval": interval} if interval != "epoch" else {})}
 
 
-def check_fit_arguments(epochs: int, early_stopping: int | None, has_val: bool, scheduler_interval: str = "epoch") -> None:
-    if scheduler_interval not in ("epoch", "step"):
-        raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'step', got {scheduler_interval!r}")
-    if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
-        raise ValueError(f"fit: epochs must be a whole number >= 1, got {epochs!r}")
-    if early_stopping is not None and not has_val:
-        raise ValueError("fit: early_stopping needs val_data to watch the validation loss")
+def describe_optimizer(optimizer) -> dict[str, Any]:
+    """Name and hyper-parameters of the first param group of either library's optimiser, JSON-ready (a torch
+    tensor or NumPy scalar as its number, a tuple as a list)."""
+    out: dict[str, Any] = {"name": type(optimizer).__name__}
+    for k, v in optimizer.param_groups[0].items():
+        if k != "params":
+            out[k] = v.item() if hasattr(v, "item") else list(v) if isinstance(v, tuple) else v
+    return out
+
+
+@dataclass(frozen=True)
+class FitSettings:
+    """How ``fit`` trains: the keywords of both libraries' ``fit`` besides the model, its optimiser,
+    scheduler and loss and the data, spelled, documented and checked once, here.
+
+    epochs, batch_size : the recipe. Batches come from a seeded shuffle: epoch k's order depends only on
+        (seed, k) (``scratchnet.data.epoch_order``), so runs are reproducible, resumable and batch alike
+        in both libraries; ``shuffle=False`` keeps the data's order, ``drop_last`` drops a short last batch.
+    scheduler_interval : "epoch" steps the scheduler once per epoch (StepLR, as the official PyTorch MNIST
+        example), "step" after every batch (OneCycleLR).
+    eval_batch_size : the batch of the evaluations of val_data and test_data after every epoch.
+    early_stopping : stop when the validation loss has not improved for this many epochs (needs val_data).
+    checkpoint_path, resume : a checkpoint written atomically after every epoch and on Ctrl-C (at a step
+        boundary); ``resume=True`` continues from it if it exists, mid-epoch included, reaching the same
+        weights as an uninterrupted run.
+    history_path : a JSON file rewritten atomically after every epoch, on error and on Ctrl-C.
+    progress : tqdm bars: None shows them on a terminal only, False never, True always.
+    log : called with a one-line summary per epoch (e.g. ``print``).
+    extra : JSON-ready facts to store in the history (data source, command line ...).
+    """
+
+    epochs: int
+    batch_size: int
+    scheduler_interval: str = "epoch"
+    seed: int = 0
+    shuffle: bool = True
+    drop_last: bool = False
+    eval_batch_size: int = 1000
+    early_stopping: int | None = None
+    checkpoint_path: str | os.PathLike | None = None
+    resume: bool = False
+    history_path: str | os.PathLike | None = None
+    progress: bool | None = None
+    log: Callable[[str], None] | None = None
+    extra: dict[str, Any] | None = None
+
+    def check(self, has_val: bool) -> None:
+        if self.scheduler_interval not in ("epoch", "step"):
+            raise ValueError(f"fit: scheduler_interval must be 'epoch' or 'step', got {self.scheduler_interval!r}")
+        if isinstance(self.epochs, bool) or not isinstance(self.epochs, int) or self.epochs < 1:
+            raise ValueError(f"fit: epochs must be a whole number >= 1, got {self.epochs!r}")
+        if self.early_stopping is not None and not has_val:
+            raise ValueError("fit: early_stopping needs val_data to watch the validation loss")
+
+    def config(self, sizes: dict[str, int | None], dtype: str, optimizer, scheduler) -> dict[str, Any]:
+        """The history's ``config`` as both libraries begin it: these settings, the data's ``sizes`` (train,
+        val, test: None for a split not given), the parameters' dtype, the optimiser and scheduler."""
+        return {"epochs": self.epochs, "batch_size": self.batch_size, "seed": self.seed, "shuffle": self.shuffle,
+                "drop_last": self.drop_last, **{f"{split}_samples": n for split, n in sizes.items()}, "dtype": dtype,
+                "optimizer": describe_optimizer(optimizer),
+                "scheduler": describe_scheduler(scheduler, self.scheduler_interval),
+                "early_stopping": self.early_stopping}
 
 
 class _Run:
@@ -270,17 +339,15 @@ def _close_epoch(run: _Run, record: EpochRecord, stopper: EarlyStopping, splits:
     return stopper.update(record)
 
 
-def fit_loop(trainer: Trainer, history: History, *, epochs: int, splits: list[str], early_stopping: int | None = None,
-             checkpoint_path: str | os.PathLike | None = None, resume: bool = False,
-             history_path: str | os.PathLike | None = None, progress: bool | None = None,
-             log: Callable[[str], None] | None = None) -> History:
-    """Train ``epochs`` epochs through ``trainer``, evaluating ``splits`` ("val", "test") after each; fill
-    and return ``history`` (written atomically to ``history_path`` after every epoch and at every end).
-    ``resume`` continues from ``checkpoint_path`` when it exists, at the epoch and step it was saved at."""
-    run = _Run(trainer, history, checkpoint_path, history_path)
-    start_epoch, start_step, partial = run.resume() if resume else (0, 0, None)
-    stopper = EarlyStopping(early_stopping, history)
-    disable = progress_enabled(progress)
+def fit_loop(trainer: Trainer, history: History, settings: FitSettings, splits: list[str]) -> History:
+    """Train ``settings.epochs`` epochs through ``trainer``, evaluating ``splits`` ("val", "test") after each;
+    fill and return ``history`` (written atomically to ``settings.history_path`` after every epoch and at
+    every end). ``settings.resume`` continues from the checkpoint when it exists, at its epoch and step."""
+    epochs, log = settings.epochs, settings.log
+    run = _Run(trainer, history, settings.checkpoint_path, settings.history_path)
+    start_epoch, start_step, partial = run.resume() if settings.resume else (0, 0, None)
+    stopper = EarlyStopping(settings.early_stopping, history)
+    disable = progress_enabled(settings.progress)
     run.write("running")  # from the first step on, the run has a history file that says how far it got
     warmup = trainer.warm_up()
     if warmup is not None:
@@ -331,5 +398,5 @@ def fit_loop(trainer: Trainer, history: History, *, epochs: int, splits: list[st
     return history
 
 
-__all__ = ["NonFiniteError", "TrainingInterrupted", "Running", "Trainer", "deferred_sigint", "progress_enabled",
-           "check_fit_arguments", "describe_scheduler", "fit_loop"]
+__all__ = ["NonFiniteError", "TrainingInterrupted", "Running", "Trainer", "TrainerBase", "deferred_sigint", "progress_enabled",
+           "FitSettings", "describe_optimizer", "describe_scheduler", "fit_loop"]

@@ -188,6 +188,13 @@ def write_summary(out: str | os.PathLike, torch_runs: bool | None = None) -> Pat
     return atomic_write_text(Path(out) / "README.md", text)
 
 
+def print_summaries(folders: list[str], torch_runs: bool) -> int:
+    """``python -m scratchnet.train summary [FOLDER ...]`` (torchref.train's likewise): rebuild each folder's summary."""
+    for folder in folders:
+        print(write_summary(Path(folder), torch_runs=torch_runs))
+    return 0
+
+
 def finish_run(history: History, stem: Path, final_test: dict[str, Any], wall0: float,
                log: Callable[[str], None] = print) -> History:
     """End a finished run the same way in both libraries: record the final test report, peak memory, wall
@@ -206,4 +213,4 @@ def finish_run(history: History, stem: Path, final_test: dict[str, Any], wall0: 
     return history
 
 
-__all__ = ["finish_run", "plot_history", "seed_lines", "write_summary", "is_torch"]
+__all__ = ["finish_run", "print_summaries", "plot_history", "seed_lines", "write_summary", "is_torch"]

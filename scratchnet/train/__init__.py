@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -31,7 +30,7 @@ from ..nn.grad_mode import no_grad
 from ..nn.module import Module, Sequential
 from ..run.crossval import cross_validate_folds
 from ..run.history import History
-from ..run.loop import (NonFiniteError, Running, TrainingInterrupted, check_fit_arguments, describe_scheduler,
+from ..run.loop import (FitSettings, NonFiniteError, Running, TrainerBase, TrainingInterrupted, describe_optimizer,
                         fit_loop)
 from ..run.provenance import environment
 
@@ -85,12 +84,7 @@ def _nonfinite_gradient(model: Module) -> str | None:
     return None
 
 
-def describe_optimizer(optimizer) -> dict[str, Any]:
-    group = optimizer.param_groups[0]
-    return {"name": type(optimizer).__name__, **{k: v for k, v in group.items() if k != "params"}}
-
-
-class NumpyTrainer:
+class NumpyTrainer(TrainerBase):
     """scratchnet's side of the loop's :class:`~scratchnet.run.loop.Trainer` protocol: explicit backprop
     on NumPy arrays, the loss checked at every step."""
 
@@ -98,6 +92,7 @@ class NumpyTrainer:
                  data: dict[str, tuple[np.ndarray, np.ndarray] | None], eval_batch_size: int,
                  scheduler_interval: str = "epoch") -> None:
         self.model, self.optimizer, self.loss_fn, self.scheduler = model, optimizer, loss_fn, scheduler
+        self.runner = model
         self.per_batch = scheduler is not None and scheduler_interval == "step"
         self.loader, self.data, self.eval_batch_size = loader, data, eval_batch_size
         self.name = type(model).__name__
@@ -106,9 +101,6 @@ class NumpyTrainer:
 
     def batches(self, epoch: int) -> list[np.ndarray]:
         return self.loader.batch_indices(epoch)
-
-    def lr(self) -> float:
-        return self.optimizer.param_groups[0]["lr"]
 
     def begin_epoch(self, epoch: int, running: Running) -> None:
         self.running = Running(running.loss_sum, running.correct, running.seen)
@@ -158,11 +150,6 @@ class NumpyTrainer:
         x, y = self.data[split]
         return evaluate(self.model, x, y, self.loss_fn, self.eval_batch_size)
 
-    def end_epoch(self) -> None:
-        if self.scheduler is not None and not self.per_batch:
-            self.scheduler.step()
-        self.model.train()
-
     def save_checkpoint(self, path: Path, epoch: int, step: int, meta: dict[str, Any]) -> Path:
         return save_checkpoint(path, self.model, self.optimizer, self.scheduler, epoch=epoch, step=step, meta=meta)
 
@@ -171,72 +158,35 @@ class NumpyTrainer:
         return info["epoch"], info["step"], info["meta"]
 
 
-def fit(
-    model: Module,
-    optimizer,
-    train_data: tuple[np.ndarray, np.ndarray],
-    *,
-    epochs: int,
-    batch_size: int,
-    loss_fn: Module | None = None,
-    scheduler=None,
-    scheduler_interval: str = "epoch",
-    val_data: tuple[np.ndarray, np.ndarray] | None = None,
-    test_data: tuple[np.ndarray, np.ndarray] | None = None,
-    seed: int = 0,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    eval_batch_size: int = 1000,
-    early_stopping: int | None = None,
-    checkpoint_path: str | os.PathLike | None = None,
-    resume: bool = False,
-    history_path: str | os.PathLike | None = None,
-    progress: bool | None = None,
-    log: Callable[[str], None] | None = None,
-    extra: dict[str, Any] | None = None,
-) -> History:
-    """Train ``model`` for ``epochs`` epochs of mini-batch backprop and return its :class:`History`.
+def fit(model: Module, optimizer, train_data: tuple[np.ndarray, np.ndarray], *, loss_fn: Module | None = None,
+        scheduler=None, val_data: tuple[np.ndarray, np.ndarray] | None = None,
+        test_data: tuple[np.ndarray, np.ndarray] | None = None, **settings: Any) -> History:
+    """Train ``model`` by mini-batch backprop and return its :class:`History`:
+    ``fit(model, optimizer, (x, y), epochs=10, batch_size=60, test_data=(x_test, y_test))``.
 
-    Parameters
-    ----------
     model, optimizer : a scratchnet model and an optimiser over its parameters.
-    train_data : (x, y) arrays, e.g. images (N, 1, 28, 28) float32 and labels (N,) int64.
-    epochs, batch_size : the recipe. Batches come from a seeded shuffle: epoch k's order depends only
-        on (seed, k), so runs are reproducible and resumable.
+    train_data, val_data, test_data : (x, y) arrays, e.g. images (N, 1, 28, 28) float32 and labels (N,)
+        int64; val and test are evaluated after every epoch (loss, accuracy).
     loss_fn : defaults to ``model.make_loss()`` (CrossEntropyLoss, or NLLLoss for log-prob outputs).
-    scheduler : stepped once per epoch (like the official PyTorch MNIST example's StepLR), or after
-        every batch with ``scheduler_interval="step"`` (OneCycleLR).
-    val_data, test_data : evaluated after each epoch (loss, accuracy). ``early_stopping=n`` stops when
-        the validation loss has not improved for n epochs (needs ``val_data``).
-    checkpoint_path : an .npz checkpoint written (atomically) after every epoch and on Ctrl-C;
-        ``resume=True`` continues from it if it exists (mid-epoch included), reaching the same weights
-        as an uninterrupted run.
-    history_path : a JSON file rewritten (atomically) after every epoch, on error and on Ctrl-C.
-    progress : tqdm bars: None shows them on a terminal only, False never, True always.
-    log : called with a one-line summary per epoch (e.g. ``print``).
-    extra : JSON-ready facts to store in the history (data source, command line ...).
+    scheduler : stepped once per epoch, or after every batch with ``scheduler_interval="step"``.
+    settings : the keywords of :class:`scratchnet.run.loop.FitSettings` (``epochs`` and ``batch_size``
+        required; seed, shuffle, early_stopping, checkpoint_path, resume, history_path, progress, log ...),
+        the same as ``torchref.train.fit`` takes.
     """
-    check_fit_arguments(epochs, early_stopping, val_data is not None, scheduler_interval)
+    s = FitSettings(**settings)
+    s.check(has_val=val_data is not None)
     x_train, y_train = train_data
     if len(x_train) == 0:
         raise ValueError("fit: the training set is empty")
     loss_fn = loss_fn if loss_fn is not None else model.make_loss()
-    loader = DataLoader(x_train, y_train, batch_size, shuffle=shuffle, seed=seed, drop_last=drop_last)
-    history = History(
-        model=type(model).__name__, num_parameters=model.num_parameters(),
-        config={"epochs": epochs, "batch_size": batch_size, "seed": seed, "shuffle": shuffle, "drop_last": drop_last,
-                "train_samples": int(len(x_train)),
-                "val_samples": None if val_data is None else int(len(val_data[0])),
-                "test_samples": None if test_data is None else int(len(test_data[0])),
-                "dtype": str(next(model.parameters()).dtype), "optimizer": describe_optimizer(optimizer),
-                "scheduler": describe_scheduler(scheduler, scheduler_interval), "early_stopping": early_stopping},
-        environment=environment(), extra=extra or {},
-    )
+    loader = DataLoader(x_train, y_train, s.batch_size, shuffle=s.shuffle, seed=s.seed, drop_last=s.drop_last)
     data = {"train": train_data, "val": val_data, "test": test_data}
-    trainer = NumpyTrainer(model, optimizer, loss_fn, scheduler, loader, data, eval_batch_size, scheduler_interval)
-    return fit_loop(trainer, history, epochs=epochs, splits=[s for s in ("val", "test") if data[s] is not None],
-                    early_stopping=early_stopping, checkpoint_path=checkpoint_path, resume=resume,
-                    history_path=history_path, progress=progress, log=log)
+    sizes = {split: None if d is None else int(len(d[0])) for split, d in data.items()}
+    history = History(model=type(model).__name__, num_parameters=model.num_parameters(),
+                      config=s.config(sizes, str(next(model.parameters()).dtype), optimizer, scheduler),
+                      environment=environment(), extra=s.extra or {})
+    trainer = NumpyTrainer(model, optimizer, loss_fn, scheduler, loader, data, s.eval_batch_size, s.scheduler_interval)
+    return fit_loop(trainer, history, s, splits=[split for split in ("val", "test") if data[split] is not None])
 
 
 def final_metrics(model: Module, x: np.ndarray, y: np.ndarray, num_classes: int = 10, batch_size: int = 1000) -> dict[str, Any]:
@@ -247,31 +197,19 @@ def final_metrics(model: Module, x: np.ndarray, y: np.ndarray, num_classes: int 
     return report
 
 
-def cross_validate(
-    build_model: Callable[[int], Module],
-    build_optimizer: Callable[[Module], Any],
-    x: np.ndarray,
-    y: np.ndarray,
-    *,
-    k: int = 5,
-    epochs: int,
-    batch_size: int,
-    seed: int = 0,
-    stratified: bool = True,
-    num_classes: int = 10,
-    progress: bool | None = None,
-    log: Callable[[str], None] | None = None,
-) -> dict[str, Any]:
+def cross_validate(build_model: Callable[[int], Module], build_optimizer: Callable[[Module], Any], x: np.ndarray,
+                   y: np.ndarray, *, k: int = 5, seed: int = 0, stratified: bool = True, num_classes: int = 10,
+                   log: Callable[[str], None] | None = None, **fit_settings: Any) -> dict[str, Any]:
     """k-fold cross-validation: train a fresh model on k-1 folds, score it on the held-out fold.
 
     ``build_model(fold)`` returns a new model (seed it from the fold for reproducibility);
-    ``build_optimizer(model)`` its optimiser. Returns per-fold metrics (accuracy, macro precision,
-    recall, F1, loss, train time) and their mean and (sample) standard deviation.
+    ``build_optimizer(model)`` its optimiser; ``fit_settings`` go to :func:`fit` (``epochs`` and
+    ``batch_size`` required), fold f's batches seeded ``seed + f``. Returns per-fold metrics (accuracy,
+    macro precision, recall, F1, loss, train time) and their mean and (sample) standard deviation.
     """
     def fit_fold(fold: int, train_idx: np.ndarray, val_idx: np.ndarray):
         model = build_model(fold)
-        history = fit(model, build_optimizer(model), (x[train_idx], y[train_idx]), epochs=epochs,
-                      batch_size=batch_size, seed=seed + fold, progress=progress)
+        history = fit(model, build_optimizer(model), (x[train_idx], y[train_idx]), seed=seed + fold, **fit_settings)
         return history, final_metrics(model, x[val_idx], y[val_idx], num_classes)
 
     result, _ = cross_validate_folds(fit_fold, y, k=k, seed=seed, stratified=stratified, log=log)

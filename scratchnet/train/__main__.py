@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 import numba
 import numpy as np
@@ -21,17 +20,16 @@ from scratchnet.checkpoint import CheckpointError
 from scratchnet.data import IDXError, MNISTNotFoundError
 from scratchnet.recipes import RECIPES, run
 from scratchnet.run.args import (HelpFormatter, add_checkpoint_arguments, add_training_arguments, check_resume,
-                                 open_fraction, with_overrides)
+                                 open_fraction, run_options, with_overrides)
 from scratchnet.run.command import run_command
 from scratchnet.run.outputs import OutputError
-from scratchnet.run.summary import write_summary
+from scratchnet.run.summary import print_summaries
+
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["summary"]:
-        for d in argv[1:] or ["runs/scratchnet"]:
-            print(write_summary(Path(d), torch_runs=False))
-        return 0
+        return print_summaries(argv[1:] or ["runs/scratchnet"], torch_runs=False)
     p = argparse.ArgumentParser(prog="python -m scratchnet.train", description=__doc__, formatter_class=HelpFormatter)
     add_training_arguments(p, sorted(RECIPES), out="runs/scratchnet", threads="Numba threads")
     add_checkpoint_arguments(p)
@@ -42,11 +40,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.threads:
         numba.set_num_threads(args.threads)
     recipe = with_overrides(RECIPES[args.model], args)
-    return run_command(lambda: run(
-        recipe, data_dir=args.data_dir, out=args.out, seed=args.seed, subset=args.subset,
-        test_subset=args.test_subset, dtype=np.float64 if args.float64 else np.float32, checkpoint=args.checkpoint,
-        resume=args.resume, progress=False if args.no_progress else None, val_fraction=args.val_split,
-    ), (MNISTNotFoundError, IDXError, OutputError, CheckpointError, OSError, ValueError))
+    return run_command(lambda: run(recipe, **run_options(args), dtype=np.float64 if args.float64 else np.float32,
+                                   val_fraction=args.val_split),
+                       (MNISTNotFoundError, IDXError, OutputError, CheckpointError, OSError, ValueError))
 
 
 if __name__ == "__main__":

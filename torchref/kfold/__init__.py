@@ -39,33 +39,18 @@ from ..train import environment, final_metrics, fit
 METRICS = FOLD_METRICS
 
 
-def cross_validate(
-    build_model: Callable[[int], nn.Module],
-    build_optimizer: Callable[[nn.Module], Any],
-    data: DeviceData,
-    *,
-    k: int = 5,
-    epochs: int,
-    batch_size: int,
-    seed: int = 0,
-    stratified: bool = True,
-    num_classes: int = 10,
-    progress: bool | None = None,
-    log: Callable[[str], None] | None = None,
-    **fit_options: Any,
-) -> dict[str, Any]:
-    """k-fold cross-validation: train a fresh model on k-1 folds, score it on the held-out fold.
+def cross_validate(build_model: Callable[[int], nn.Module], build_optimizer: Callable[[nn.Module], Any],
+                   data: DeviceData, *, k: int = 5, seed: int = 0, stratified: bool = True, num_classes: int = 10,
+                   log: Callable[[str], None] | None = None, **fit_options: Any) -> dict[str, Any]:
+    """k-fold cross-validation, as ``scratchnet.train.cross_validate`` (the same folds and arguments), on the device.
 
-    Parameters
-    ----------
     build_model : ``build_model(fold)`` -> a new model on ``data``'s device (seed it from the fold).
     build_optimizer : ``build_optimizer(model)`` -> an optimiser, or (optimiser, scheduler).
     data : the whole set on the device; folds are index selections of it.
-    fit_options : passed to :func:`torchref.train.fit` (bf16, channels_last, compile, deterministic ...).
+    fit_options : passed to :func:`torchref.train.fit` (``epochs`` and ``batch_size`` required; bf16,
+        channels_last, compile, deterministic ...), fold f's batches seeded ``seed + f``.
 
-    Returns
-    -------
-    {"k", "stratified", "folds": [{fold, train_samples, val_samples, accuracy, macro_precision,
+    Returns {"k", "stratified", "folds": [{fold, train_samples, val_samples, accuracy, macro_precision,
     macro_recall, macro_f1, loss, train_time_s}], "mean": {...}, "std": {...} (ddof=1),
     "histories": per-fold fit histories} -- the shape of ``scratchnet.train.cross_validate``'s result
     plus the histories.
@@ -74,8 +59,7 @@ def cross_validate(
         model = build_model(fold)
         built = build_optimizer(model)
         optimizer, scheduler = built if isinstance(built, tuple) else (built, None)
-        history = fit(model, optimizer, data.subset(train_idx), epochs=epochs, batch_size=batch_size,
-                      scheduler=scheduler, seed=seed + fold, progress=progress, **fit_options)
+        history = fit(model, optimizer, data.subset(train_idx), scheduler=scheduler, seed=seed + fold, **fit_options)
         metrics = final_metrics(model, data.subset(val_idx), num_classes, bf16=history.config["bf16"])
         history.other["val_report"] = metrics
         return history, metrics

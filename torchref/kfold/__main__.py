@@ -11,11 +11,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-import torch
-
 from scratchnet.run.args import HelpFormatter, positive_int
 from scratchnet.run.command import run_command
-from torchref.cli import INPUT_ERRORS, add_common_arguments, resolve_arguments
+from torchref.cli import INPUT_ERRORS, add_common_arguments, resolve_arguments, torch_run_options
 from torchref.kfold import run_kfold
 
 
@@ -29,14 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.k < 2:
         p.error(f"--k must be >= 2, got {args.k}")
     recipe = resolve_arguments(p, args)
-    return run_command(lambda: run_kfold(
-        recipe, k=args.k, stratified=args.stratified, protocol=args.protocol, image_size=args.image_size or 28,
-        weights=args.weights or "imagenet", weights_file=args.weights_file, download=not args.no_download,
-        data_dir=args.data_dir, out=args.out, seed=args.seed, subset=args.subset, device=args.device,
-        dtype=torch.float64 if args.float64 else torch.float32, init=args.init,
-        progress=False if args.no_progress else None, bf16=args.bf16, channels_last=args.channels_last,
-        compile=args.compile, deterministic=args.deterministic,
-    ), INPUT_ERRORS)
+    return run_command(lambda: run_kfold(recipe, **torch_run_options(args), k=args.k, stratified=args.stratified),
+                       INPUT_ERRORS)
 
 
 if __name__ == "__main__":

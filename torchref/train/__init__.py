@@ -16,10 +16,9 @@ from __future__ import annotations
 import contextlib
 import copy
 import math
-import os
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,7 +26,7 @@ from torch import nn
 
 from scratchnet.metrics import classification_report
 from scratchnet.run.history import History
-from scratchnet.run.loop import NonFiniteError, Running, check_fit_arguments, describe_scheduler, fit_loop
+from scratchnet.run.loop import FitSettings, NonFiniteError, Running, TrainerBase, describe_optimizer, fit_loop
 from scratchnet.run.provenance import environment as scratch_environment
 
 from ..checkpoint import load_checkpoint, save_checkpoint
@@ -54,19 +53,6 @@ def environment(device: torch.device) -> dict[str, Any]:
     env.update({"torch": torch.__version__, "torch_threads": torch.get_num_threads(), "torchvision": tv,
                 **device_info(device)})
     return env
-
-
-def describe_optimizer(optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """Name and hyper-parameters of the first param group (JSON-ready)."""
-    group = optimizer.param_groups[0]
-    out: dict[str, Any] = {"name": type(optimizer).__name__}
-    for k, v in group.items():
-        if k == "params":
-            continue
-        if isinstance(v, torch.Tensor):
-            v = v.item()
-        out[k] = list(v) if isinstance(v, tuple) else v
-    return out
 
 
 def _unwrap(model: nn.Module) -> nn.Module:
@@ -135,18 +121,18 @@ def _gpu_only_flags(device: torch.device, bf16: bool, channels_last: bool, notes
     return bf16, channels_last
 
 
-class TorchTrainer:
+class TorchTrainer(TrainerBase):
     """torch's side of the loop's :class:`~scratchnet.run.loop.Trainer` protocol: batches selected on the
     device, loss and accuracy summed there and read once per epoch (no ``.item()`` per step), so a NaN/Inf
     loss is caught at the end of its epoch."""
 
     def __init__(self, model: nn.Module, runner: nn.Module, optimizer, loss_fn: nn.Module, scheduler,
-                 data: dict[str, DeviceData | None], *, batch_size: int, seed: int, shuffle: bool, drop_last: bool,
-                 eval_batch_size: int, bf16: bool, name: str, scheduler_interval: str = "epoch") -> None:
+                 data: dict[str, DeviceData | None], settings: FitSettings, *, bf16: bool, name: str) -> None:
         self.model, self.runner, self.optimizer, self.loss_fn, self.scheduler = model, runner, optimizer, loss_fn, scheduler
-        self.per_batch = scheduler is not None and scheduler_interval == "step"
-        self.data, self.bf16, self.name, self.eval_batch_size = data, bf16, name, eval_batch_size
-        self.order_args = {"batch_size": batch_size, "seed": seed, "shuffle": shuffle, "drop_last": drop_last}
+        self.per_batch = scheduler is not None and settings.scheduler_interval == "step"
+        self.data, self.bf16, self.name, self.eval_batch_size = data, bf16, name, settings.eval_batch_size
+        self.order_args = {"batch_size": settings.batch_size, "seed": settings.seed, "shuffle": settings.shuffle,
+                           "drop_last": settings.drop_last}
         self.device = data["train"].x.device
         runner.train()
 
@@ -154,9 +140,6 @@ class TorchTrainer:
         batches = batch_indices(len(self.data["train"]), epoch, **self.order_args)
         order = torch.from_numpy(np.concatenate(batches) if batches else np.empty(0, np.int64)).to(self.device)
         return list(torch.split(order, [len(b) for b in batches])) if batches else []
-
-    def lr(self) -> float:
-        return self.optimizer.param_groups[0]["lr"]
 
     def begin_epoch(self, epoch: int, running: Running) -> None:
         self.epoch = epoch
@@ -215,17 +198,13 @@ class TorchTrainer:
     def evaluate(self, split: str) -> dict[str, float]:
         return evaluate(self.runner, self.data[split], self.loss_fn, self.eval_batch_size, bf16=self.bf16)
 
-    def end_epoch(self) -> None:
-        if self.scheduler is not None and not self.per_batch:
-            self.scheduler.step()
-        self.runner.train()
-
     def save_checkpoint(self, path: Path, epoch: int, step: int, meta: dict[str, Any]) -> Path:
         return save_checkpoint(path, self.model, self.optimizer, self.scheduler, epoch=epoch, step=step, meta=meta)
 
     def load_checkpoint(self, path: Path, check_meta) -> tuple[int, int, dict[str, Any]]:
         info = load_checkpoint(path, self.model, self.optimizer, self.scheduler, check_meta=check_meta)
         return info["epoch"], info["step"], info["meta"]
+
 
 
 def _prepare(base: nn.Module, model: nn.Module, device: torch.device, *, bf16: bool, channels_last: bool,
@@ -247,100 +226,60 @@ def _prepare(base: nn.Module, model: nn.Module, device: torch.device, *, bf16: b
                                                           "notes": notes}
 
 
-def fit(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    train_data: DeviceData,
-    *,
-    epochs: int,
-    batch_size: int,
-    loss_fn: nn.Module | None = None,
-    scheduler=None,
-    scheduler_interval: str = "epoch",
-    val_data: DeviceData | None = None,
-    test_data: DeviceData | None = None,
-    seed: int = 0,
-    shuffle: bool = True,
-    drop_last: bool = False,
-    eval_batch_size: int = 1000,
-    early_stopping: int | None = None,
-    bf16: bool = False,
-    channels_last: bool = False,
-    compile: bool = False,
-    deterministic: bool = False,
-    checkpoint_path: str | os.PathLike | None = None,
-    resume: bool = False,
-    history_path: str | os.PathLike | None = None,
-    progress: bool | None = None,
-    log: Callable[[str], None] | None = None,
-    extra: dict[str, Any] | None = None,
-    model_name: str | None = None,
-) -> History:
-    """Train ``model`` for ``epochs`` epochs on the device that holds ``train_data``; return its history.
+def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train_data: DeviceData, *, loss_fn: nn.Module | None = None,
+        scheduler=None, val_data: DeviceData | None = None, test_data: DeviceData | None = None, bf16: bool = False,
+        channels_last: bool = False, compile: bool = False, deterministic: bool = False, model_name: str | None = None,
+        **settings: Any) -> History:
+    """Train ``model`` on the device that holds ``train_data``; return its history. The arguments are
+    ``scratchnet.train.fit``'s (the same :class:`scratchnet.run.loop.FitSettings` keywords: ``epochs``,
+    ``batch_size``, seed, checkpoint_path, resume ...; resume continues mid-epoch, reaching the same weights
+    as an uninterrupted run on CPU), on torch objects, plus torch's options.
 
-    Parameters
-    ----------
     model, optimizer : a torch model (already on the data's device) and an optimiser over its
         trainable parameters.
     train_data, val_data, test_data : :class:`torchref.data.DeviceData`; val/test are evaluated after
-        every epoch. ``early_stopping=n`` stops when the validation loss has not improved for n epochs.
-    epochs, batch_size, seed, shuffle, drop_last : batches are scratchnet's: epoch k visits
-        ``scratchnet.data.epoch_order(N, k, seed=seed)`` in slices of ``batch_size``.
+        every epoch.
     bf16, channels_last : CUDA only (ignored elsewhere, with a note in the history).
     compile : wrap the model in ``torch.compile`` (epoch 1's time then includes compilation).
     deterministic : ``torch.use_deterministic_algorithms(True)`` and cuDNN deterministic for this run
         (restored afterwards); otherwise cuDNN's autotuner is on for CUDA. The history's
         ``nondeterminism`` says what may have varied.
-    checkpoint_path, resume : a torch checkpoint written atomically after every epoch and on Ctrl-C (at a
-        step boundary); ``resume`` continues from it, mid-epoch included (the same weights as an
-        uninterrupted run on CPU).
-    history_path : JSON rewritten atomically after every epoch and on error or Ctrl-C.
-    progress, log, extra : tqdm bars (None: on a terminal), per-epoch line printer, facts to store.
     model_name : the history's "model" (default: the class name).
     """
-    check_fit_arguments(epochs, early_stopping, val_data is not None, scheduler_interval)
+    s = FitSettings(**settings)
+    s.check(has_val=val_data is not None)
     if len(train_data) == 0:
         raise ValueError("fit: the training set is empty")
-    device = train_data.x.device
     base = _unwrap(model)
     loss_fn = loss_fn if loss_fn is not None else make_loss(base)
     previous = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
                 torch.backends.cudnn.benchmark)
     try:
-        runner, options = _prepare(base, model, device, bf16=bf16, channels_last=channels_last,
+        runner, options = _prepare(base, model, train_data.x.device, bf16=bf16, channels_last=channels_last,
                                    compile=compile, deterministic=deterministic)
-        history = _new_history(base, optimizer, (scheduler, scheduler_interval), train_data, val_data, test_data,
-                               options, extra,
-                               epochs=epochs, batch_size=batch_size, seed=seed, shuffle=shuffle, drop_last=drop_last,
-                               early_stopping=early_stopping, model_name=model_name)
         data = {"train": train_data, "val": val_data, "test": test_data}
-        trainer = TorchTrainer(base, runner, optimizer, loss_fn, scheduler, data, batch_size=batch_size, seed=seed,
-                               shuffle=shuffle, drop_last=drop_last, eval_batch_size=eval_batch_size,
-                               bf16=options["bf16"], name=history.model, scheduler_interval=scheduler_interval)
-        return fit_loop(trainer, history, epochs=epochs, splits=[s for s in ("val", "test") if data[s] is not None],
-                        early_stopping=early_stopping, checkpoint_path=checkpoint_path, resume=resume,
-                        history_path=history_path, progress=progress, log=log)
+        history = _new_history(base, optimizer, scheduler, data, s, options, model_name)
+        trainer = TorchTrainer(base, runner, optimizer, loss_fn, scheduler, data, s, bf16=options["bf16"],
+                               name=history.model)
+        return fit_loop(trainer, history, s, splits=[split for split in ("val", "test") if data[split] is not None])
     finally:
         torch.use_deterministic_algorithms(previous[0])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous[1], previous[2]
 
 
-def _new_history(base: nn.Module, optimizer, scheduler, train_data: DeviceData, val_data, test_data,
-                 options: dict[str, Any], extra, *, model_name: str | None, **settings: Any) -> History:
+def _new_history(base: nn.Module, optimizer, scheduler, data: dict[str, DeviceData | None], settings: FitSettings,
+                 options: dict[str, Any], model_name: str | None) -> History:
     params = list(base.parameters())
-    device = train_data.x.device
+    device = data["train"].x.device
+    sizes = {split: None if d is None else len(d) for split, d in data.items()}
     return History(
         model=model_name or type(base).__name__,
         num_parameters=sum(p.numel() for p in params),
         trainable_parameters=sum(p.numel() for p in params if p.requires_grad),
-        config={**{k: settings[k] for k in ("epochs", "batch_size", "seed", "shuffle", "drop_last")},
-                "train_samples": len(train_data), "val_samples": None if val_data is None else len(val_data),
-                "test_samples": None if test_data is None else len(test_data),
-                "dtype": str(params[0].dtype).removeprefix("torch."), "optimizer": describe_optimizer(optimizer),
-                "scheduler": describe_scheduler(*scheduler), "early_stopping": settings["early_stopping"],
+        config={**settings.config(sizes, str(params[0].dtype).removeprefix("torch."), optimizer, scheduler),
                 "device": str(device), **{k: options[k] for k in ("bf16", "channels_last", "compile", "deterministic")},
-                "normalization": train_data.normalization},
-        environment=environment(device), extra=extra or {},
+                "normalization": data["train"].normalization},
+        environment=environment(device), extra=settings.extra or {},
         nondeterminism=determinism_record(base, device, compiled=options["compile"], bf16=options["bf16"]),
         notes=options["notes"],
     )

@@ -13,23 +13,18 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
-
-import torch
 
 from scratchnet.run.args import HelpFormatter, add_checkpoint_arguments, check_resume
 from scratchnet.run.command import run_command
-from scratchnet.run.summary import write_summary
-from torchref.cli import INPUT_ERRORS, add_common_arguments, resolve_arguments
+from scratchnet.run.summary import print_summaries
+from torchref.cli import INPUT_ERRORS, add_common_arguments, resolve_arguments, torch_run_options
 from torchref.recipes import run
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["summary"]:
-        for d in argv[1:] or ["runs/torchref"]:
-            print(write_summary(Path(d), torch_runs=True))
-        return 0
+        return print_summaries(argv[1:] or ["runs/torchref"], torch_runs=True)
     p = argparse.ArgumentParser(prog="python -m torchref.train", description=__doc__, formatter_class=HelpFormatter)
     add_common_arguments(p, out="runs/torchref")
     add_checkpoint_arguments(p)
@@ -38,15 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     check_resume(p, args)
     recipe = resolve_arguments(p, args)
-    return run_command(lambda: run(
-        recipe, protocol=args.protocol, image_size=args.image_size or 28, weights=args.weights or "imagenet",
-        weights_file=args.weights_file, download=not args.no_download, data_dir=args.data_dir, out=args.out,
-        seed=args.seed, subset=args.subset, test_subset=args.test_subset, device=args.device,
-        dtype=torch.float64 if args.float64 else torch.float32, init=args.init, bf16=args.bf16,
-        channels_last=args.channels_last, compile=args.compile, deterministic=args.deterministic,
-        checkpoint=args.checkpoint, resume=args.resume, save_model=args.save_model,
-        progress=False if args.no_progress else None,
-    ), INPUT_ERRORS)
+    return run_command(lambda: run(recipe, **torch_run_options(args), save_model=args.save_model), INPUT_ERRORS)
 
 
 if __name__ == "__main__":
