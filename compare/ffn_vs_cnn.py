@@ -201,8 +201,9 @@ def plot_filters(model, image: np.ndarray, x: np.ndarray):
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
+        ax.set_yticks([], minor=True)
     for ax, text in ((axes[0][0], "conv1 filters\n(3x3 weights;\nred +, blue -)"),
-                     (axes[2][0], "histogram of each\nmap's values (x: 0 to\nthe map's max; y:\npixels, log scale)")):
+                     (axes[2][0], "histogram of each\nmap's values (x: the\nmap's range; y:\npixels, log scale)")):
         ax.axis("off")
         ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=8.5, transform=ax.transAxes)
     fig.suptitle("SeedCNN (scratchnet) after training: conv1 filters, the ReLU feature maps they make of one test "

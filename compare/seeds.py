@@ -204,6 +204,9 @@ def plot(results: dict[str, list[dict]], target: float | None, title: str):
         c = colours.get(lib, f"C{i}")
         ax1.plot(epochs, curves.mean(axis=0), marker="o", color=c, label=f"{lib} (mean of {len(runs)})")
         ax1.fill_between(epochs, curves.min(axis=0), curves.max(axis=0), color=c, alpha=0.2)
+        if len(epochs) == 1:  # a band of one epoch has no width: the lowest-to-highest range as an error bar
+            ax1.errorbar(epochs + 0.04 * i, curves.mean(axis=0), yerr=[curves.mean(axis=0) - curves.min(axis=0),
+                         curves.max(axis=0) - curves.mean(axis=0)], color=c, capsize=4, fmt="none")
         finals = np.array([r["final"] for r in runs])
         jitter = np.random.default_rng(0).uniform(-0.12, 0.12, finals.size)
         ax2.scatter(np.full(finals.size, i) + jitter, finals, color=c, alpha=0.7, s=22)
@@ -216,9 +219,15 @@ def plot(results: dict[str, list[dict]], target: float | None, title: str):
             ax.axhline(target, color="red", linestyle="--", linewidth=1, label=f"target {target:.2f} %")
         ax.grid(alpha=0.3)
     lows = [min(min(r["epoch_acc"][-3:]) for r in runs) for runs in results.values()]
-    ax1.set_ylim(bottom=min(lows + ([target] if target else [])) - 0.6)
+    bottom = min(lows + ([target] if target else [])) - 0.6
+    ax1.set_ylim(bottom=bottom)
+    lowest = min(min(r["epoch_acc"]) for runs in results.values() for r in runs)
+    cut = f"\naxis cut at {bottom:.1f} %: the lowest seed reaches {lowest:.1f} %" if lowest < bottom else ""
     ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
-    ax1.set(xlabel="epoch", ylabel="test accuracy (%)", title="test accuracy per epoch (band: lowest to highest seed)")
+    if len(epochs) == 1:
+        ax1.set_xlim(0.5, 1.5)
+        ax1.set_xticks([1])
+    ax1.set(xlabel="epoch", ylabel="test accuracy (%)", title=f"test accuracy per epoch (band: lowest to highest seed){cut}")
     ax1.legend(loc="lower right")
     ax2.set_xticks(range(len(results)), list(results))
     ax2.set_xlim(-0.5, len(results) - 0.3)

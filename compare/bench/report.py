@@ -71,7 +71,7 @@ def plot(res: Results, names: list[str]):
         ax.set_xticks(xs, [display_name(n) for n in names])
         ax.set(ylabel="images / s (log scale)", title=title)
         ax.set_ylim(top=ax.get_ylim()[1] * 2.5)
-        ax.legend(loc="lower left")
+        ax.legend(loc="upper right")  # over the short bars, not across them
     fig.suptitle(f"scratchnet vs torch, CPU, {res.meta['threads']} threads (median, min-max; label = scratchnet/torch)",
                  fontsize=10)
     return fig

@@ -34,6 +34,7 @@ def plot_history(history: History, path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     ep = history.series("epoch")
     train_label = "train (running mean" + (", dropout on)" if history.model in DROPOUT_MODELS else ")")
@@ -44,11 +45,16 @@ def plot_history(history: History, path: Path) -> None:
         if getattr(history.epochs[0], f"{split}_loss") is not None:
             a.plot(ep, history.series(f"{split}_loss"), marker, label=label)
             b.plot(ep, [100 * v for v in history.series(f"{split}_accuracy")], marker, label=label)
-    a.set(xlabel="epoch", ylabel="loss", title=f"{history.model}: loss")
+    a.set(xlabel="epoch", ylabel="cross-entropy loss", title=f"{history.model}: loss (train: running mean)")
     b.set(xlabel="epoch", ylabel="accuracy (%)", title=f"{history.model}: accuracy")
     for ax in (a, b):
+        if len(ep) == 1:  # one epoch: points around it, not matplotlib's 0.96-1.04 ticks
+            ax.set_xlim(0.5, 1.5)
+            ax.set_xticks([1])
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
-        ax.legend()
+        ax.legend(fontsize=8)
     fig.tight_layout()
     atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=110))
     plt.close(fig)
