@@ -38,7 +38,32 @@ def _callers(saved: np.ndarray, x: np.ndarray) -> np.ndarray | None:
     return saved if saved is x or saved.base is not None else None
 
 
-class Linear(Module):
+class _WeightBiasLayer(Module):
+    """What Linear and Conv2d do alike around their ops: call the forward op with the weight and bias, keep
+    its cache for backward; call the backward op and add its dW, db into the parameters' ``.grad``."""
+
+    def _forward_op(self, op, x: np.ndarray, *args) -> np.ndarray:
+        try:
+            out, cache = op(x, self.weight.data, _bias(self), *args)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
+        self._save_cache(cache, keep=_callers(cache[0], x))
+        return out
+
+    def _backward_op(self, op, dout: np.ndarray, input_grad: bool) -> np.ndarray | None:
+        trainable = self.weight.requires_grad or (self.bias is not None and self.bias.requires_grad)
+        try:
+            dx, dw, db = op(dout, self._pop_cache(), need_dx=input_grad, need_dw=trainable)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
+        if trainable:  # frozen parameters: their gradients are not even computed
+            self.weight.accumulate_grad(dw)
+            if self.bias is not None:
+                self.bias.accumulate_grad(db)
+        return dx
+
+
+class Linear(_WeightBiasLayer):
     """y = x W^T + b, with W (out_features, in_features) and b (out_features,) as in torch.
 
     Input (*, in_features) -> output (*, out_features).
@@ -58,31 +83,17 @@ class Linear(Module):
         return f"Linear(in_features={self.in_features})"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        try:
-            out, cache = ops.linear_forward(x, self.weight.data, _bias(self))
-        except (ValueError, TypeError) as err:
-            raise self._named(err) from None
-        self._save_cache(cache, keep=_callers(cache[0], x))
-        return out
+        return self._forward_op(ops.linear_forward, x)
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Accumulate dL/dweight and dL/dbias; return dL/dx, or None with ``input_grad=False``."""
-        trainable = self.weight.requires_grad or (self.bias is not None and self.bias.requires_grad)
-        try:
-            dx, dw, db = ops.linear_backward(dout, self._pop_cache(), need_dx=input_grad, need_dw=trainable)
-        except (ValueError, TypeError) as err:
-            raise self._named(err) from None
-        if trainable:  # frozen parameters: their gradients are not even computed
-            self.weight.accumulate_grad(dw)
-            if self.bias is not None:
-                self.bias.accumulate_grad(db)
-        return dx
+        return self._backward_op(ops.linear_backward, dout, input_grad)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, bias={self.bias is not None}"
 
 
-class Conv2d(Module):
+class Conv2d(_WeightBiasLayer):
     """2-D convolution (cross-correlation) over (N, C_in, H, W), weight (C_out, C_in, KH, KW) as in torch.
 
     ``kernel_size``, ``stride`` and ``padding`` take an int or an (h, w) pair; ``padding`` also takes
@@ -129,25 +140,11 @@ class Conv2d(Module):
         return f"Conv2d(in_channels={self.in_channels})"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        try:
-            out, cache = ops.conv2d_forward(x, self.weight.data, _bias(self), self.stride, self.padding)
-        except (ValueError, TypeError) as err:
-            raise self._named(err) from None
-        self._save_cache(cache, keep=_callers(cache[0], x))
-        return out
+        return self._forward_op(ops.conv2d_forward, x, self.stride, self.padding)
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Accumulate dL/dweight and dL/dbias; return dL/dx, or None with ``input_grad=False``."""
-        trainable = self.weight.requires_grad or (self.bias is not None and self.bias.requires_grad)
-        try:
-            dx, dw, db = ops.conv2d_backward(dout, self._pop_cache(), need_dx=input_grad, need_dw=trainable)
-        except (ValueError, TypeError) as err:
-            raise self._named(err) from None
-        if trainable:  # frozen parameters: their gradients are not even computed
-            self.weight.accumulate_grad(dw)
-            if self.bias is not None:
-                self.bias.accumulate_grad(db)
-        return dx
+        return self._backward_op(ops.conv2d_backward, dout, input_grad)
 
     def extra_repr(self) -> str:
         return (
