@@ -10,10 +10,11 @@ from pathlib import Path
 from scratchnet.run.args import HelpFormatter, positive_int, thread_count
 
 from .children import run_as_child
+from .workload import MODEL_NAMES
 
-QUICK = dict(reps=3, warmup=1, steps={"ffn": 20, "seedcnn": 3, "examplesnet": 1}, infer_reps=3, op_reps=5,
+QUICK = dict(reps=3, warmup=1, steps={"ffn": 20, "seedcnn": 3, "examplesnet": 1, "resnet18": 1}, infer_reps=3, op_reps=5,
              gemm_reps=3, alone=False)
-FULL = dict(reps=15, warmup=2, steps={"ffn": 50, "seedcnn": 10, "examplesnet": 3}, infer_reps=15, op_reps=30,
+FULL = dict(reps=15, warmup=2, steps={"ffn": 50, "seedcnn": 10, "examplesnet": 3, "resnet18": 2}, infer_reps=15, op_reps=30,
             gemm_reps=10, alone=True)
 
 
@@ -26,7 +27,7 @@ def _choices(allowed: tuple[str, ...], what: str):
     return parse
 
 
-model_list = _choices(("ffn", "seedcnn", "examplesnet"), "model(s)")
+model_list = _choices(MODEL_NAMES, "model(s)")
 section_list = _choices(("ops", "jit", "memory"), "section(s)")
 
 
@@ -36,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
                                             "throughput, per-op speed, JIT cost, memory.")
     p.add_argument("--quick", action="store_true", help="fewer repetitions and a data subset: under a minute")
     p.add_argument("--threads", type=thread_count, default=None, help="threads for both (default: usable cores)")
-    p.add_argument("--models", type=model_list, default="ffn,seedcnn,examplesnet",
+    p.add_argument("--models", type=model_list, default=",".join(MODEL_NAMES),
                    help="comma-separated models to measure")
     p.add_argument("--out", default="runs/bench",
                    help="folder for benchmarks.{md,csv,png} (git-ignored; the committed one is reports/)")

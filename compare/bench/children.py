@@ -159,10 +159,15 @@ def bench_jit(res: Results, names: list[str], threads: int, bar) -> None:
                 bar.update(1)
 
 
+#: ResNet18's memory epoch stops here (a full epoch takes minutes per library; the peak is reached in the first steps)
+RESNET_MEMORY_IMAGES = 6400
+
+
 def bench_memory(res: Results, names: list[str], threads: int, images: int, bar) -> None:
     for name in names:
+        n = min(images or RESNET_MEMORY_IMAGES, RESNET_MEMORY_IMAGES) if name == "resnet18" else images
         for impl in IMPLS:
             out, _ = run_child(["memory", "--model", name, "--impl", impl, "--threads", str(threads),
-                                "--images", str(images)])
+                                "--images", str(n)])
             res.add("memory", name, impl, out["peak_rss_mb"], "MiB", **{k: v for k, v in out.items() if k != "peak_rss_mb"})
             bar.update(1)
