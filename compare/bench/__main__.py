@@ -13,9 +13,11 @@ from .children import run_as_child
 from .workload import MODEL_NAMES
 
 QUICK = dict(reps=3, warmup=1, steps={"ffn": 20, "seedcnn": 3, "examplesnet": 1, "resnet18": 1}, infer_reps=3, op_reps=5,
-             gemm_reps=3, alone=False)
+             gemm_reps=3, alone=False,
+             scale_reps=3, scale_rep_s=0.02, scale_models=("ffn", "seedcnn"))
 FULL = dict(reps=15, warmup=2, steps={"ffn": 50, "seedcnn": 10, "examplesnet": 3, "resnet18": 2}, infer_reps=15, op_reps=30,
-            gemm_reps=10, alone=True)
+            gemm_reps=10, alone=True,
+            scale_reps=7, scale_rep_s=0.15, scale_models=MODEL_NAMES)
 
 
 def _choices(allowed: tuple[str, ...], what: str):
@@ -28,7 +30,7 @@ def _choices(allowed: tuple[str, ...], what: str):
 
 
 model_list = _choices(MODEL_NAMES, "model(s)")
-section_list = _choices(("ops", "jit", "memory"), "section(s)")
+section_list = _choices(("scale", "ops", "jit", "memory"), "section(s)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -41,7 +43,9 @@ def parser() -> argparse.ArgumentParser:
                    help="comma-separated models to measure")
     p.add_argument("--out", default="runs/bench",
                    help="folder for benchmarks.{md,csv,png} (git-ignored; the committed one is reports/)")
-    p.add_argument("--skip", type=section_list, default="", help="comma-separated sections to skip: ops,jit,memory")
+    p.add_argument("--skip", type=section_list, default="", help="comma-separated sections to skip: scale,ops,jit,memory (scale: "
+                                                         "throughput against batch size and threads; --quick "
+                                                         "measures FFN and SeedCNN there)")
     p.add_argument("--memory-images", type=positive_int, default=None,
                    help="images in the memory epoch (default: all; quick: 3000)")
     p.add_argument("--baseline", default=None, help="CSV of an earlier run to show as 'before' columns")
@@ -58,10 +62,12 @@ def parser() -> argparse.ArgumentParser:
 def run_sections(res, names: list[str], cfg: dict, skip: set[str], threads: int, jit_names: list[str],
                  mem_images: int) -> dict[str, float]:
     """Every section not skipped, under one progress bar; the CPU other processes used during each."""
+    scale_names = [n for n in names if n in cfg["scale_models"]]
     from tqdm import tqdm
 
     from .children import bench_jit, bench_memory
     from .ops import bench_ops, op_cases
+    from .scale import bench_scale
     from .throughput import bench_sgemm, bench_throughput
     from .timing import OtherLoad
 
@@ -71,6 +77,7 @@ def run_sections(res, names: list[str], cfg: dict, skip: set[str], threads: int,
 
     sections = [  # (the --skip name, the label in the report, parts for the progress bar, the work)
         (None, "throughput", 2 * len(names), lambda bar: bench_throughput(res, names, cfg, threads, bar)),
+        ("scale", "scale", len(scale_names), lambda bar: bench_scale(res, scale_names, cfg, threads, bar)),
         ("ops", "per-op", len(op_cases()), per_op),
         ("jit", "JIT", 2 * len(jit_names), lambda bar: bench_jit(res, jit_names, threads, bar)),
         ("memory", "memory", 2 * len(names), lambda bar: bench_memory(res, names, threads, mem_images, bar)),

@@ -12,6 +12,7 @@ import numpy as np
 from .. import _machine
 from ..figures import pyplot
 from ..report import Report, table, texts
+from .scale import plot_scale, scale_section
 from .timing import Results, fmt_row
 from .workload import IMPLS, INFER_BATCH, model_label, optimiser_label
 
@@ -187,7 +188,7 @@ def markdown(rep: Report, res: Results, names: list[str], baseline: dict | None,
             f"- CPU used by other processes, in cores, per section: {m['others']} (0 = the machine was ours)",
             f"- mode: {'--quick' if quick else 'full'}; {m['data']} images for the throughput runs", "",
             *train_section(res, names, baseline), *targets_section(res, names), *infer_section(res, names, baseline),
-            *ops_section(res), *jit_and_memory_sections(res, quick), "", TEXT["scratchnet_side"], ""]
+            *scale_section(res, names), *ops_section(res), *jit_and_memory_sections(res, quick), "", TEXT["scratchnet_side"], ""]
 
 
 def write(rep: Report, res: Results, names: list[str], baseline: dict | None, quick: bool) -> Report:
@@ -197,6 +198,8 @@ def write(rep: Report, res: Results, names: list[str], baseline: dict | None, qu
     rows, fields = csv_rows(res, baseline)
     rep.csv("benchmarks.csv", rows, fields, float_format=".6g")
     rep.figure("benchmarks.png", plot(res, names), dpi=120)
+    if res.section("scale-train"):
+        rep.figure("benchmarks_scale.png", plot_scale(res, names), dpi=110)
     rep.markdown("benchmarks.md", md)
     return rep
 
