@@ -80,7 +80,7 @@ def run_sections(res, names: list[str], cfg: dict, skip: set[str], threads: int,
         ("scale", "scale", len(scale_names), lambda bar: bench_scale(res, scale_names, cfg, threads, bar)),
         ("ops", "per-op", len(op_cases()), per_op),
         ("jit", "JIT", 2 * len(jit_names), lambda bar: bench_jit(res, jit_names, threads, bar)),
-        ("memory", "memory", 2 * len(names), lambda bar: bench_memory(res, names, threads, mem_images, bar)),
+        ("memory", "memory", 2 * len(names), lambda bar: bench_memory(res, names, threads, mem_images, bar, cfg["quick"])),
     ]
     todo = [(label, parts, work) for key, label, parts, work in sections if key not in skip]
     others: dict[str, float] = {}
@@ -101,7 +101,7 @@ def bench(args, threads: int):
 
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    cfg = dict(QUICK if args.quick else FULL, infer_batch=INFER_BATCH)
+    cfg = dict(QUICK if args.quick else FULL, infer_batch=INFER_BATCH, quick=args.quick)
     mem_images = args.memory_images or (3000 if args.quick else 0)
     jit_names = (["ffn"] if "ffn" in names else names[:1]) if args.quick else names  # quick: fewest kernels
     set_threads(threads)
