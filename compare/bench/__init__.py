@@ -2,7 +2,7 @@
 ResNet18), its scale with batch size and threads, per-op speed, JIT cost, memory.
 
     python -m compare.bench            # the full run (~10-15 minutes), writes reports/benchmarks.{md,csv,png}
-    python -m compare.bench --quick    # everything shrunk: a smoke test in under a minute
+    python -m compare.bench --quick    # everything shrunk: a smoke test in a few minutes
 
 Both implementations run in the same process with the same thread count (``numba.set_num_threads`` =
 ``torch.set_num_threads`` = the usable cores, or ``--threads``), start from the same weights
