@@ -37,7 +37,7 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m compare.bench", formatter_class=HelpFormatter,
                                 description="scratchnet vs torch on the CPU, side by side: train and inference "
                                             "throughput, per-op speed, JIT cost, memory.")
-    p.add_argument("--quick", action="store_true", help="fewer repetitions and a data subset: a few minutes (--skip jit,memory: about one)")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions and a data subset: a few minutes (--skip jit,memory for less)")
     p.add_argument("--threads", type=thread_count, default=None, help="threads for both (default: usable cores)")
     p.add_argument("--models", type=model_list, default=",".join(MODEL_NAMES),
                    help="comma-separated models to measure")
