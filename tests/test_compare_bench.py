@@ -1,10 +1,14 @@
-"""compare.bench --quick (one model, throughput only) runs end to end; its files exist, parse and agree."""
+"""compare.bench --quick (one model, throughput and scale only) runs end to end; its files exist, parse and agree;
+ResNet18's two sides start from the same weights."""
 
 import csv
 
+import numpy as np
+
 from compare.bench.__main__ import main
 from compare.bench.children import run_child
-from compare.bench.workload import IMPLS
+from compare.bench.scale import BATCHES, batches_for, thread_counts
+from compare.bench.workload import IMPLS, build_pair, optimiser_label
 
 
 def _rows(path):
@@ -23,8 +27,16 @@ def test_bench_quick_writes_markdown_csv_and_chart_and_reads_a_baseline(tmp_path
     ratio = f"**{train['scratchnet'] / train['torch']:.2f}x**"
     assert ratio in md, "the ratio in the report is the ratio of the medians in the CSV"
     assert (first / "benchmarks.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    scale = [r for r in rows if r["section"] in ("scale-train", "scale-infer")]
+    points = {(r["section"], int(r["batch"]), int(r["threads"]), r["impl"]) for r in scale}
+    assert points == {(s, b, t, i) for s in ("scale-train", "scale-infer") for b in BATCHES for t in thread_counts()
+                      for i in IMPLS}
+    assert all(float(r["median"]) > 0 for r in scale)
+    assert "## Scale: batch size and threads" in md and "| FFN | train step | 1 |" in md
+    assert (first / "benchmarks_scale.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
-    assert main([*common, "--out", str(second), "--baseline", str(first / "benchmarks.csv")]) == 0
+    assert main([*common, "--skip", "scale,ops,jit,memory", "--out", str(second), "--baseline",
+                 str(first / "benchmarks.csv")]) == 0
     rows2 = _rows(second / "benchmarks.csv")
     old = [r for r in rows2 if r.get("run") == "baseline" and r["section"] == "train" and r["impl"] == "scratchnet"]
     assert old and float(old[0]["median"]) == train["scratchnet"]
@@ -36,3 +48,17 @@ def test_bench_alone_child_measures_each_implementation_in_its_own_process():
         out, _ = run_child(["alone", "--impl", impl, "--model", "ffn", "--threads", "1", "--steps", "2",
                                   "--reps", "2", "--warmup", "1"])
         assert len(out["images_per_s"]) == 2 and min(out["images_per_s"]) > 0
+
+
+def test_resnet18_pair_starts_from_the_same_weights_and_trains_from_batch_2():
+    import torch
+
+    pair = build_pair("resnet18", seed=0)
+    x = np.random.default_rng(0).standard_normal((2, 1, 28, 28)).astype(np.float32)
+    pair.scratchnet.model.eval()
+    pair.torch.model.eval()
+    with torch.no_grad():
+        theirs = pair.torch.model(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(pair.scratchnet.model(x), theirs, rtol=1e-4, atol=1e-4)
+    assert pair.torch.optimizer.defaults["momentum"] == 0.9 and optimiser_label("resnet18") == "SGD(lr=0.01, momentum=0.9)"
+    assert batches_for("resnet18", "scale-train")[0] == 4 and batches_for("ffn", "scale-train")[0] == 1

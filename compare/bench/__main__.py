@@ -10,11 +10,14 @@ from pathlib import Path
 from scratchnet.run.args import HelpFormatter, positive_int, thread_count
 
 from .children import run_as_child
+from .workload import MODEL_NAMES
 
-QUICK = dict(reps=3, warmup=1, steps={"ffn": 20, "seedcnn": 3, "examplesnet": 1}, infer_reps=3, op_reps=5,
-             gemm_reps=3, alone=False)
-FULL = dict(reps=15, warmup=2, steps={"ffn": 50, "seedcnn": 10, "examplesnet": 3}, infer_reps=15, op_reps=30,
-            gemm_reps=10, alone=True)
+QUICK = dict(reps=3, warmup=1, steps={"ffn": 20, "seedcnn": 3, "examplesnet": 1, "resnet18": 1}, infer_reps=3, op_reps=5,
+             gemm_reps=3, alone=False,
+             scale_reps=3, scale_rep_s=0.02, scale_models=("ffn", "seedcnn"))
+FULL = dict(reps=15, warmup=2, steps={"ffn": 50, "seedcnn": 10, "examplesnet": 3, "resnet18": 2}, infer_reps=15, op_reps=30,
+            gemm_reps=10, alone=True,
+            scale_reps=7, scale_rep_s=0.15, scale_models=MODEL_NAMES)
 
 
 def _choices(allowed: tuple[str, ...], what: str):
@@ -26,21 +29,23 @@ def _choices(allowed: tuple[str, ...], what: str):
     return parse
 
 
-model_list = _choices(("ffn", "seedcnn", "examplesnet"), "model(s)")
-section_list = _choices(("ops", "jit", "memory"), "section(s)")
+model_list = _choices(MODEL_NAMES, "model(s)")
+section_list = _choices(("scale", "ops", "jit", "memory"), "section(s)")
 
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m compare.bench", formatter_class=HelpFormatter,
                                 description="scratchnet vs torch on the CPU, side by side: train and inference "
                                             "throughput, per-op speed, JIT cost, memory.")
-    p.add_argument("--quick", action="store_true", help="fewer repetitions and a data subset: under a minute")
+    p.add_argument("--quick", action="store_true", help="fewer repetitions and a data subset: a few minutes (--skip jit,memory for less)")
     p.add_argument("--threads", type=thread_count, default=None, help="threads for both (default: usable cores)")
-    p.add_argument("--models", type=model_list, default="ffn,seedcnn,examplesnet",
+    p.add_argument("--models", type=model_list, default=",".join(MODEL_NAMES),
                    help="comma-separated models to measure")
     p.add_argument("--out", default="runs/bench",
                    help="folder for benchmarks.{md,csv,png} (git-ignored; the committed one is reports/)")
-    p.add_argument("--skip", type=section_list, default="", help="comma-separated sections to skip: ops,jit,memory")
+    p.add_argument("--skip", type=section_list, default="", help="comma-separated sections to skip: scale,ops,jit,memory (scale: "
+                                                         "throughput against batch size and threads; --quick "
+                                                         "measures FFN and SeedCNN there)")
     p.add_argument("--memory-images", type=positive_int, default=None,
                    help="images in the memory epoch (default: all; quick: 3000)")
     p.add_argument("--baseline", default=None, help="CSV of an earlier run to show as 'before' columns")
@@ -57,10 +62,12 @@ def parser() -> argparse.ArgumentParser:
 def run_sections(res, names: list[str], cfg: dict, skip: set[str], threads: int, jit_names: list[str],
                  mem_images: int) -> dict[str, float]:
     """Every section not skipped, under one progress bar; the CPU other processes used during each."""
+    scale_names = [n for n in names if n in cfg["scale_models"]]
     from tqdm import tqdm
 
     from .children import bench_jit, bench_memory
     from .ops import bench_ops, op_cases
+    from .scale import bench_scale
     from .throughput import bench_sgemm, bench_throughput
     from .timing import OtherLoad
 
@@ -70,9 +77,10 @@ def run_sections(res, names: list[str], cfg: dict, skip: set[str], threads: int,
 
     sections = [  # (the --skip name, the label in the report, parts for the progress bar, the work)
         (None, "throughput", 2 * len(names), lambda bar: bench_throughput(res, names, cfg, threads, bar)),
+        ("scale", "scale", len(scale_names), lambda bar: bench_scale(res, scale_names, cfg, threads, bar)),
         ("ops", "per-op", len(op_cases()), per_op),
         ("jit", "JIT", 2 * len(jit_names), lambda bar: bench_jit(res, jit_names, threads, bar)),
-        ("memory", "memory", 2 * len(names), lambda bar: bench_memory(res, names, threads, mem_images, bar)),
+        ("memory", "memory", 2 * len(names), lambda bar: bench_memory(res, names, threads, mem_images, bar, cfg["quick"])),
     ]
     todo = [(label, parts, work) for key, label, parts, work in sections if key not in skip]
     others: dict[str, float] = {}
@@ -93,7 +101,7 @@ def bench(args, threads: int):
 
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     skip = {s.strip() for s in args.skip.split(",") if s.strip()}
-    cfg = dict(QUICK if args.quick else FULL, infer_batch=INFER_BATCH)
+    cfg = dict(QUICK if args.quick else FULL, infer_batch=INFER_BATCH, quick=args.quick)
     mem_images = args.memory_images or (3000 if args.quick else 0)
     jit_names = (["ffn"] if "ffn" in names else names[:1]) if args.quick else names  # quick: fewest kernels
     set_threads(threads)

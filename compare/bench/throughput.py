@@ -9,7 +9,7 @@ import numpy as np
 
 from .children import run_child
 from .timing import Results, Stat, interleaved
-from .workload import IMPLS, as_tensors, recipe, sample_batches, step_loop, train_batches
+from .workload import IMPLS, as_tensors, build_pair, recipe, sample_batches, step_loop, train_batches
 
 
 def bench_train(res: Results, name: str, pair, cfg: dict, threads: int) -> None:
@@ -33,8 +33,11 @@ def bench_train(res: Results, name: str, pair, cfg: dict, threads: int) -> None:
 
 
 def bench_infer(res: Results, name: str, pair, cfg: dict) -> None:
-    """Images per second of one forward pass of a large batch in eval mode (torch under ``inference_mode``)."""
+    """Images per second of one forward pass of a large batch in eval mode (torch under ``inference_mode``,
+    scratchnet under ``no_grad``: neither keeps anything for a backward pass)."""
     import torch
+
+    import scratchnet
 
     xi, _, _ = sample_batches(cfg["infer_batch"], seed=2)
     txi = torch.from_numpy(xi)
@@ -46,16 +49,18 @@ def bench_infer(res: Results, name: str, pair, cfg: dict) -> None:
         with torch.inference_mode():
             theirs(txi)
 
-    t = interleaved({"scratchnet": lambda: ours(xi), "torch": torch_infer}, cfg["infer_reps"], 2)
+    def scratch_infer():
+        with scratchnet.no_grad():
+            ours(xi)
+
+    t = interleaved({"scratchnet": scratch_infer, "torch": torch_infer}, cfg["infer_reps"], 2)
     for impl in IMPLS:
         res.add("infer", name, impl, Stat([len(xi) / s for s in t[impl]], "images/s"), batch=len(xi))
 
 
 def bench_throughput(res: Results, names: list[str], cfg: dict, threads: int, bar) -> None:
-    from ..models import build_pair
-
     for name in names:
-        pair = build_pair(recipe(name), seed=0)
+        pair = build_pair(name, seed=0)
         bench_train(res, name, pair, cfg, threads)
         bar.update(1)
         bench_infer(res, name, pair, cfg)

@@ -12,6 +12,10 @@ passes them (``t = a[p]; t += w0*x0[p]; t += w1*x1[p]; t += w2*x2[p]``), each as
 multiply-add. That is the order of a textbook loop and of a BLAS micro-kernel, so these kernels round
 like the plain loops they replace (and like torch's BLAS for the fully connected layer); the
 vectorisation runs across output elements, never across the terms of one sum.
+
+Compile time: the kernels copy and add arrays with element loops rather than slice assignment
+(``out[i, a:b] = acc[r]``) or array arithmetic (``acc += part``). Those compile NumPy's broadcasting and
+the formatted shape-mismatch error (string code), seconds of a cold cache for nothing a loop needs.
 """
 
 import numba as nb

@@ -132,9 +132,10 @@ def conv2d_forward_s1(
                             axpy_1x3(acc[q], xc, wc[q, t : t + 3], offs[t], offs[t + 1], offs[t + 2], L)
                         for t in range(T3, T):
                             axpy_1x1(acc[q], xc, wc[q, t], offs[t], L)
-            for q in range(nf):
+            for q in range(nf):  # element loops, not slice assignments: see _blocks (compile time)
                 for oh in range(OH):
-                    out[n, f0 + q, oh, :] = acc[q, oh * Wp : oh * Wp + OW]
+                    for ow in range(OW):
+                        out[n, f0 + q, oh, ow] = acc[q, oh * Wp + ow]
 
 
 @nb.njit(parallel=True, cache=True, fastmath=_FASTMATH)
@@ -207,7 +208,9 @@ def conv2d_backward_weight_s1(
         acc = np.zeros((C, TG), dtype=dw.dtype)
         s = zero
         for n in range(N):
-            acc += part[n, f]
+            for c in range(C):
+                for t in range(TG):
+                    acc[c, t] += part[n, f, c, t]
             s += dbp[n, f]
         for c in range(C):
             for t in range(T):

@@ -103,7 +103,9 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     """out[m, i] = sum_k a[m, k] * b[k, i]: the sums of blocks of 192 k, each summed in order of k, added in
     order.
 
-    a: (M, K), any strides (a transposed view is fine); b: (K, I) C-contiguous; out: (M, I), overwritten.
+    a: (M, K), any strides, but callers pass it C-contiguous (a transposed operand copied first): each array
+    layout is a specialisation of its own, compiled in seconds on a cold cache, and the copy of a gradient
+    costs microseconds; b: (K, I) C-contiguous; out: (M, I), overwritten.
     Parallel over tasks of _MROWS rows x _ICHUNK columns; inside, rows in blocks of 4 and k in groups of 3.
     """
     M, K = a.shape
@@ -136,7 +138,9 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
                             axpy_1x3(part[r], bf, a[m0 + r, k0 : k0 + 3], k0 * I + i0, (k0 + 1) * I + i0, (k0 + 2) * I + i0, L)
                         for k in range(k3, kend):
                             axpy_1x1(part[r], bf, a[m0 + r, k], k * I + i0, L)
-                for r in range(nm):
-                    acc[r] += part[r]
+                for r in range(nm):  # element loops, not array arithmetic: see _blocks (compile time)
+                    for i in range(L):
+                        acc[r, i] += part[r, i]
             for r in range(nm):
-                out[m0 + r, i0 : i0 + L] = acc[r]
+                for i in range(L):
+                    out[m0 + r, i0 + i] = acc[r, i]

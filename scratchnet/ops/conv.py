@@ -119,7 +119,7 @@ def _conv2d_backward_rows(dout, cache: Im2RowCache, need_dx: bool, need_dw: bool
     if need_dw:
         F, C = cache.w.shape[0], cache.w.shape[1]
         dw_live = np.empty(cache.w_live.shape, dtype=g.dtype)
-        kernels.matmul(g.T, cache.rows, dw_live)  # dL/dW = dout_rows^T @ R
+        kernels.matmul(np.ascontiguousarray(g.T), cache.rows, dw_live)  # dL/dW = dout_rows^T @ R (C order: see kernels.matmul)
         if dw_live.size == cache.w.size:
             dw = dw_live.reshape(cache.w.shape)
         else:

@@ -61,6 +61,6 @@ def linear_backward(dout: np.ndarray, cache: Any, need_dx: bool = True, need_dw:
     if not need_dw:
         return dx, None, None
     dw = np.empty(w.shape, dtype=x.dtype)
-    kernels.matmul(g.T, x, dw)  # dout.T @ x
+    kernels.matmul(np.ascontiguousarray(g.T), x, dw)  # dout.T @ x; a C-order copy: see kernels.matmul
     db = g.sum(axis=0) if has_bias else None
     return dx, dw, db
