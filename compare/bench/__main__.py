@@ -49,7 +49,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--memory-images", type=positive_int, default=None,
                    help="images in the memory epoch (default: all; quick: 3000)")
     p.add_argument("--baseline", default=None, help="CSV of an earlier run to show as 'before' columns")
-    p.add_argument("--child", choices=["jit", "memory", "alone"], help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=["jit", "memory", "evalmem", "alone"], help=argparse.SUPPRESS)
     p.add_argument("--steps", type=positive_int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--reps", type=positive_int, default=1, help=argparse.SUPPRESS)
     p.add_argument("--warmup", type=positive_int, default=1, help=argparse.SUPPRESS)
@@ -66,10 +66,17 @@ def run_sections(res, names: list[str], cfg: dict, skip: set[str], threads: int,
     from tqdm import tqdm
 
     from .children import bench_jit, bench_memory
+    from .evalmem import EVAL_MODELS, MODES, bench_eval_memory
     from .ops import bench_ops, op_cases
     from .scale import bench_scale
     from .throughput import bench_sgemm, bench_throughput
     from .timing import OtherLoad
+
+    eval_names = [n for n in names if n in EVAL_MODELS]
+
+    def memory(bar) -> None:
+        bench_memory(res, names, threads, mem_images, bar, cfg["quick"])
+        bench_eval_memory(res, eval_names, threads, 2000 if cfg["quick"] else 0, bar)
 
     def per_op(bar) -> None:
         bench_sgemm(res, cfg)
@@ -80,7 +87,7 @@ def run_sections(res, names: list[str], cfg: dict, skip: set[str], threads: int,
         ("scale", "scale", len(scale_names), lambda bar: bench_scale(res, scale_names, cfg, threads, bar)),
         ("ops", "per-op", len(op_cases()), per_op),
         ("jit", "JIT", 2 * len(jit_names), lambda bar: bench_jit(res, jit_names, threads, bar)),
-        ("memory", "memory", 2 * len(names), lambda bar: bench_memory(res, names, threads, mem_images, bar, cfg["quick"])),
+        ("memory", "memory", 2 * len(names) + len(MODES) * len(eval_names), memory),
     ]
     todo = [(label, parts, work) for key, label, parts, work in sections if key not in skip]
     others: dict[str, float] = {}

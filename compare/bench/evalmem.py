@@ -48,8 +48,9 @@ def child_eval_memory(model: str, mode: str, threads: int, images: int, batch: i
                 peak_eval_mb=_status_mb("VmHWM") if reset else float("nan"), peak_rss_mb=_maxrss_mb())
 
 
-def bench_eval_memory(res: Results, threads: int, images: int, bar) -> None:
-    for name in EVAL_MODELS:
+def bench_eval_memory(res: Results, names: list[str], threads: int, images: int, bar) -> None:
+    """Each model of ``names`` evaluated on the test set (its first ``images``; 0: all) with and without no_grad."""
+    for name in names:
         for mode in MODES:
             out, _ = run_child(["evalmem", "--model", name, "--impl", mode, "--threads", str(threads),
                                 "--images", str(images)])

@@ -12,6 +12,7 @@ import numpy as np
 from .. import _machine
 from ..figures import pyplot
 from ..report import Report, table, texts
+from .evalmem import eval_memory_rows
 from .scale import plot_scale, scale_section
 from .timing import Results, fmt_row
 from .workload import IMPLS, INFER_BATCH, model_label, optimiser_label
@@ -186,7 +187,17 @@ def jit_and_memory_sections(res: Results, quick: bool) -> list[str]:
             "", "## Peak memory of one training epoch (fresh processes)", "",
             TEXT["memory"].format(images=_memory_images(res, quick)), "",
             *table(["model", "impl", "images", "after import MiB", "resident with data MiB", "epoch peak MiB",
-                    "training added MiB", "peak (getrusage) MiB", "epoch s"], memory)]
+                    "training added MiB", "peak (getrusage) MiB", "epoch s"], memory), *eval_memory_section(res)]
+
+
+def eval_memory_section(res: Results) -> list[str]:
+    rows = eval_memory_rows(res, model_label)
+    if not rows:
+        return []
+    return ["", "## Peak memory of evaluating the test set, with and without `scratchnet.no_grad()` (fresh processes)",
+            "", TEXT["eval_memory"], "",
+            *table(["model", "mode", "images", "batch", "resident with data MiB", "evaluation peak MiB",
+                    "evaluation added MiB", "seconds"], rows)]
 
 
 def markdown(rep: Report, res: Results, names: list[str], baseline: dict | None, quick: bool) -> list[str]:
