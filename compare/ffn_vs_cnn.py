@@ -310,9 +310,7 @@ def run(args) -> Report:
     rep.figure("filters.png", plot_filters(runs["seedcnn"]["scratchnet"]["model"], xte[0], data["test_np"][0][0]))
     lines = report_lines(rep, summaries, agreement, data_line, args)
     rep.markdown("report.md", lines)
-    start_row = lines.index("## Results on the test set") + 2
-    print("\n".join(["", *lines[start_row:lines.index("", start_row)], ""]))
-    print(f"done in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
+    rep.print_results(lines, "## Results on the test set", t0)
     return rep
 
 

@@ -357,9 +357,7 @@ def run(args) -> Report:
     rep.figure("example.png", plot_example(xte[0], int(yte[0]), probs))
     lines = report_lines(rep, rows, kfold, weights, data_line, data, args)
     rep.markdown("report.md", lines)
-    first = lines.index("## Results") + 2
-    print("\n".join(["", *lines[first:lines.index("", first)], ""]))
-    print(f"done in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
+    rep.print_results(lines, "## Results", t0)
     return rep
 
 

@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import re
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -108,6 +109,14 @@ class Report:
     def figure(self, name: str, fig, dpi: int = 100) -> Path:
         figures.save(fig, self.out / name, dpi=dpi)
         return self._wrote(self.out / name)
+
+    @staticmethod
+    def print_results(lines: Sequence[str], heading: str, t0: float) -> None:
+        """Print the table under ``heading`` in a report's ``lines`` on the console, then the job's minutes
+        since ``t0`` (``time.perf_counter()``): a long job ends with its results, not only with file names."""
+        first = lines.index(heading) + 2
+        print("\n".join(["", *lines[first:lines.index("", first)], ""]))
+        print(f"done in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
 
 
 __all__ = ["QUICK_NOTE", "Report", "data_line", "pct", "table", "texts"]
