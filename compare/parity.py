@@ -247,10 +247,11 @@ def plot_curves(curves: list[dict[str, Any]]):
                 axes[0][j].plot(steps, a, "--", color="tab:blue", lw=1.2, label="scratchnet (float32)")
             diff = np.abs(a - b)
             line = axes[1][j].semilogy(steps, np.where(diff > 0, diff, np.nan), ".-", ms=3, label=c["dtype"])[0]
-            if (diff == 0).any():  # a log axis has no 0: exact agreement is marked on the bottom edge, not invented
+            zeros = int((diff == 0).sum())
+            if zeros:  # a log axis has no 0: exact agreement is marked on the bottom edge, not invented
                 axes[1][j].plot(steps[diff == 0], np.full(int((diff == 0).sum()), 0.04 * (c["dtype"] == "float32")), "v", ms=4, color=line.get_color(),
                                 clip_on=False, transform=axes[1][j].get_xaxis_transform(),
-                                label=f"{c['dtype']}: exactly 0 ({int((diff == 0).sum())} steps, ▼ at the bottom)")
+                                label=f"{c['dtype']}: exactly 0 ({zeros} step{'s' if zeros != 1 else ''}, ▼ at the bottom)")
         axes[0][j].set(title=f"{display_name(name)}: training loss, Adam 1e-3", xlabel="step", ylabel="loss")
         axes[1][j].set(title=f"{display_name(name)}: |scratchnet - torch| loss", xlabel="step",
                        ylabel="abs difference (log scale)")
