@@ -20,6 +20,8 @@ from dataclasses import dataclass
 
 from scratchnet.run.args import HelpFormatter
 
+from .report import committed_minutes
+
 
 @dataclass(frozen=True)
 class Job:
@@ -80,9 +82,12 @@ def main(argv: list[str] | None = None) -> int:
         p.error("--quick reports are not results: they never go to reports/ (choose another --out)")
     jobs = [j for j in JOBS if args.only is None or j.name in args.only]
     print(f"compare.all: {len(jobs)} report(s) into {args.out}/" + (" (--quick)" if args.quick else "")
-          + "; full-run minutes on 2 CPU cores are rough guides", flush=True)
+          + "; full-run minutes on 2 CPU cores: the committed run's where it recorded them, else rough guides",
+          flush=True)
     for job in jobs:
-        print(f"  {job.name:<20} ~{job.minutes} min  {' '.join(command(job, args.out, args)[1:])}")
+        measured = committed_minutes(job.out) if job.out not in (".", "seeds") else None
+        minutes = f"{measured:.0f} min (committed run)" if measured is not None else f"~{job.minutes} min"
+        print(f"  {job.name:<20} {minutes}  {' '.join(command(job, args.out, args)[1:])}")
     if args.list:
         return 0
     failed = []

@@ -29,7 +29,7 @@ from scratchnet.run.args import HelpFormatter, positive_int
 from .cli import add_report_arguments, check_counts, epoch_printer, load_splits, run_report, start
 from .figures import confidence, confusion_grid, epoch_axis, pyplot
 from .models import build_pair, display_name, forget_forward, scratch_probabilities, torch_probabilities
-from .report import Report, pct, table, texts
+from .report import Report, pct, plan_guide, table, texts
 
 TEXT = texts("ffn_vs_cnn")
 MODELS = ("ffn", "seedcnn")
@@ -270,15 +270,10 @@ def agreements(runs: dict, summaries: list[dict]) -> dict[str, dict]:
     return out
 
 
-#: what the full run (10 epochs, 60,000 images) took on this project's 2-core CPU, for the first line
-FULL_RUN_MINUTES = 6
-
-
 def plan_line(args, device) -> str:
     what = ("a data subset, 1 epoch: about a minute" if args.quick else
-            f"{args.epochs} epochs of 60,000 images, batch {args.batch_size}: about "
-            f"{max(1, round(FULL_RUN_MINUTES * args.epochs / 10 * 60 / args.batch_size))} min on 2 CPU cores "
-            "(plus 1-2 min compiling the Numba kernels on a cold cache)")
+            f"{args.epochs} epochs of 60,000 images, batch {args.batch_size} ({plan_guide('ffn_vs_cnn')} with the "
+            "defaults, plus 1-2 min compiling the Numba kernels on a cold cache)")
     return (f"ffn_vs_cnn: FFN and SeedCNN, each trained by scratchnet (NumPy + Numba, CPU) and by torch ({device}) "
             f"from the same weights on the same batches; {what}; then the report in {args.out}/")
 
@@ -300,6 +295,7 @@ def run(args) -> Report:
         "agreement": agreement,
         "summaries": [{k: v for k, v in s.items() if k != "report"} | {"final_test": s["report"]} for s in summaries],
         "histories": {f"{n}/{impl}": runs[n][impl]["history"].to_dict() for n in MODELS for impl in IMPLEMENTATIONS},
+        "wall_time_s": time.perf_counter() - t0,
     })
     rep.csv("metrics.csv", summaries, [k for k in summaries[0] if k != "report"])
     rep.figure("curves.png", plot_curves(runs))

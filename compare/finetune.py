@@ -34,7 +34,6 @@ from tqdm.auto import tqdm
 from scratchnet import models as scratch_models
 from scratchnet import train as scratch_train
 from scratchnet.data import normalize
-from scratchnet.fileio import atomic_write
 from scratchnet.recipes import RECIPES
 from scratchnet.recipes import build_optimizer as scratch_optimizer
 from scratchnet.run import History
@@ -49,7 +48,7 @@ from torchref.transfer import to_scratch
 from .cli import add_report_arguments, check_counts, epoch_printer, load_splits, run_report, start
 from .figures import confusion_grid, epoch_axis, pyplot
 from .models import scratch_probabilities, torch_probabilities, torch_side
-from .report import Report, table, texts
+from .report import Report, plan_guide, table, texts
 
 TEXT = texts("finetune")
 #: the workshop's SimpleNN recipe: scratchnet's FFN with the workshop's Normalize((0.5,), (0.5,))
@@ -306,23 +305,17 @@ def run_resnet(args, protocol: str, used: str, splits, device, dev_label: str, p
         train, test = (normalize(xtr, norm), ytr), (normalize(xte, norm), yte)
         hist = scratch_train_and_test(twin, recipe, train, test, args.seed, progress, epoch_printer(name, "scratchnet", t0))
         hist.other["resnet"] = {**model.info, "library": "scratchnet", "model": "scratchnet.models.ResNet18MNIST"}
-        state = twin.resnet.state_dict()
-        rep.written.append(atomic_write(rep.out / f"resnet18_{protocol}_scratchnet.npz", lambda f: np.savez(f, **state)))
+        rep.npz(f"resnet18_{protocol}_scratchnet.npz", twin.resnet.state_dict())
         out["scratchnet"] = ({**common, "history": hist, "library": "scratchnet",
                               "device": f"CPU ({rep.info['processor']})"}, scratch_probabilities(twin, test[0][:1])[0])
     return out
-
-
-#: what a full run (SimpleNN 5 folds + whole set, three protocols by both libraries) took on this project's
-#: 2-core CPU, measured by the committed report (its wall_time_s), for the first line
-FULL_RUN_MINUTES = 30
 
 
 def plan_line(args, device) -> str:
     what = ("a data subset, 1 epoch each" if args.quick else
             f"SimpleNN {args.k}-fold then on all 60,000 images; ResNet18 {', '.join(args.protocols)}, each by "
             f"{' and '.join(args.libraries)} from the same weights")
-    guide = "" if args.quick else f"; about {FULL_RUN_MINUTES} min on 2 CPU cores with the defaults"
+    guide = "" if args.quick else f"; {plan_guide('finetune')} with the defaults"
     return f"finetune: {what} (torch on {device}, scratchnet on the CPU){guide}; then the report in {args.out}/"
 
 

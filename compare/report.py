@@ -12,11 +12,15 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from scratchnet.fileio import atomic_write_text
+import numpy as np
+
+from scratchnet.fileio import atomic_write, atomic_write_text
 
 from . import figures, provenance
 
 TEXTS = Path(__file__).resolve().parent / "texts"
+#: the committed reports, in a checkout of the repository (absent from an installed copy)
+COMMITTED = Path(__file__).resolve().parents[1] / "reports"
 
 #: what a --quick report says after its data line
 QUICK_NOTE = " (**--quick: a subset, one epoch; not comparable with the published numbers**)"
@@ -56,6 +60,24 @@ def data_line(described: dict[str, Any], quick: bool = False) -> str:
     n_test = described.get("n_test")
     what = f"{described['n_train']:,} training" + ("" if n_test is None else f" / {n_test:,} test") + " images"
     return provenance.data_markdown(described["files"], what, QUICK_NOTE if quick else "")
+
+
+def committed_minutes(report: str) -> float | None:
+    """How long the committed full run of ``report`` took (``wall_time_s`` in reports/<report>/history.json), in
+    minutes; None where there is no such run (an installed copy, or a report that does not record it)."""
+    try:
+        return json.loads((COMMITTED / report / "history.json").read_text())["wall_time_s"] / 60
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def plan_guide(report: str) -> str:
+    """'about N min on 2 CPU cores (the committed run)', from :func:`committed_minutes`, or a sentence saying
+    the time is unknown: a plan line states what was measured, never a guess."""
+    minutes = committed_minutes(report)
+    if minutes is None:
+        return "its time on this machine is not known yet"
+    return f"the committed full run took {minutes:.0f} min on 2 CPU cores"
 
 
 class Report:
@@ -106,6 +128,10 @@ class Report:
             w.writerow([cell(r.get(k, "")) for k in fields] if isinstance(r, Mapping) else [cell(v) for v in r])
         return self.text(name, buf.getvalue())
 
+    def npz(self, name: str, arrays: Mapping[str, Any]) -> Path:
+        """Named arrays (e.g. a scratchnet state_dict) in one NumPy .npz file."""
+        return self._wrote(atomic_write(self.out / name, lambda f: np.savez(f, **arrays)))
+
     def figure(self, name: str, fig, dpi: int = 100) -> Path:
         figures.save(fig, self.out / name, dpi=dpi)
         return self._wrote(self.out / name)
@@ -119,4 +145,4 @@ class Report:
         print(f"done in {(time.perf_counter() - t0) / 60:.1f} min", flush=True)
 
 
-__all__ = ["QUICK_NOTE", "Report", "data_line", "pct", "table", "texts"]
+__all__ = ["QUICK_NOTE", "Report", "committed_minutes", "plan_guide", "data_line", "pct", "table", "texts"]

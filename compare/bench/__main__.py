@@ -127,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
     from .._machine import usable_cores
 
     threads = args.threads or usable_cores()
+    if args.child == "evalmem":  # evalmem builds on .children, so it is dispatched here
+        from .evalmem import run_eval_memory_child
+
+        return run_eval_memory_child(args, threads)
     if args.child:
         return run_as_child(args, threads)
     from ..cli import run_report

@@ -141,10 +141,6 @@ def run_as_child(args, threads: int) -> int:
         out = child_jit(args.model, threads)
     elif args.child == "memory":
         out = child_memory(args.model, args.impl, threads, args.images)
-    elif args.child == "evalmem":
-        from .evalmem import child_eval_memory  # it builds on this module
-
-        out = child_eval_memory(args.model, args.impl, threads, args.images)
     else:
         out = child_alone(args.impl, args.model, threads, args.steps, args.reps, args.warmup)
     print(json.dumps(out))
