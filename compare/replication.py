@@ -41,7 +41,7 @@ from scratchnet.run import EpochRecord, History, HistoryError
 from torchref import train as torch_train
 from torchref.data import to_device
 
-from .cli import add_report_arguments, check_counts, load_splits, run_report, start
+from .cli import add_report_arguments, check_counts, epoch_printer, load_splits, run_report, start
 from .figures import epoch_axis, pyplot
 from .models import build_pair, display_name, scratch_side
 from .report import Report, data_line, pct, table, texts
@@ -100,7 +100,7 @@ def load_data(rep: Report, data_dir: str | None, device: torch.device, quick: bo
 
 
 def train_torch(data: dict[str, Any], epochs: int, seed: int, device, progress, *, shuffle: bool = True,
-                normalization: str = "mnist", optimizer=None) -> History:
+                normalization: str = "mnist", optimizer=None, log=None) -> History:
     """ExamplesNet in torch from scratchnet's initial weights for ``seed`` (as scratchnet.train builds them)."""
     twin = build_pair(OFFICIAL, seed, device=device).torch
     model, opt, sched = twin.model, twin.optimizer, twin.scheduler
@@ -109,14 +109,14 @@ def train_torch(data: dict[str, Any], epochs: int, seed: int, device, progress, 
     train, test = data[normalization]
     return torch_train.fit(model, opt, train, epochs=epochs, batch_size=OFFICIAL.batch_size, scheduler=sched,
                            test_data=test, seed=seed, shuffle=shuffle, progress=progress,
-                           model_name=display_name(OFFICIAL.model))
+                           model_name=display_name(OFFICIAL.model), log=log)
 
 
-def train_scratch(data: dict[str, Any], epochs: int, seed: int, progress) -> History:
+def train_scratch(data: dict[str, Any], epochs: int, seed: int, progress, log=None) -> History:
     ours = scratch_side(OFFICIAL, seed)
     return scratch_train.fit(ours.model, ours.optimizer, data["numpy"]["train"], epochs=epochs,
                              batch_size=OFFICIAL.batch_size, scheduler=ours.scheduler, test_data=data["numpy"]["test"],
-                             seed=seed, progress=progress)
+                             seed=seed, progress=progress, log=log)
 
 
 def reuse_scratch_history(path: str | Path, epochs: int, seed: int, n_train: int, n_test: int) -> History:
@@ -364,12 +364,13 @@ def run(args) -> Report:
     if args.scratchnet_history:  # checked before any training, so a wrong file costs nothing
         reused = reuse_scratch_history(args.scratchnet_history, args.epochs, args.seed, data["n_train"], data["n_test"])
     t0 = time.perf_counter()
-    runs["torch"] = train_torch(data, args.epochs, args.seed, device, progress)
+    name = display_name(OFFICIAL.model)
+    runs["torch"] = train_torch(data, args.epochs, args.seed, device, progress, log=epoch_printer(name, "torch", t0))
     runs["torch"].other["device_label"] = f"torch, {info['device']}"
     if reused is not None:
         runs["scratchnet"] = reused
     elif not args.no_scratchnet:
-        runs["scratchnet"] = train_scratch(data, args.epochs, args.seed, progress)
+        runs["scratchnet"] = train_scratch(data, args.epochs, args.seed, progress, log=epoch_printer(name, "scratchnet", t0))
     if "scratchnet" in runs:
         runs["scratchnet"].other["device_label"] = f"scratchnet, CPU ({info['processor']})"
     one_epoch = []
@@ -379,7 +380,7 @@ def run(args) -> Report:
             e = runs["torch"].epochs[0]  # the main torch run's first epoch is this variant
         else:
             e = train_torch(data, 1, v.seed, device, progress, shuffle=v.shuffle, normalization=v.normalization,
-                            optimizer=v.optimizer).epochs[0]
+                            optimizer=v.optimizer, log=epoch_printer(f"variant {v.key}, seed {v.seed}", "torch", t0)).epochs[0]
         one_epoch.append({"key": v.key, "label": v.label, "why": v.why, "seed": v.seed, **e.to_dict()})
     histories = {impl: h.to_dict() for impl, h in runs.items()}
     rep.json("history.json", {"provenance": info, "data": data["described"], "histories": histories, "one_epoch": one_epoch,
