@@ -81,7 +81,9 @@ def test_train_cli_end_to_end(idx_dir, tmp_path):
     state = torch.load(tmp_path / "m.pt", weights_only=True)
     assert list(state) == list(make_model("seedcnn").state_dict())
     (out / "README.md").unlink()
+    (out / "seedcnn_ep2_scratchinit_seed1.png").unlink()
     assert train_main(["summary", str(out)]) == 0 and "| SeedCNN |" in (out / "README.md").read_text()
+    assert (out / "seedcnn_ep2_scratchinit_seed1.png").stat().st_size > 1000, "summary redraws each run's figure"
 
 
 def test_train_cli_runs_as_a_module(idx_dir, tmp_path):

@@ -195,8 +195,14 @@ def write_summary(out: str | os.PathLike, torch_runs: bool | None = None) -> Pat
 
 
 def print_summaries(folders: list[str], torch_runs: bool) -> int:
-    """``python -m scratchnet.train summary [FOLDER ...]`` (torchref.train's likewise): rebuild each folder's summary."""
+    """``python -m scratchnet.train summary [FOLDER ...]`` (torchref.train's likewise): rebuild each folder's
+    summary, and redraw each finished run's figure from its history (the figures follow the current plotting
+    code; every number in them is read from the history file, nothing is retrained)."""
     for folder in folders:
+        for path, history in read_histories(folder):
+            if is_torch(history) == torch_runs:
+                plot_history(history, path.with_suffix(".png"))
+                print(path.with_suffix(".png"))
         print(write_summary(Path(folder), torch_runs=torch_runs))
     return 0
 

@@ -2,7 +2,7 @@
 
     python -m scratchnet.train --model seedcnn                 # Adam 1e-3, batch 60, 10 epochs
     python -m scratchnet.train --model examplesnet --epochs 3  # Adadelta 1.0 + StepLR(1, 0.7), batch 64
-    python -m scratchnet.train summary runs/scratchnet         # rebuild the summary of finished runs
+    python -m scratchnet.train summary runs/scratchnet         # rebuild the summary and figures of finished runs
 
 Each run writes ``<out>/<run>.json`` (history, final test metrics with confusion matrix, provenance),
 ``<out>/<run>.png`` (loss and accuracy per epoch) and refreshes ``<out>/README.md``.

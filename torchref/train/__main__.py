@@ -3,7 +3,7 @@
     python -m torchref.train --model seedcnn                          # Adam 1e-3, batch 60, 10 epochs
     python -m torchref.train --model examplesnet --device cuda --bf16 --channels-last
     python -m torchref.train --model resnet18 --protocol workshop --weights imagenet --image-size 64
-    python -m torchref.train summary reports/mnist_cpu_torch           # rebuild the summary
+    python -m torchref.train summary reports/mnist_cpu_torch           # rebuild the summary and figures
 
 Flags mean what they mean for ``python -m scratchnet.train``. Each run writes ``<out>/<run>.json``,
 ``<out>/<run>.png`` and refreshes ``<out>/README.md``.
