@@ -267,7 +267,13 @@ def test_a_pipe_is_refused_with_its_name(tmp_path):
 
     fifo = tmp_path / "pipe-idx"
     os.mkfifo(fifo)
-    writer = threading.Thread(target=lambda: fifo.write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x01\x07"), daemon=True)
+    def write() -> None:  # the reader refuses the pipe and closes it: the writer's broken pipe is expected
+        try:
+            fifo.write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x01\x07")
+        except BrokenPipeError:
+            pass
+
+    writer = threading.Thread(target=write, daemon=True)
     writer.start()
     with pytest.raises(IDXError, match=rf"{fifo}: not a regular file"):
         read_idx(fifo)
