@@ -105,7 +105,7 @@ def plot_losses(runs: dict[str, dict], folds: list[dict]):
     """Train and test loss per epoch (a colour per model and protocol; scratchnet solid, torch dashed with hollow
     markers, so twins that agree still show both), and SimpleNN's folds."""
     plt = pyplot()
-    fig, (ax, cx, bx) = plt.subplots(1, 3, figsize=(16, 4.6))
+    fig, (ax, cx, bx, lx) = plt.subplots(1, 4, figsize=(19, 4.6), gridspec_kw={"width_ratios": [1, 1, 1, 0.5]})
     colours = {m: f"C{i}" for i, m in enumerate(dict.fromkeys(r["model"] for r in runs.values()))}
     epochs = max(len(r["history"].epochs) for r in runs.values())
     for r in runs.values():
@@ -120,8 +120,8 @@ def plot_losses(runs: dict[str, dict], folds: list[dict]):
     for a in (ax, cx):
         epoch_axis(a, epochs)
         a.grid(alpha=0.3)
-    fig.legend(*ax.get_legend_handles_labels(), loc="lower center", ncol=4, fontsize=8, frameon=False)
-    fig.subplots_adjust(bottom=0.3, wspace=0.35)
+    lx.axis("off")  # the legend's own panel: the layout makes room for it, so it covers no labels
+    lx.legend(*ax.get_legend_handles_labels(), loc="center left", fontsize=8, frameon=False)
     for i, h in enumerate(map(History.from_dict, folds)):
         bx.plot(h.series("epoch"), h.series("train_loss"), "-o", ms=4, alpha=0.8, label=f"fold {i + 1}")
     bx.set(xlabel="epoch", ylabel="train loss (running mean, log scale)", yscale="log",
