@@ -241,6 +241,11 @@ class EarlyStopping:
         return self.stopped
 
 
+def seconds(t: float) -> str:
+    """``12.3 s``, or ``0.042 s`` under a second: a short run's time is not printed as 0.0 s."""
+    return f"{t:.1f} s" if t >= 1 else f"{t:.3f} s"
+
+
 def epoch_line(r: EpochRecord, epochs: int) -> str:
     """``epoch  3/10 | lr 0.001 | train loss 0.0712 acc 97.81% | test loss ... | 12.3 s (4870 img/s)``
     (train: the running mean over the epoch's batches)."""
@@ -250,7 +255,7 @@ def epoch_line(r: EpochRecord, epochs: int) -> str:
         if getattr(r, f"{split}_loss") is not None:
             parts.append(f"{split} loss {getattr(r, f'{split}_loss'):.4f} acc {100 * getattr(r, f'{split}_accuracy'):.2f}%")
     speed = f"{r.images_per_s:.0f} img/s" if r.images_per_s else "- img/s"
-    parts.append(f"{r.time_s:.1f} s ({speed})")
+    parts.append(f"{seconds(r.time_s)} ({speed})")
     return " | ".join(parts)
 
 
@@ -273,5 +278,5 @@ def summarise_folds(folds: list[dict[str, Any]], k: int, stratified: bool) -> di
             "std": dict(zip(FOLD_METRICS, std.tolist()))}
 
 
-__all__ = ["HistoryError", "EpochRecord", "History", "read_histories", "EarlyStopping", "epoch_line",
+__all__ = ["HistoryError", "EpochRecord", "History", "read_histories", "EarlyStopping", "epoch_line", "seconds",
            "FOLD_METRICS", "fold_row", "summarise_folds"]

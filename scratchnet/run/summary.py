@@ -16,7 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from ..fileio import atomic_write, atomic_write_text
-from .history import History, read_histories
+from .history import History, read_histories, seconds
 from .outputs import SUMMARY_MARK
 from .provenance import load_average, peak_rss_mb
 
@@ -220,7 +220,7 @@ def finish_run(history: History, stem: Path, final_test: dict[str, Any], wall0: 
     plot_history(history, figure)
     summary = write_summary(stem.parent, torch_runs=is_torch(history))
     log(f"test accuracy {100 * final_test['accuracy']:.2f} %, macro F1 {100 * final_test['macro_f1']:.2f} %; "
-        f"training took {history.train_time_s:.1f} s (wall time {history.extra['wall_time_s']:.1f} s)")
+        f"training took {seconds(history.train_time_s)} (wall time {seconds(history.extra['wall_time_s'])})")
     log(f"wrote {path}, {figure} and {summary}")
     return history
 
