@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 from pathlib import Path
 
 from scratchnet.run.args import HelpFormatter, positive_int, thread_count
 
-from .children import run_as_child
 from .workload import MODEL_NAMES
 
 QUICK = dict(reps=3, warmup=1, steps={"ffn": 20, "seedcnn": 3, "examplesnet": 1, "resnet18": 1}, infer_reps=3, op_reps=5,
@@ -122,15 +122,26 @@ def bench(args, threads: int):
     return report.write(rep, res, names, baseline, args.quick)
 
 
+def run_as_child(args, threads: int) -> int:
+    """The ``--child`` side of the command line: one measurement, printed as one JSON line."""
+    from .children import child_alone, child_jit, child_memory
+    from .evalmem import child_eval_memory
+
+    measure = {
+        "jit": lambda: child_jit(args.model, threads),
+        "memory": lambda: child_memory(args.model, args.impl, threads, args.images),
+        "evalmem": lambda: child_eval_memory(args.model, args.impl, threads, args.images),
+        "alone": lambda: child_alone(args.impl, args.model, threads, args.steps, args.reps, args.warmup),
+    }
+    print(json.dumps(measure[args.child]()))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     from .._machine import usable_cores
 
     threads = args.threads or usable_cores()
-    if args.child == "evalmem":  # evalmem builds on .children, so it is dispatched here
-        from .evalmem import run_eval_memory_child
-
-        return run_eval_memory_child(args, threads)
     if args.child:
         return run_as_child(args, threads)
     from ..cli import run_report

@@ -135,18 +135,6 @@ def run_child(args: list[str], env: dict | None = None, timeout: float = 3600) -
     return json.loads(line), wall
 
 
-def run_as_child(args, threads: int) -> int:
-    """The ``--child`` side of the command line: one measurement, printed as one JSON line."""
-    if args.child == "jit":
-        out = child_jit(args.model, threads)
-    elif args.child == "memory":
-        out = child_memory(args.model, args.impl, threads, args.images)
-    else:
-        out = child_alone(args.impl, args.model, threads, args.steps, args.reps, args.warmup)
-    print(json.dumps(out))
-    return 0
-
-
 def bench_jit(res: Results, names: list[str], threads: int, bar) -> None:
     for name in names:
         with tempfile.TemporaryDirectory(prefix="numba-cache-") as cache_dir:

@@ -8,7 +8,6 @@ does; the peak above the resident size with the data loaded is what evaluation a
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import nullcontext
 
@@ -49,12 +48,6 @@ def child_eval_memory(model: str, mode: str, threads: int, images: int, batch: i
                 peak_eval_mb=_status_mb("VmHWM") if reset else float("nan"), peak_rss_mb=_maxrss_mb())
 
 
-def run_eval_memory_child(args, threads: int) -> int:
-    """The ``--child evalmem`` side: one measurement, printed as one JSON line."""
-    print(json.dumps(child_eval_memory(args.model, args.impl, threads, args.images)))
-    return 0
-
-
 def bench_eval_memory(res: Results, names: list[str], threads: int, images: int, bar) -> None:
     """Each model of ``names`` evaluated on the test set (its first ``images``; 0: all) with and without no_grad."""
     for name in names:
@@ -72,4 +65,4 @@ def eval_memory_rows(res: Results, display_name) -> list[list]:
              f"{r['peak_eval_mb']:.0f}", f"**{r['median']:.0f}**", f"{r['seconds']:.1f}"] for r in res.section("evalmem")]
 
 
-__all__ = ["EVAL_MODELS", "MODES", "child_eval_memory", "run_eval_memory_child", "bench_eval_memory", "eval_memory_rows"]
+__all__ = ["EVAL_MODELS", "MODES", "child_eval_memory", "bench_eval_memory", "eval_memory_rows"]
