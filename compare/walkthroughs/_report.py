@@ -434,42 +434,41 @@ class Report:
         self._emit(f"![{caption}]({path.name})\n\n*{caption}*", stdout=f"[figure: {path} — {caption}]")
 
     # -- checks ----------------------------------------------------------------------------------
-    def _failed(self, what: str, err: ClaimFailed) -> None:
-        """Strict: raise. Notebook: a visible warning with the numbers; the run goes on."""
+    def _failed(self, what: str, err: ClaimFailed, stacklevel: int = 3) -> None:
+        """Strict: raise. Notebook: a visible warning with the numbers, attributed to the notebook's line
+        (``stacklevel`` frames up); the run goes on."""
         if self.strict:
             raise err
         message = str(err).removeprefix("walkthrough claim failed: ")
         self.failures.append(message)
         self.checks.append((what, "FAILED", ""))
-        warnings.warn(f"{self.name}: claim failed: {message}", ClaimWarning, stacklevel=3)
+        warnings.warn(f"{self.name}: claim failed: {message}", ClaimWarning, stacklevel=stacklevel)
         self._emit(f"- ⚠️ **claim FAILED**: {message}")
+
+    def _verify(self, name: str, a: Any, b: Any, tol: float, labels: tuple[str, str]) -> tuple[str, float] | None:
+        """Run ``check_close`` and record the check's row; (its description, the error), or None when it failed
+        (the failure is recorded and, in a notebook, warned about)."""
+        what = f"{name}: {labels[0]} = {labels[1]}"
+        try:
+            err = check_close(name, a, b, tol, labels)
+        except ClaimFailed as failure:
+            self._failed(what, failure, stacklevel=4)  # one frame more: check_close / parity -> _verify
+            return None
+        self.checks.append((what, "identical" if tol == 0 else f"{err:.1e}", "0 (bit for bit)" if tol == 0 else f"{tol:.0e}"))
+        return what, err
 
     def check_close(self, name: str, a: Any, b: Any, tol: float, labels: tuple[str, str] = ("a", "b")) -> None:
         """``check_close`` that also records the check in the report (a line now, a row at the end).
         Returns None, so that a notebook cell ending in a check shows no number."""
-        what = f"{name}: {labels[0]} = {labels[1]}"
-        try:
-            err = check_close(name, a, b, tol, labels)
-        except ClaimFailed as failure:
-            self._failed(what, failure)
-            return
-        if tol == 0:
-            self.checks.append((what, "identical", "0 (bit for bit)"))
-            self._emit(f"- check ✓ {what} (bit for bit)")
-        else:
-            self.checks.append((what, f"{err:.1e}", f"{tol:.0e}"))
-            self._emit(f"- check ✓ {what} (error {err:.1e} ≤ {tol:.0e})")
+        verified = self._verify(name, a, b, tol, labels)
+        if verified is not None:
+            what, err = verified
+            self._emit(f"- check ✓ {what} (bit for bit)" if tol == 0 else f"- check ✓ {what} (error {err:.1e} ≤ {tol:.0e})")
 
     def parity(self, name: str, a: Any, b: Any, tol: float, labels: tuple[str, str] = ("a", "b")) -> None:
         """A routine parity check: verified as strictly as ``check_close``, but not shown inline — it
         goes to the walkthrough's appendix table only (the lesson keeps the checks that teach)."""
-        what = f"{name}: {labels[0]} = {labels[1]}"
-        try:
-            err = check_close(name, a, b, tol, labels)
-        except ClaimFailed as failure:
-            self._failed(what, failure)
-            return
-        self.checks.append((what, "identical" if tol == 0 else f"{err:.1e}", "0 (bit for bit)" if tol == 0 else f"{tol:.0e}"))
+        self._verify(name, a, b, tol, labels)
 
     def claim(self, condition: Any, message: str, measured: str = "") -> None:
         """``claim`` that also records the claim in the report."""
