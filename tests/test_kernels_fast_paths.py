@@ -203,3 +203,68 @@ def test_malloc_tuning_is_applied_once_and_says_what_it_did():
 
     assert isinstance(_malloc.status, str) and _malloc.status
     assert _malloc.tune_malloc() == _malloc.status
+
+
+def _adam_numpy(p, grad, state, lr, beta1, beta2, eps, wd, amsgrad, maximize):
+    """torch's single-tensor Adam as NumPy array expressions (the optimiser's code before its kernel)."""
+    state["step"] = state.get("step", 0) + 1
+    m = state.setdefault("exp_avg", np.zeros_like(p))
+    v = state.setdefault("exp_avg_sq", np.zeros_like(p))
+    g = np.negative(grad) if maximize else grad
+    if wd != 0:
+        g = g + wd * p
+    w = p.dtype.type(1 - beta1)
+    diff = g - m
+    if abs(w) < 0.5:
+        diff *= w
+        m += diff
+    else:
+        diff *= p.dtype.type(1) - w
+        np.subtract(g, diff, out=m)
+    v *= beta2
+    v += (1 - beta2) * g * g
+    step = state["step"]
+    if amsgrad:
+        vmax = state.setdefault("max_exp_avg_sq", np.zeros_like(p))
+        np.maximum(vmax, v, out=vmax)
+        denom = np.sqrt(vmax)
+    else:
+        denom = np.sqrt(v)
+    denom /= (1 - beta2**step) ** 0.5
+    denom += eps
+    update = (lr / (1 - beta1**step)) * m
+    update /= denom
+    p -= update
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("kw", [dict(), dict(betas=(0.3, 0.5)), dict(weight_decay=0.1, maximize=True),
+                                dict(amsgrad=True, betas=(0.7, 0.9), eps=1e-6)],
+                         ids=["defaults", "lerp-high-branch", "decay-maximize", "amsgrad"])
+def test_adam_kernel_same_bits_as_numpy_expressions(dtype, kw):
+    from scratchnet.nn.module import Parameter
+    from scratchnet.optim import Adam
+
+    rng = np.random.default_rng(3)
+    shapes = [(7, 5), (5,), (3, 1, 2, 2)]
+    ours = [Parameter(rng.standard_normal(s).astype(dtype)) for s in shapes]
+    ref = [p.data.copy() for p in ours]
+    # a transposed (non-contiguous) parameter: the kernel works on a copy and writes it back
+    ours.append(Parameter(rng.standard_normal((4, 6)).astype(dtype).T))
+    ref.append(ours[-1].data.copy())
+    opt = Adam(ours, lr=1e-2, **kw)
+    states = [{} for _ in ref]
+    betas = kw.get("betas", (0.9, 0.999))
+    for step in range(25):
+        for p in ours:
+            p.grad = rng.standard_normal(p.data.shape).astype(dtype) * (10.0 if step % 7 == 0 else 0.1)
+        for p, r, st in zip(ours, ref, states):
+            _adam_numpy(r, p.grad, st, 1e-2, *betas, kw.get("eps", 1e-8), kw.get("weight_decay", 0.0),
+                        kw.get("amsgrad", False), kw.get("maximize", False))
+        opt.step()
+        for i, (p, r) in enumerate(zip(ours, ref)):
+            np.testing.assert_array_equal(p.data, r, err_msg=f"param {i} after step {step + 1}")
+    for p, st in zip(ours, states):
+        for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
+            if key in st:
+                np.testing.assert_array_equal(opt.state[p][key], st[key], err_msg=key)

@@ -26,6 +26,7 @@ from .im2row import im2row, nchw_to_rows, row2im, rows_to_nchw
 from .batchnorm import batchnorm_apply, batchnorm_backward_input, batchnorm_backward_sums, batchnorm_stats
 from .linear import linear_forward, matmul
 from .pool import maxpool2d_backward, maxpool2d_forward, maxpool2d_forward_2x2
+from .optim import adam_update
 
 __all__ = [
     "conv2d_forward",
@@ -54,4 +55,5 @@ __all__ = [
     "batchnorm_apply",
     "batchnorm_backward_sums",
     "batchnorm_backward_input",
+    "adam_update",
 ]

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from scratchnet import kernels
 from scratchnet.nn.module import Parameter
 from scratchnet.optim.optimizer import Optimizer, ParamsT, _check_bool, _check_real
 
@@ -103,50 +104,29 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = np.zeros_like(p)
             if amsgrad:
                 state["max_exp_avg_sq"] = np.zeros_like(p)
+        for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):  # the kernel updates flat views of them
+            if key in state and not (state[key].flags.c_contiguous and state[key].dtype == p.dtype):
+                state[key] = np.ascontiguousarray(state[key], dtype=p.dtype)
         exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         state["step"] += 1
         step = state["step"]
 
-        g = np.negative(grad) if group["maximize"] else grad  # never write into param.grad
-        if weight_decay != 0:
-            g = g + weight_decay * p
-
-        _lerp_(exp_avg, g, 1 - beta1)  # m <- m + (1 - beta1) * (g - m)
-        exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * g * g  # evaluated as ((1 - beta2) * g) * g, like torch's addcmul
-
         bias_correction1 = 1 - beta1**step
         bias_correction2 = 1 - beta2**step
-        step_size = lr / bias_correction1
-        bias_correction2_sqrt = bias_correction2**0.5
+        if amsgrad and "max_exp_avg_sq" not in state:  # amsgrad switched on after some steps
+            state["max_exp_avg_sq"] = np.zeros_like(p)
+        # one pass per parameter, the NumPy expressions of torch's single-tensor Adam element by element:
+        # g <- -g (maximize); g <- g + wd * p; m <- lerp(m, g, 1 - beta1); v <- v * beta2 + ((1 - beta2) * g) * g;
+        # vmax <- max(vmax, v) (amsgrad); p <- p - (lr / bc1 * m) / (sqrt(v or vmax) / sqrt(bc2) + eps),
+        # every scalar rounded to the parameter's dtype first, as NumPy does with a Python float
+        t = p.dtype.type
+        w = t(1 - beta1)
+        flat = p if p.flags.c_contiguous else np.ascontiguousarray(p)
+        vmax = state["max_exp_avg_sq"] if amsgrad else exp_avg_sq
+        kernels.adam_update(flat.reshape(-1), np.ascontiguousarray(grad, dtype=p.dtype).reshape(-1),
+                            exp_avg.reshape(-1), exp_avg_sq.reshape(-1), vmax.reshape(-1), bool(amsgrad),
+                            bool(group["maximize"]), t(weight_decay), w, t(1) - w, t(beta2), t(1 - beta2),
+                            t(bias_correction2**0.5), t(eps), t(lr / bias_correction1))
+        if flat is not p:
+            p[...] = flat
 
-        if amsgrad:
-            if "max_exp_avg_sq" not in state:  # amsgrad switched on after some steps
-                state["max_exp_avg_sq"] = np.zeros_like(p)
-            np.maximum(state["max_exp_avg_sq"], exp_avg_sq, out=state["max_exp_avg_sq"])
-            denom = np.sqrt(state["max_exp_avg_sq"])
-        else:
-            denom = np.sqrt(exp_avg_sq)
-        denom /= bias_correction2_sqrt
-        denom += eps
-
-        update = step_size * exp_avg  # torch's addcdiv: p + value * t1 / t2, i.e. (value * t1) / t2
-        update /= denom
-        p -= update
-
-
-def _lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> np.ndarray:
-    r"""In place, ``start <- start + weight * (end - start)``, with torch's two-branch formula.
-
-    For :math:`|w| < 0.5` torch computes :math:`s + w(e - s)`, otherwise :math:`e - (e - s)(1 - w)`
-    (more accurate near :math:`w = 1`); the weight is first rounded to the arrays' dtype.
-    """
-    w = start.dtype.type(weight)
-    diff = end - start
-    if abs(w) < 0.5:
-        diff *= w
-        start += diff
-    else:
-        diff *= start.dtype.type(1) - w
-        np.subtract(end, diff, out=start)
-    return start

@@ -1,0 +1,41 @@
+"""Optimiser update kernels: one pass over a parameter instead of NumPy's eight.
+
+Adam's update written element by element with the same float operations, in the same order and the same
+dtype as the NumPy expression it replaces (torch's single-tensor Adam), so the result is bit-for-bit that
+of the array code; it just reads and writes each array once. One thread: a parameter of MNIST size takes
+microseconds, and each element is computed on its own.
+"""
+
+import numba as nb
+import numpy as np
+
+
+@nb.njit(cache=True)
+def adam_update(p, g, m, v, vmax, amsgrad, negate, wd, w, one_minus_w, beta2, one_minus_beta2, bc2_sqrt, eps,
+                step_size):
+    """One Adam step on flattened, contiguous arrays of one dtype, in place (g is only read).
+
+    g' = -g if negate; g' += wd * p if wd != 0; m <- lerp(m, g', w) (torch's two branches: m + w (g' - m)
+    for |w| < 0.5, else g' - (g' - m) * one_minus_w); v <- v * beta2 + (one_minus_beta2 * g') * g';
+    vmax <- max(vmax, v) if amsgrad; p <- p - (step_size * m) / (sqrt(v or vmax) / bc2_sqrt + eps).
+    The scalars arrive already rounded to the arrays' dtype, as NumPy rounds a Python float.
+    """
+    low = abs(w) < 0.5
+    for i in range(p.shape[0]):
+        gi = -g[i] if negate else g[i]
+        if wd != 0:
+            gi = gi + wd * p[i]
+        mi = m[i]
+        if low:
+            mi = mi + (gi - mi) * w
+        else:
+            mi = gi - (gi - mi) * one_minus_w
+        m[i] = mi
+        vi = v[i] * beta2 + (one_minus_beta2 * gi) * gi
+        v[i] = vi
+        if amsgrad:
+            if vi < vmax[i] or vmax[i] != vmax[i]:  # np.maximum: NaN wins
+                vi = vmax[i]
+            vmax[i] = vi
+        denom = np.sqrt(vi) / bc2_sqrt + eps
+        p[i] = p[i] - (step_size * mi) / denom
