@@ -52,7 +52,7 @@ class SeedCNN(nn.Sequential):
 
 class SpeedCNN(nn.Sequential):
     """The twin of ``scratchnet.models.SpeedCNN`` (same arguments, same layer names): Conv(1->c1, k, p=k//2)
-    [-> BatchNorm] -> ReLU -> MaxPool(2) -> Conv(c1->c2, 3, p1) [-> BatchNorm] -> ReLU -> MaxPool(2) -> Flatten
+    [-> BatchNorm] -> MaxPool(2) -> ReLU -> Conv(c1->c2, 3, p1) [-> BatchNorm] -> MaxPool(2) -> ReLU -> Flatten
     -> Linear(c2*7*7, hidden) -> ReLU -> Linear(hidden, 10) (or one Linear(c2*7*7, 10) with ``hidden=0``)."""
 
     outputs_log_probs = False
@@ -62,9 +62,9 @@ class SpeedCNN(nn.Sequential):
         c1, c2 = channels
         layers: list[tuple[str, nn.Module]] = [("conv1", nn.Conv2d(1, c1, kernel_size, padding=kernel_size // 2, bias=not batch_norm))]
         layers += [("bn1", nn.BatchNorm2d(c1))] if batch_norm else []
-        layers += [("relu1", nn.ReLU()), ("pool1", nn.MaxPool2d(2)), ("conv2", nn.Conv2d(c1, c2, 3, padding=1, bias=not batch_norm))]
+        layers += [("pool1", nn.MaxPool2d(2)), ("relu1", nn.ReLU()), ("conv2", nn.Conv2d(c1, c2, 3, padding=1, bias=not batch_norm))]
         layers += [("bn2", nn.BatchNorm2d(c2))] if batch_norm else []
-        layers += [("relu2", nn.ReLU()), ("pool2", nn.MaxPool2d(2)), ("flatten", nn.Flatten())]
+        layers += [("pool2", nn.MaxPool2d(2)), ("relu2", nn.ReLU()), ("flatten", nn.Flatten())]
         if hidden:
             layers += [("fc1", nn.Linear(c2 * 7 * 7, hidden)), ("relu3", nn.ReLU()), ("fc2", nn.Linear(hidden, 10))]
         else:
