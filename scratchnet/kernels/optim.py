@@ -3,14 +3,16 @@
 Adam's update written element by element with the same float operations, in the same order and the same
 dtype as the NumPy expression it replaces (torch's single-tensor Adam), so the result is bit-for-bit that
 of the array code; it just reads and writes each array once. One thread: a parameter of MNIST size takes
-microseconds, and each element is computed on its own.
+microseconds, and each element is computed on its own. ``error_model="numpy"``: a division by zero gives
+inf or NaN as in NumPy (and torch) instead of raising, and without that check in the loop LLVM vectorises it
+(the usual case runs some six times faster than with Numba's default Python error model).
 """
 
 import numba as nb
 import numpy as np
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, error_model="numpy")
 def adam_update(p, g, m, v, vmax, amsgrad, negate, wd, w, one_minus_w, beta2, one_minus_beta2, bc2_sqrt, eps,
                 step_size):
     """One Adam step on flattened, contiguous arrays of one dtype, in place (g is only read).
@@ -21,6 +23,15 @@ def adam_update(p, g, m, v, vmax, amsgrad, negate, wd, w, one_minus_w, beta2, on
     The scalars arrive already rounded to the arrays' dtype, as NumPy rounds a Python float.
     """
     low = abs(w) < 0.5
+    if low and not negate and wd == 0 and not amsgrad:  # the usual case, branch-free so that it vectorises
+        for i in range(p.shape[0]):
+            gi = g[i]
+            mi = m[i] + (gi - m[i]) * w
+            m[i] = mi
+            vi = v[i] * beta2 + (one_minus_beta2 * gi) * gi
+            v[i] = vi
+            p[i] = p[i] - (step_size * mi) / (np.sqrt(vi) / bc2_sqrt + eps)
+        return
     for i in range(p.shape[0]):
         gi = -g[i] if negate else g[i]
         if wd != 0:
