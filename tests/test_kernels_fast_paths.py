@@ -268,3 +268,68 @@ def test_adam_kernel_same_bits_as_numpy_expressions(dtype, kw):
         for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):
             if key in st:
                 np.testing.assert_array_equal(opt.state[p][key], st[key], err_msg=key)
+
+
+def _sgd_numpy(p, grad, state, lr, momentum=0.0, dampening=0.0, weight_decay=0.0, nesterov=False, maximize=False):
+    """torch's single-tensor SGD as NumPy array expressions (the optimiser's code before its kernel)."""
+    d_p = np.negative(grad) if maximize else grad
+    if weight_decay != 0:
+        d_p = d_p + weight_decay * p
+    if momentum != 0:
+        buf = state.get("momentum_buffer")
+        if buf is None:
+            buf = state["momentum_buffer"] = np.array(d_p, copy=True)
+        else:
+            buf *= momentum
+            buf += (1 - dampening) * d_p
+        d_p = d_p + momentum * buf if nesterov else buf
+    p -= lr * d_p
+
+
+def _adadelta_numpy(p, grad, state, lr, rho=0.9, eps=1e-6, weight_decay=0.0, maximize=False):
+    """torch's single-tensor Adadelta as NumPy array expressions (the optimiser's code before its kernel)."""
+    sq = state.setdefault("square_avg", np.zeros_like(p))
+    acc = state.setdefault("acc_delta", np.zeros_like(p))
+    g = np.negative(grad) if maximize else grad
+    if weight_decay != 0:
+        g = g + weight_decay * p
+    sq *= rho
+    sq += (1 - rho) * g * g
+    std = np.sqrt(sq + eps)
+    delta = np.sqrt(acc + eps)
+    delta /= std
+    delta *= g
+    acc *= rho
+    acc += (1 - rho) * delta * delta
+    p -= lr * delta
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("name,kw", [
+    ("SGD", dict()), ("SGD", dict(momentum=0.9)), ("SGD", dict(momentum=0.9, nesterov=True, weight_decay=1e-3)),
+    ("SGD", dict(momentum=0.8, dampening=0.3, maximize=True)),
+    ("Adadelta", dict()), ("Adadelta", dict(rho=0.5, eps=1e-4, weight_decay=0.1, maximize=True)),
+], ids=["sgd-plain", "sgd-momentum", "sgd-nesterov-decay", "sgd-dampening-maximize", "adadelta", "adadelta-all"])
+def test_sgd_adadelta_kernels_same_bits_as_numpy_expressions(dtype, name, kw):
+    from scratchnet import optim
+    from scratchnet.nn.module import Parameter
+
+    rng = np.random.default_rng(4)
+    ours = [Parameter(rng.standard_normal(s).astype(dtype)) for s in [(6, 5), (5,), (2, 3, 3)]]
+    ours.append(Parameter(rng.standard_normal((4, 6)).astype(dtype).T))  # non-contiguous
+    ref = [p.data.copy() for p in ours]
+    lr = 0.05 if name == "SGD" else 1.0
+    opt = getattr(optim, name)(ours, lr=lr, **kw)
+    states = [{} for _ in ref]
+    update = _sgd_numpy if name == "SGD" else _adadelta_numpy
+    for step in range(20):
+        for p in ours:
+            p.grad = rng.standard_normal(p.data.shape).astype(dtype)
+        for p, r, st in zip(ours, ref, states):
+            update(r, p.grad, st, lr, **kw)
+        opt.step()
+        for i, (p, r) in enumerate(zip(ours, ref)):
+            np.testing.assert_array_equal(p.data, r, err_msg=f"{name} param {i} after step {step + 1}")
+    for p, st in zip(ours, states):
+        for key, value in st.items():
+            np.testing.assert_array_equal(opt.state[p][key], value, err_msg=key)

@@ -26,7 +26,7 @@ from .im2row import im2row, nchw_to_rows, row2im, rows_to_nchw
 from .batchnorm import batchnorm_apply, batchnorm_backward_input, batchnorm_backward_sums, batchnorm_stats
 from .linear import linear_forward, matmul
 from .pool import maxpool2d_backward, maxpool2d_forward, maxpool2d_forward_2x2
-from .optim import adam_update
+from .optim import adadelta_update, adam_update, sgd_update
 
 __all__ = [
     "conv2d_forward",
@@ -56,4 +56,6 @@ __all__ = [
     "batchnorm_backward_sums",
     "batchnorm_backward_input",
     "adam_update",
+    "adadelta_update",
+    "sgd_update",
 ]

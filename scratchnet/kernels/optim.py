@@ -50,3 +50,41 @@ def adam_update(p, g, m, v, vmax, amsgrad, negate, wd, w, one_minus_w, beta2, on
             vmax[i] = vi
         denom = np.sqrt(vi) / bc2_sqrt + eps
         p[i] = p[i] - (step_size * mi) / denom
+
+
+@nb.njit(cache=True, error_model="numpy")
+def adadelta_update(p, g, square_avg, acc_delta, negate, wd, rho, one_minus_rho, eps, lr):
+    """One Adadelta step on flattened, contiguous arrays of one dtype, in place (g is only read).
+
+    g' = -g if negate; g' += wd * p if wd != 0; s <- s * rho + (one_minus_rho * g') * g';
+    delta = sqrt(a + eps) / sqrt(s + eps) * g'; a <- a * rho + (one_minus_rho * delta) * delta; p <- p - lr * delta.
+    """
+    for i in range(p.shape[0]):
+        gi = -g[i] if negate else g[i]
+        if wd != 0:
+            gi = gi + wd * p[i]
+        si = square_avg[i] * rho + (one_minus_rho * gi) * gi
+        square_avg[i] = si
+        delta = np.sqrt(acc_delta[i] + eps) / np.sqrt(si + eps) * gi
+        acc_delta[i] = acc_delta[i] * rho + (one_minus_rho * delta) * delta
+        p[i] = p[i] - lr * delta
+
+
+@nb.njit(cache=True, error_model="numpy")
+def sgd_update(p, g, buf, first, negate, wd, momentum, one_minus_dampening, nesterov, lr):
+    """One SGD step on flattened, contiguous arrays of one dtype, in place (g is only read).
+
+    d = -g if negate; d += wd * p if wd != 0; with a momentum buffer (``buf`` of p's length; length 0: no
+    momentum): buf <- d on the ``first`` step, else buf * momentum + one_minus_dampening * d; then
+    d <- d + momentum * buf (Nesterov) or buf. p <- p - lr * d.
+    """
+    use_buf = buf.shape[0] > 0
+    for i in range(p.shape[0]):
+        d = -g[i] if negate else g[i]
+        if wd != 0:
+            d = d + wd * p[i]
+        if use_buf:
+            b = d if first else buf[i] * momentum + one_minus_dampening * d
+            buf[i] = b
+            d = d + momentum * b if nesterov else b
+        p[i] = p[i] - lr * d

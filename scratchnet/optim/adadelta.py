@@ -10,8 +10,9 @@ from typing import Any
 
 import numpy as np
 
+from scratchnet import kernels
 from scratchnet.nn.module import Parameter
-from scratchnet.optim.optimizer import Optimizer, ParamsT, _check_real
+from scratchnet.optim.optimizer import Optimizer, ParamsT, _check_real, contiguous_state
 
 __all__ = ["Adadelta"]
 
@@ -88,19 +89,16 @@ class Adadelta(Optimizer):
             state["step"] = 0
             state["square_avg"] = np.zeros_like(p)
             state["acc_delta"] = np.zeros_like(p)
-        square_avg, acc_delta = state["square_avg"], state["acc_delta"]
         state["step"] += 1
 
-        g = np.negative(grad) if group["maximize"] else grad  # never write into param.grad
-        if weight_decay != 0:
-            g = g + weight_decay * p
-
-        square_avg *= rho
-        square_avg += (1 - rho) * g * g  # ((1 - rho) * g) * g, like torch's addcmul
-        std = np.sqrt(square_avg + eps)
-        delta = np.sqrt(acc_delta + eps)
-        delta /= std
-        delta *= g
-        acc_delta *= rho
-        acc_delta += (1 - rho) * delta * delta
-        p -= lr * delta
+        # one pass per parameter, torch's single-tensor Adadelta as NumPy would evaluate it element by element:
+        # g <- -g (maximize); g <- g + wd * p; s <- s * rho + ((1 - rho) * g) * g;
+        # delta = sqrt(a + eps) / sqrt(s + eps) * g; a <- a * rho + ((1 - rho) * delta) * delta; p <- p - lr * delta,
+        # every scalar rounded to the parameter's dtype first, as NumPy does with a Python float
+        t = p.dtype.type
+        flat = contiguous_state(p, state, ("square_avg", "acc_delta"))
+        kernels.adadelta_update(flat.reshape(-1), np.ascontiguousarray(grad, dtype=p.dtype).reshape(-1),
+                                state["square_avg"].reshape(-1), state["acc_delta"].reshape(-1),
+                                bool(group["maximize"]), t(weight_decay), t(rho), t(1 - rho), t(eps), t(lr))
+        if flat is not p:
+            p[...] = flat

@@ -12,7 +12,7 @@ import numpy as np
 
 from scratchnet import kernels
 from scratchnet.nn.module import Parameter
-from scratchnet.optim.optimizer import Optimizer, ParamsT, _check_bool, _check_real
+from scratchnet.optim.optimizer import Optimizer, ParamsT, contiguous_state, _check_bool, _check_real
 
 __all__ = ["Adam"]
 
@@ -104,10 +104,6 @@ class Adam(Optimizer):
             state["exp_avg_sq"] = np.zeros_like(p)
             if amsgrad:
                 state["max_exp_avg_sq"] = np.zeros_like(p)
-        for key in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"):  # the kernel updates flat views of them
-            if key in state and not (state[key].flags.c_contiguous and state[key].dtype == p.dtype):
-                state[key] = np.ascontiguousarray(state[key], dtype=p.dtype)
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         state["step"] += 1
         step = state["step"]
 
@@ -121,7 +117,8 @@ class Adam(Optimizer):
         # every scalar rounded to the parameter's dtype first, as NumPy does with a Python float
         t = p.dtype.type
         w = t(1 - beta1)
-        flat = p if p.flags.c_contiguous else np.ascontiguousarray(p)
+        flat = contiguous_state(p, state, ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"))
+        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
         vmax = state["max_exp_avg_sq"] if amsgrad else exp_avg_sq
         kernels.adam_update(flat.reshape(-1), np.ascontiguousarray(grad, dtype=p.dtype).reshape(-1),
                             exp_avg.reshape(-1), exp_avg_sq.reshape(-1), vmax.reshape(-1), bool(amsgrad),

@@ -17,7 +17,7 @@ import numpy as np
 
 from scratchnet.nn.module import Parameter
 
-__all__ = ["Optimizer", "ParamsT", "flatten_state", "unflatten_state", "STRUCTURE_KEY"]
+__all__ = ["Optimizer", "ParamsT", "flatten_state", "unflatten_state", "STRUCTURE_KEY", "contiguous_state"]
 
 #: What an optimiser accepts: Parameters, ``(name, Parameter)`` pairs, or dicts of parameter groups.
 ParamsT = Union[Iterable[Parameter], Iterable[tuple[str, Parameter]], Iterable[dict[str, Any]]]
@@ -472,3 +472,16 @@ def unflatten_state(flat: Mapping[str, np.ndarray]) -> Any:
         return node
 
     return decode(structure)
+
+
+def contiguous_state(p: np.ndarray, state: dict[str, Any], keys: Iterable[str]) -> np.ndarray:
+    """Ready a parameter and its state buffers for an update kernel, which works on flat views.
+
+    The buffers named by ``keys`` (those present) become C-contiguous arrays of ``p``'s dtype (a state loaded
+    from elsewhere may be neither); returns ``p`` itself when it is C-contiguous, else a contiguous copy, which
+    the caller writes back into ``p`` after the update.
+    """
+    for key in keys:
+        if state.get(key) is not None and not (state[key].flags.c_contiguous and state[key].dtype == p.dtype):
+            state[key] = np.ascontiguousarray(state[key], dtype=p.dtype)
+    return p if p.flags.c_contiguous else np.ascontiguousarray(p)

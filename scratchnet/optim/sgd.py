@@ -9,8 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from scratchnet import kernels
 from scratchnet.nn.module import Parameter
-from scratchnet.optim.optimizer import Optimizer, ParamsT, _check_bool, _check_real
+from scratchnet.optim.optimizer import Optimizer, ParamsT, _check_bool, _check_real, contiguous_state
 
 __all__ = ["SGD"]
 
@@ -93,16 +94,17 @@ class SGD(Optimizer):
         weight_decay = float(group["weight_decay"])
         p = param.data
 
-        d_p = np.negative(grad) if group["maximize"] else grad  # never write into param.grad
-        if weight_decay != 0:
-            d_p = d_p + weight_decay * p
-        if momentum != 0:
-            buf = state.get("momentum_buffer")
-            if buf is None:
-                buf = np.array(d_p, copy=True)
-                state["momentum_buffer"] = buf
-            else:
-                buf *= momentum
-                buf += (1 - dampening) * d_p
-            d_p = d_p + momentum * buf if group["nesterov"] else buf
-        p -= lr * d_p
+        # one pass per parameter, torch's single-tensor SGD as NumPy would evaluate it element by element:
+        # d <- -g (maximize); d <- d + wd * p; buf <- d (first step) or buf * momentum + (1 - dampening) * d;
+        # d <- d + momentum * buf (Nesterov) or buf; p <- p - lr * d, every scalar rounded to p's dtype first
+        t = p.dtype.type
+        flat = contiguous_state(p, state, ("momentum_buffer",))
+        first = momentum != 0 and state.get("momentum_buffer") is None
+        if first:
+            state["momentum_buffer"] = np.empty_like(flat)
+        buf = state["momentum_buffer"].reshape(-1) if momentum != 0 else np.empty(0, dtype=p.dtype)
+        kernels.sgd_update(flat.reshape(-1), np.ascontiguousarray(grad, dtype=p.dtype).reshape(-1), buf, first,
+                           bool(group["maximize"]), t(weight_decay), t(momentum), t(1 - dampening),
+                           bool(group["nesterov"]), t(lr))
+        if flat is not p:
+            p[...] = flat
