@@ -48,11 +48,12 @@ def test_maxpool_fast_equals_naive_including_ties_and_nan(k, s, p, ties):
     np.testing.assert_array_equal(ops.maxpool2d_backward(dout, cache), naive.maxpool2d_backward_naive(dout, x, k, s, p))
 
 
-def test_softmax_cross_entropy_fast_equals_textbook():
+@pytest.mark.parametrize("smoothing", [0.0, 0.1])
+def test_softmax_cross_entropy_fast_equals_textbook(smoothing):
     rng = np.random.default_rng(2)
     z, y = rng.standard_normal((6, 10)) * 4, rng.integers(0, 10, size=6)
-    loss, dz = ops.softmax_cross_entropy(z, y)
-    nloss, ndz = naive.softmax_cross_entropy_naive(z, y)
+    loss, dz = ops.softmax_cross_entropy(z, y, label_smoothing=smoothing)
+    nloss, ndz = naive.softmax_cross_entropy_naive(z, y, label_smoothing=smoothing)
     assert loss == pytest.approx(nloss, rel=1e-12)
     np.testing.assert_allclose(dz, ndz, rtol=1e-12, atol=1e-15)
 

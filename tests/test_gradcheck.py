@@ -72,7 +72,8 @@ def test_dropout_passes_gradcheck_with_its_mask_replayed():
     _assert_passes(gradcheck.check_module(snn.Dropout(0.3, rng=5), x))
 
 
-@pytest.mark.parametrize("loss", [snn.CrossEntropyLoss(), snn.CrossEntropyLoss(reduction="sum"), snn.NLLLoss()])
+@pytest.mark.parametrize("loss", [snn.CrossEntropyLoss(), snn.CrossEntropyLoss(reduction="sum"),
+                                  snn.CrossEntropyLoss(label_smoothing=0.2), snn.NLLLoss()])
 def test_losses_pass_gradcheck(loss):
     rng = np.random.default_rng(6)
     scores = rng.standard_normal((5, 10)) * 3

@@ -109,14 +109,15 @@ def test_log_softmax_matches_torch(dtype):
 @pytest.mark.parametrize("dtype", DTYPES, ids=["f64", "f32"])
 @pytest.mark.parametrize("scale", [1.0, 30.0, 1e4], ids=["unit", "large", "1e4"])
 @pytest.mark.parametrize("reduction", ["mean", "sum"])
-def test_cross_entropy_matches_torch_and_stays_finite(scale, reduction, dtype):
+@pytest.mark.parametrize("smoothing", [0.0, 0.1, 1.0], ids=["hard", "smooth0.1", "smooth1"])
+def test_cross_entropy_matches_torch_and_stays_finite(scale, reduction, dtype, smoothing):
     rng = np.random.default_rng(9)
     z = (rng.standard_normal((5, 10)) * scale).astype(dtype)
     y = rng.integers(0, 10, size=5)
-    crit = snn.CrossEntropyLoss(reduction=reduction)
+    crit = snn.CrossEntropyLoss(reduction=reduction, label_smoothing=smoothing)
     loss = crit(z, y)
     tz = torch.from_numpy(z.copy()).requires_grad_(True)
-    tloss = torch.nn.functional.cross_entropy(tz, torch.from_numpy(y), reduction=reduction)
+    tloss = torch.nn.functional.cross_entropy(tz, torch.from_numpy(y), reduction=reduction, label_smoothing=smoothing)
     tloss.backward()
     assert np.isfinite(loss)
     rtol = 1e-5 if dtype == np.float32 else 1e-10
@@ -144,6 +145,12 @@ def test_nll_loss_matches_torch(dtype):
 def test_losses_reject_labels_out_of_range(crit, labels):
     with pytest.raises(ValueError, match=r"out of range: expected 0 <= label < 10"):
         crit(np.zeros((3, 10), dtype=np.float32), np.array(labels))
+
+
+@pytest.mark.parametrize("bad", [-0.1, 1.5, "0.1", True, float("nan")])
+def test_cross_entropy_rejects_label_smoothing_outside_0_1(bad):
+    with pytest.raises(ValueError, match=r"CrossEntropyLoss: label_smoothing must be a number between 0\.0 and 1\.0"):
+        snn.CrossEntropyLoss(label_smoothing=bad)
 
 
 def test_losses_reject_float_labels_and_wrong_shapes():

@@ -20,6 +20,7 @@ class _Loss(Module):
         if reduction not in ops.loss.REDUCTIONS:
             raise ValueError(f"{type(self).__name__}: reduction must be one of {ops.loss.REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
+        self._op_kwargs: dict = {}
 
     def __call__(self, scores: np.ndarray, target: np.ndarray) -> float:  # type: ignore[override]
         return self.forward(scores, target)
@@ -31,7 +32,7 @@ class _Loss(Module):
         if scores.dtype not in (np.float32, np.float64):
             raise ValueError(f"{who}: expected float32 or float64 scores, got dtype {scores.dtype}")
         try:
-            loss, grad = type(self)._op(scores, target, self.reduction)
+            loss, grad = type(self)._op(scores, target, self.reduction, **self._op_kwargs)
         except ValueError as err:
             raise ValueError(f"{who}: {err}") from None
         self._save_cache(grad)
@@ -51,9 +52,23 @@ class CrossEntropyLoss(_Loss):
 
     Stable for logits of any magnitude (the row maximum is subtracted before exp).
     Labels must be integers in [0, num_classes); anything else is a clear ValueError.
+    ``label_smoothing`` e in [0, 1] (as torch's): the target becomes (1 - e) onehot(y) + e / num_classes.
     """
 
     _op = staticmethod(ops.softmax_cross_entropy)
+
+    def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
+        super().__init__(reduction)
+        if isinstance(label_smoothing, bool) or not isinstance(label_smoothing, (int, float)) \
+                or not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"CrossEntropyLoss: label_smoothing must be a number between 0.0 and 1.0, "
+                             f"got {label_smoothing!r}")
+        self.label_smoothing = float(label_smoothing)
+        if self.label_smoothing:
+            self._op_kwargs = {"label_smoothing": self.label_smoothing}
+
+    def extra_repr(self) -> str:
+        return super().extra_repr() + (f", label_smoothing={self.label_smoothing}" if self.label_smoothing else "")
 
 
 class NLLLoss(_Loss):

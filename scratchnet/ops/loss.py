@@ -6,6 +6,8 @@ For logits z (N, K) and labels y (N,)::
     L           = -(1/N) sum_n log p[n, y_n]                                    (mean reduction)
     dL/dz       = (softmax(z) - onehot(y)) / N
 
+(with label smoothing e, onehot(y) becomes (1 - e) onehot(y) + e / K in both lines' place, as in torch).
+
 ``nll_loss`` takes log-probabilities directly (the official PyTorch MNIST net ends in log_softmax):
 ``L = -(1/N) sum_n logp[n, y_n]`` and ``dL/dlogp = -onehot(y) / N``. The backward of log-softmax is
 ``dz = dlogp - softmax(z) * sum_k dlogp[n, k]``.
@@ -80,15 +82,24 @@ def nll_loss(logp: np.ndarray, target: np.ndarray, reduction: str = "mean") -> t
     return loss, dlogp
 
 
-def softmax_cross_entropy(z: np.ndarray, target: np.ndarray, reduction: str = "mean") -> tuple[float, np.ndarray]:
-    """Fused log-softmax + NLL on logits z (N, K); returns (loss, dL/dz = (softmax(z) - onehot) * scale)."""
+def softmax_cross_entropy(z: np.ndarray, target: np.ndarray, reduction: str = "mean",
+                          label_smoothing: float = 0.0) -> tuple[float, np.ndarray]:
+    """Fused log-softmax + NLL on logits z (N, K); returns (loss, dL/dz = (softmax(z) - q) * scale).
+
+    The target distribution q is onehot(y), or with ``label_smoothing`` e (torch's definition)
+    ``(1 - e) * onehot(y) + e / K``, so that each sample's loss is ``(1 - e) * -log p[y] + e * mean_k -log p[k]``.
+    """
     n, k = z.shape
     y = check_targets(target, n, k, "cross_entropy")
     scale = _scale(n, reduction)
     logp, _ = log_softmax_forward(z)
     rows = np.arange(n)
-    loss = -float(logp[rows, y].sum()) * scale
+    nll = -float(logp[rows, y].sum())
+    e = float(label_smoothing)
+    loss = ((1 - e) * nll - e * float(logp.sum()) / k if e else nll) * scale
     dz = np.exp(logp)
-    dz[rows, y] -= 1
+    dz[rows, y] -= z.dtype.type(1 - e)
+    if e:
+        dz -= z.dtype.type(e / k)
     dz *= z.dtype.type(scale)
     return loss, dz

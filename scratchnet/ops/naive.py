@@ -107,16 +107,18 @@ def maxpool2d_backward_naive(dout, x, kernel_size, stride=None, padding=0):
     return dx
 
 
-def softmax_cross_entropy_naive(z, y):
-    """Mean cross-entropy and its gradient, one row at a time with the textbook formulas."""
-    N = z.shape[0]
+def softmax_cross_entropy_naive(z, y, label_smoothing=0.0):
+    """Mean cross-entropy and its gradient, one row at a time with the textbook formulas: the target
+    distribution q is one-hot, or (1 - e) one-hot + e / K with label smoothing e; loss -sum q log p, dz = p - q."""
+    N, K = z.shape
     loss, dz = 0.0, np.zeros_like(z)
     for n in range(N):
         e = np.exp(z[n] - z[n].max())
         p = e / e.sum()
-        loss -= np.log(p[y[n]]) / N
-        dz[n] = p
-        dz[n, y[n]] -= 1
+        q = np.full(K, label_smoothing / K)
+        q[y[n]] += 1 - label_smoothing
+        loss -= (q * np.log(p)).sum() / N
+        dz[n] = p - q
     return loss, dz / N
 
 
