@@ -83,10 +83,18 @@ def _pad_flat(src, dst, ph, pw, Wp):
     """Copy src (C, H, W) into the zeroed flat planes dst (C, plane) at row offset ph, column offset pw."""
     C, H, W = src.shape
     for c in range(C):
+        d = dst[c]
         for h in range(H):
-            base = (h + ph) * Wp + pw
-            for v in range(W):
-                dst[c, base + v] = src[c, h, v]
+            base, row = (h + ph) * Wp + pw, src[c, h]
+            if W >= _LANES:  # whole vectors in a fixed-length loop, then the rest (as in the output copy)
+                for v0 in range(0, W - _LANES + 1, _LANES):
+                    for j in range(_LANES):
+                        d[base + v0 + j] = row[v0 + j]
+                for v in range(W - W % _LANES, W):
+                    d[base + v] = row[v]
+            else:
+                for v in range(W):
+                    d[base + v] = row[v]
 
 
 @nb.njit(parallel=True, cache=True, fastmath=_CONTRACT)
@@ -133,9 +141,18 @@ def conv2d_forward_s1(
                         for t in range(T3, T):
                             axpy_1x1(acc[q], xc, wc[q, t], offs[t], L)
             for q in range(nf):  # element loops, not slice assignments: see _blocks (compile time)
+                o, a = out[n, f0 + q], acc[q]
                 for oh in range(OH):
-                    for ow in range(OW):
-                        out[n, f0 + q, oh, ow] = acc[q, oh * Wp + ow]
+                    orow, base = o[oh], oh * Wp
+                    if OW >= _LANES:  # whole vectors in a fixed-length loop, then the rest (7-18 % faster at 26-28
+                        for ow0 in range(0, OW - _LANES + 1, _LANES):  # wide rows; 5 % slower below 16)
+                            for j in range(_LANES):
+                                orow[ow0 + j] = a[base + ow0 + j]
+                        for ow in range(OW - OW % _LANES, OW):
+                            orow[ow] = a[base + ow]
+                    else:
+                        for ow in range(OW):
+                            orow[ow] = a[base + ow]
 
 
 @nb.njit(parallel=True, cache=True, fastmath=_FASTMATH)
