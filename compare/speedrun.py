@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from scratchnet.data import load_mnist_split, normalize
-from scratchnet.recipes import SPEEDRUN, SpeedrunRecipe, speedrun_model, speedrun_optimizer
+from scratchnet.recipes import SPEEDRUN, SpeedrunRecipe, speedrun_loss, speedrun_model, speedrun_optimizer
 from scratchnet.run.args import HelpFormatter, positive_int, seed_int, thread_count
 from scratchnet.run.outputs import OutputError, claim_outputs
 from scratchnet.run.provenance import data_source
@@ -49,14 +49,15 @@ from .figures import pyplot
 from .report import Report, table
 from .seeds import describe, paired_difference, study_data, verdict
 
-#: How the recipe was chosen: scratchnet, SpeedCNN variants, trained on 54,000 training images and scored on the
-#: other 6,000 (``train_val_split(labels, 0.1, seed=0, stratify=True)``; the test set was never looked at),
-#: OneCycleLR per batch (pct_start 0.25, div_factor 25), Normalize((0.1307,), (0.3081,)). Measured on
-#: 2026-11-30 on this project's 2-core machine while other jobs kept the load average at 3.7-5.7, with one
-#: Numba thread per run (two such runs at a time): the seconds are comparable with each other only roughly,
-#: and are some 8-10x a quiet machine's. (net, optimiser and peak lr, batch, epochs, validation accuracies
-#: in % by model seed 0, 1, ..., training seconds of one run)
-VALIDATION_STUDY: tuple[tuple[str, str, int, int, tuple[float, ...], float], ...] = (
+#: How the recipe was chosen, in two studies: scratchnet, SpeedCNN variants, trained on 54,000 training images and
+#: scored on the other 6,000 (``train_val_split(labels, 0.1, seed=0, stratify=True)``; the test set was never looked
+#: at), OneCycleLR per batch (pct_start 0.25, div_factor 25 unless said), Normalize((0.1307,), (0.3081,)). Rows:
+#: (net, optimiser and schedule, batch, epochs, validation accuracies in % by model seed 0, 1, ..., training seconds
+#: of one run, the mean over its seeds).
+#:
+#: First study, 2026-11-30, while other jobs kept the load average at 3.7-5.7, one Numba thread per run (two such
+#: runs at a time): its seconds compare the variants only roughly and are some 8-10x a quiet machine's.
+_FIRST_STUDY: tuple[tuple[str, str, int, int, tuple[float, ...], float], ...] = (
     ("conv 8, conv 16, no hidden", "SGD+Nesterov 0.1", 128, 1, (97.65, 97.95), 13.6),
     ("conv 16, conv 32, no hidden", "SGD+Nesterov 0.1", 128, 1, (98.22, 98.12), 38.7),
     ("conv 16, conv 32, fc 128", "SGD+Nesterov 0.1", 128, 1, (98.10,), 31.9),
@@ -82,6 +83,58 @@ VALIDATION_STUDY: tuple[tuple[str, str, int, int, tuple[float, ...], float], ...
     ("conv 8, conv 16, fc 128", "Adam 0.01", 128, 3, (98.95, 98.80, 98.92), 16.2),
     ("conv 8, conv 16, fc 128", "Adam 0.01", 256, 3, (98.72,), 39.5),
     ("conv 8, conv 16, fc 128", "Adam 0.01", 128, 4, (99.08, 99.02), 30.7),
+)
+
+#: Second study, 2026-11-30 (a later session, with the one-pass optimiser kernels and pool-before-ReLU), only what
+#: fits the 5 s budget on this machine's two threads: two epochs of conv 8 / conv 16 / fc 128 train in ~4.3 s there,
+#: three epochs or wider nets in 5.5-6.5 s. One Numba thread per run, two runs at a time on the two cores and
+#: nothing else (load ~2; the host is shared, so seconds still vary by a third). The recipe is the variant with the
+#: best mean validation accuracy over 10 seeds: label smoothing 0.05 and 0.1 tie at 98.92 % (torch's usual 0.1 is taken).
+_SECOND_STUDY: tuple[tuple[str, str, int, int, tuple[float, ...], float], ...] = (
+    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.9, 0.9), beta1 cycled, pct_start 0.25', 128, 2, (98.73, 98.87, 98.67, 98.85, 98.63, 98.78, 98.85, 98.93, 98.82, 98.8), 7.9),
+    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.7, 0.9), beta1 fixed, pct_start 0.25', 128, 2, (98.73, 98.75), 8.8),
+    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.7, 0.99), beta1 fixed, pct_start 0.25', 128, 2, (98.73, 98.87), 8.7),
+    ('conv 8 5x5, conv 16, fc 128', 'Adam 0.01, betas (0.7, 0.9), beta1 fixed, pct_start 0.25', 128, 2, (98.9, 98.77), 10.7),
+    ('conv 8, conv 16, fc 256', 'Adam 0.01, betas (0.7, 0.9), beta1 fixed, pct_start 0.25', 128, 2, (98.67, 98.77), 12.3),
+    ('conv 8, conv 16, fc 128', 'Adam 0.02, betas (0.7, 0.9), beta1 fixed, pct_start 0.25', 256, 2, (98.77, 98.8), 8.9),
+    ('conv 8, conv 16, fc 128', 'Adam 0.02, betas (0.7, 0.9), beta1 fixed, pct_start 0.25', 128, 2, (98.77, 98.7), 7.9),
+    ('conv 12, conv 24, fc 128', 'Adam 0.01, betas (0.7, 0.9), beta1 fixed, pct_start 0.25', 128, 1, (98.57, 98.37), 7.8),
+    ('conv 16 5x5, conv 32, fc 256', 'Adam 0.01, betas (0.7, 0.9), beta1 fixed, pct_start 0.25', 128, 1, (98.58, 98.65), 11.2),
+    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.7, 0.9), beta1 fixed, pct_start 0.1', 128, 2, (98.85, 98.75, 98.82, 98.67, 98.55), 7.8),
+    ('conv 8 5x5, conv 16, fc 128', 'Adam 0.01, betas (0.9, 0.9), beta1 cycled, pct_start 0.25', 128, 2, (98.8, 98.92), 8.3),
+    ('conv 8 5x5, conv 16, fc 128', 'Adam 0.005, betas (0.9, 0.9), beta1 cycled, pct_start 0.25', 64, 2, (98.73, 98.58), 9.4),
+    ('conv 8 5x5, conv 16, fc 128', 'Adam 0.01, betas (0.9, 0.9), beta1 cycled, pct_start 0.25', 64, 2, (98.63, 98.53), 9.7),
+    ('conv 8 5x5, conv 16, fc 128', 'Adam 0.005, betas (0.7, 0.9), beta1 fixed, pct_start 0.25', 64, 2, (98.8, 98.9), 10.4),
+    ('conv 8, conv 16, fc 128', 'Adam 0.005, betas (0.9, 0.999), beta1 cycled, pct_start 0.25', 64, 2, (98.72, 98.6), 8.7),
+    ('conv 8, conv 16, fc 128', 'Adam 0.005, betas (0.9, 0.9), beta1 cycled, pct_start 0.25', 64, 2, (98.65, 98.6), 9.4),
+    ('conv 10 5x5, conv 20, fc 128', 'Adam 0.01, betas (0.9, 0.9), beta1 cycled, pct_start 0.25', 128, 2, (98.77, 98.85), 13.2),
+    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.9, 0.999), beta1 cycled, pct_start 0.25', 128, 2, (98.68, 98.65, 98.75, 98.73, 98.55), 7.4),
+    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.9, 0.9), beta1 cycled, pct_start 0.1', 128, 2, (98.73, 98.87, 98.8, 98.75, 98.62, 98.9, 98.78, 98.78, 98.88, 98.7), 8.1),
+    ('conv 8, conv 16, fc 128', 'Adam 0.015, betas (0.9, 0.9), beta1 cycled, pct_start 0.1', 128, 2, (98.77, 98.82, 98.75, 98.42, 98.6), 6.8),
+    ('conv 8, conv 16, fc 128', 'Adam 0.007, betas (0.9, 0.9), beta1 cycled, pct_start 0.1', 128, 2, (98.78, 98.65, 98.8, 98.63, 98.68), 7.2),
+    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.9, 0.9), beta1 cycled, pct_start 0.15, div_factor 10', 128, 2, (98.82, 98.7, 98.82, 98.63, 98.67), 6.9),
+    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.8, 0.9), beta1 fixed, pct_start 0.1', 128, 2, (98.77, 98.65, 98.93, 98.63, 98.65, 98.93, 98.77, 98.73, 98.82, 98.63), 7.8),
+    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.9, 0.95), beta1 cycled, pct_start 0.1', 128, 2, (98.73, 98.83, 98.88, 98.77, 98.78), 11.5),
+    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.9, 0.9), beta1 cycled, pct_start 0.25, smoothing 0.1', 128, 2, (98.93, 98.92, 98.83, 99.0, 98.87, 98.97, 98.8, 98.97, 98.85, 99.02), 7.1),
+    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.9, 0.9), beta1 cycled, pct_start 0.25, smoothing 0.05', 128, 2, (98.85, 98.85, 98.98, 98.97, 98.98, 98.97, 98.92, 98.97, 98.75, 98.93), 7.0),
+    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.9, 0.9), beta1 cycled, pct_start 0.25, smoothing 0.2', 128, 2, (98.88, 98.83, 98.87, 99.02, 98.93), 6.8),
+    ('conv 8, conv 16, fc 128', 'Adam 0.015, betas (0.9, 0.9), beta1 cycled, pct_start 0.25, smoothing 0.1', 128, 2, (98.93, 98.83, 98.93, 98.87, 98.97), 7.0),
+)
+
+#: The two studies: (title, conditions, time column heading, rows); the report prints one table each.
+VALIDATION_STUDIES = (
+    ("First study: the cheapest variant whose mean validation accuracy reaches 99 %",
+     "Measured on a busy 2-core machine (load 3.7-5.7, one Numba thread per run): the seconds compare the variants "
+     "only roughly and are several times a quiet machine's. Its answer, 4 epochs (14.9 s a run), was the previous "
+     "recipe; it misses the 5 s budget.", "training s (busy, 1 thread)", _FIRST_STUDY),
+    ("Second study: the most accurate variant within the 5 s budget",
+     "Only what trains within 5 s on this machine's two threads: two epochs of conv 8 / conv 16 / fc 128 (about "
+     "4.3 s; three epochs or wider nets take 5.5-6.5 s). One Numba thread per run, two runs at a time and nothing "
+     "else (load about 2). The recipe is the variant with the best mean validation accuracy over 10 seeds: Adam's "
+     "beta2 0.9 (+0.12 points over the defaults) and label smoothing (+0.12 more); smoothing 0.05 and 0.1 tie at "
+     "98.92 %, the recipe takes torch's usual 0.1. Validation accuracy has run 0.1-0.15 points below test accuracy "
+     "for this net (4 epochs: 99.05 % validation, 99.18 % test): the split is 6,000 training images held out, and "
+     "the final runs train on all 60,000.", "training s (1 thread)", _SECOND_STUDY),
 )
 
 LIBRARIES = ("scratchnet", "torch")
@@ -121,11 +174,12 @@ def train_one(library: str, recipe: SpeedrunRecipe, seed: int, data: dict[str, A
     if library == "scratchnet":
         model = speedrun_model(recipe, rng=np.random.default_rng(seed))
         opt, sched = speedrun_optimizer(recipe, model, steps)
-        history = scratch_fit(model, opt, split["train"], scheduler=sched, **common)
+        history = scratch_fit(model, opt, split["train"], loss_fn=speedrun_loss(recipe), scheduler=sched, **common)
     else:
         model = torch_recipes.speedrun_model(recipe, seed=seed)
         opt, sched = torch_recipes.speedrun_optimizer(recipe, model, steps)
-        history = torch_fit(model, opt, split["train"], scheduler=sched, **common)
+        history = torch_fit(model, opt, split["train"], loss_fn=torch_recipes.speedrun_loss(recipe), scheduler=sched,
+                            **common)
     last = history.epochs[-1]
     return {"library": library, "seed": seed, "test_accuracy": float(last.test_accuracy),
             "test_loss": float(last.test_loss), "train_seconds": float(history.train_time_s),
@@ -208,7 +262,9 @@ def report_lines(rep: Report, recipe: SpeedrunRecipe, runs: list[dict[str, Any]]
              + (f" — **run here with {recipe.epochs} epoch(s) instead of {SPEEDRUN.epochs}**" if recipe.epochs != SPEEDRUN.epochs else "")
              + f"; SpeedCNN({', '.join(f'{k}={v}' for k, v in recipe.model_kwargs().items())}), "
              f"peak lr {recipe.max_lr:g}, pct_start {recipe.pct_start:g}, div_factor {recipe.div_factor:g}, "
-             f"final_div_factor {recipe.final_div_factor:g}, weight decay {recipe.weight_decay:g}. "
+             f"final_div_factor {recipe.final_div_factor:g}, Adam betas {tuple(recipe.betas)} (beta1 "
+             f"{'cycled by OneCycleLR' if recipe.cycle_momentum else 'fixed'}), label smoothing "
+             f"{recipe.label_smoothing:g}, weight decay {recipe.weight_decay:g}. "
              f"{data_info['train_samples']:,} training / {data_info['test_samples']:,} test images "
              f"({data_info['label']}), in memory before the clock starts. Both libraries train in this one "
              "process, seed by seed (the order alternating), each from its own initialisation, on the same batches. "
@@ -237,14 +293,15 @@ def report_lines(rep: Report, recipe: SpeedrunRecipe, runs: list[dict[str, Any]]
                   f"[{ratio['ci95'][0]:.2f}, {ratio['ci95'][1]:.2f}] (above 1: scratchnet is faster)."]
     lines += ["", "## How the recipe was chosen (validation split, never the test set)", "",
               "scratchnet, 54,000 training images, scored on a stratified 6,000-image validation part of the training "
-              "set (seed 0); OneCycleLR per batch. Measured on a busy 2-core machine (load 3.7-5.7, one Numba thread "
-              "per run): the seconds compare the variants only roughly and are several times a quiet machine's. "
-              "The recipe is the cheapest variant whose validation accuracy reaches 99 % (mean over its seeds).", ""]
-    lines += table(["net", "optimiser, peak lr", "batch", "epochs", "validation accuracy (per seed)",
-                    "training s (busy, 1 thread)"],
-                   [[net, opt, batch, epochs, f"{', '.join(f'{a:.2f}' for a in accs)} %", f"{t:.0f}"]
-                    for net, opt, batch, epochs, accs, t in VALIDATION_STUDY])
-    lines += ["", "## Runs", ""]
+              "set (seed 0); OneCycleLR per batch (pct_start 0.25, div_factor 25 unless said). Validation accuracies "
+              "per model seed; seconds: the mean training time of one run.", ""]
+    for title, conditions, seconds, rows in VALIDATION_STUDIES:
+        lines += [f"### {title}", "", conditions, ""]
+        lines += table(["net", "optimiser, schedule", "batch", "epochs", "validation accuracy (per seed)", "mean",
+                        seconds],
+                       [[net, opt, batch, epochs, f"{', '.join(f'{a:.2f}' for a in accs)} %",
+                         f"{sum(accs) / len(accs):.2f} %", f"{t:.1f}"] for net, opt, batch, epochs, accs, t in rows])
+    lines += ["## Runs", ""]
     lines += table(["library", "seed", "test accuracy", "training time", "warm-up", "load average (1 min) before"],
                    [[r["library"], r["seed"], f"{100 * r['test_accuracy']:.2f} %", f"{r['train_seconds']:.2f} s",
                      f"{r['warmup_seconds']:.2f} s", r["load_average_before"]] for r in runs])

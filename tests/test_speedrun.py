@@ -17,7 +17,7 @@ import torch
 import torchref
 from compare import speedrun
 from scratchnet import models
-from scratchnet.recipes import SPEEDRUN, speedrun_model, speedrun_optimizer
+from scratchnet.recipes import SPEEDRUN, speedrun_loss, speedrun_model, speedrun_optimizer
 from torchref import recipes as torch_recipes
 
 from .conftest import make_digit_idx
@@ -79,7 +79,7 @@ def test_speedrun_recipe_trains_step_for_step_like_torch_in_float64(optimizer):
     theirs = torchref.from_scratch(ours, torch_recipes.speedrun_model(recipe))
     o_opt, o_sched = speedrun_optimizer(replace(recipe, epochs=1), ours, steps)
     t_opt, t_sched = torch_recipes.speedrun_optimizer(replace(recipe, epochs=1), theirs, steps)
-    o_loss, t_loss = ours.make_loss(), torch.nn.CrossEntropyLoss()
+    o_loss, t_loss = speedrun_loss(recipe), torch_recipes.speedrun_loss(recipe)  # with the recipe's label smoothing
     for step, (x, y) in enumerate(_batches(steps, 16, np.float64)):
         loss = o_loss(ours(x), y)
         o_opt.zero_grad()
@@ -93,6 +93,8 @@ def test_speedrun_recipe_trains_step_for_step_like_torch_in_float64(optimizer):
         t_sched.step()
         assert abs(loss - tl.item()) <= 1e-9 * max(1.0, abs(loss)), f"step {step}: scratchnet {loss} vs torch {tl.item()}"
         assert o_opt.param_groups[0]["lr"] == t_opt.param_groups[0]["lr"]
+        if optimizer != "sgd":  # Adam's beta1 (cycled or not) and beta2 follow the same schedule
+            assert tuple(o_opt.param_groups[0]["betas"]) == tuple(t_opt.param_groups[0]["betas"])
     theirs_state = theirs.state_dict()
     for name, value in ours.state_dict().items():
         assert_parity(f"weights {name} after {steps} steps", value, theirs_state[name], 1e-9)

@@ -83,6 +83,11 @@ def speedrun_model(recipe: SpeedrunRecipe = SPEEDRUN, *, seed: int = 0, device: 
     return SpeedCNN(**recipe.model_kwargs()).to(device=device, dtype=dtype)
 
 
+def speedrun_loss(recipe: SpeedrunRecipe = SPEEDRUN) -> nn.CrossEntropyLoss:
+    """torch's twin of ``scratchnet.recipes.speedrun_loss``: cross-entropy with the recipe's label smoothing."""
+    return nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+
+
 def speedrun_optimizer(recipe: SpeedrunRecipe, model: nn.Module, steps_per_epoch: int):
     """torch's twin of ``scratchnet.recipes.speedrun_optimizer``: SGD (Nesterov) or Adam and OneCycleLR,
     the scheduler stepped after every batch (``scheduler_interval="step"``)."""
@@ -90,13 +95,14 @@ def speedrun_optimizer(recipe: SpeedrunRecipe, model: nn.Module, steps_per_epoch
         opt = torch.optim.SGD(model.parameters(), lr=recipe.max_lr, momentum=0.9, nesterov=True,
                               weight_decay=recipe.weight_decay)
     elif recipe.optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=recipe.max_lr, weight_decay=recipe.weight_decay)
+        opt = torch.optim.Adam(model.parameters(), lr=recipe.max_lr, betas=recipe.betas, weight_decay=recipe.weight_decay)
     else:
         raise ValueError(f"speedrun optimizer: expected 'sgd' or 'adam', got {recipe.optimizer!r}")
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.max_lr, epochs=recipe.epochs,
                                                 steps_per_epoch=steps_per_epoch, pct_start=recipe.pct_start,
                                                 div_factor=recipe.div_factor,
-                                                final_div_factor=recipe.final_div_factor)
+                                                final_div_factor=recipe.final_div_factor,
+                                                cycle_momentum=recipe.cycle_momentum)
     return opt, sched
 
 
@@ -223,5 +229,5 @@ def run(
         return finish_run(history, out / name, final, wall0, log)
 
 
-__all__ = ["speedrun_model", "speedrun_optimizer", "RESNET_RECIPES", "MODEL_NAMES", "recipe_for", "build_optimizer", "make_model", "run", "run_file_stem",
+__all__ = ["speedrun_model", "speedrun_loss", "speedrun_optimizer", "RESNET_RECIPES", "MODEL_NAMES", "recipe_for", "build_optimizer", "make_model", "run", "run_file_stem",
            "run_name", "data_normalization"]
