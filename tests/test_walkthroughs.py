@@ -283,11 +283,14 @@ def test_max_pool_backward_that_spreads_the_gradient_makes_pooling_fail(tmp_path
 
 
 def test_an_adam_bug_that_only_shows_at_step_two_is_caught(tmp_path, monkeypatch):
-    def no_decay_lerp(start, end, weight):  # m <- m + (1 - beta1) g: right at step 1 (m = 0), wrong after
-        start += start.dtype.type(weight) * end
-        return start
+    def no_decay_update(p, g, m, v, vmax, amsgrad, negate, wd, w, one_minus_w, beta2, one_minus_beta2, bc2_sqrt, eps,
+                        step_size):  # m <- m + (1 - beta1) g: right at step 1 (m = 0), wrong after
+        m += w * g
+        v *= beta2
+        v += one_minus_beta2 * g * g
+        p -= (step_size * m) / (np.sqrt(v) / bc2_sqrt + eps)
 
-    monkeypatch.setattr(scratchnet.optim.adam, "_lerp_", no_decay_lerp)
+    monkeypatch.setattr(scratchnet.kernels, "adam_update", no_decay_update)
     with pytest.raises(ClaimFailed, match=r"Adam: θ after each step: by hand vs scratchnet\.optim.*index \([12],\)"):
         run("optimizers", tmp_path, echo=False, use_torch=False)
 
