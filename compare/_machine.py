@@ -1,8 +1,10 @@
 """The CPU a benchmark ran on: model, usable cores, SIMD width, clock, caches and the estimated fp32 peak.
 
 Read from /proc/cpuinfo and ``lscpu`` where they exist; every field says "unknown" rather than guess.
-The estimated peak is ``cores x GHz x FMA pipes x fp32 lanes x 2`` (an FMA is two flops). Reports get
-these facts through ``compare.provenance.collect(threads=...)``.
+The estimated peak is ``cores x GHz x FMA pipes x fp32 lanes x 2`` (an FMA is two flops), the lanes being
+those of the FMA pipes' datapath: AMD's Zen 4 (family 25 with AVX-512) runs a 512-bit FMA as two halves on
+256-bit pipes, so it counts 8 lanes there, not the instruction's 16. Reports get these facts through
+``compare.provenance.collect(threads=...)``.
 """
 
 from __future__ import annotations
@@ -60,6 +62,8 @@ def describe(threads: int) -> dict[str, object]:
     flags = set(cpu.get("flags", ls.get("Flags", "")).split())
     lanes = 16 if "avx512f" in flags else 8 if "avx2" in flags else 4
     simd = ("AVX-512" if lanes == 16 else "AVX2" if lanes == 8 else "SSE") + ("+FMA" if "fma" in flags else "")
+    if lanes == 16 and cpu.get("vendor_id") == "AuthenticAMD" and cpu.get("cpu family") == "25":
+        lanes, simd = 8, simd + " on 256-bit datapaths (Zen 4)"  # two halves per 512-bit instruction
     try:
         ghz = float(ls.get("CPU max MHz") or cpu.get("cpu MHz") or "") / 1000.0
     except ValueError:

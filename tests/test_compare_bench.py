@@ -4,6 +4,7 @@ ResNet18's two sides start from the same weights."""
 import csv
 
 import numpy as np
+import pytest
 
 from compare.bench.__main__ import main
 from compare.bench.children import run_child
@@ -62,3 +63,22 @@ def test_resnet18_pair_starts_from_the_same_weights_and_trains_from_batch_2():
     np.testing.assert_allclose(pair.scratchnet.model(x), theirs, rtol=1e-4, atol=1e-4)
     assert pair.torch.optimizer.defaults["momentum"] == 0.9 and optimiser_label("resnet18") == "SGD(lr=0.01, momentum=0.9)"
     assert batches_for("resnet18", "scale-train")[0] == 4 and batches_for("ffn", "scale-train")[0] == 1
+
+
+@pytest.mark.parametrize("vendor,family,flags,lanes", [
+    ("AuthenticAMD", "25", "avx2 fma avx512f", 8),  # Zen 4: 512-bit FMAs in two halves on 256-bit pipes
+    ("AuthenticAMD", "26", "avx2 fma avx512f", 16),  # Zen 5: full-width pipes
+    ("GenuineIntel", "6", "avx2 fma avx512f", 16),
+    ("AuthenticAMD", "25", "avx2 fma", 8),  # Zen 3
+    ("GenuineIntel", "6", "sse2", 4),
+])
+def test_peak_estimate_counts_the_fma_datapath_width(monkeypatch, vendor, family, flags, lanes):
+    from compare import _machine
+
+    monkeypatch.setattr(_machine, "_cpuinfo", lambda: {"vendor_id": vendor, "cpu family": family, "flags": flags,
+                                                       "cpu MHz": "2000.0", "model name": "test cpu"})
+    monkeypatch.setattr(_machine, "_lscpu", lambda: {})
+    m = _machine.describe(2)
+    assert m["fp32_lanes"] == lanes
+    assert m["peak_gflops"] == pytest.approx(2 * 2.0 * lanes * (4 if "fma" in flags else 1))
+    assert f"x {lanes} fp32 lanes" in _machine.peak_formula(m)
