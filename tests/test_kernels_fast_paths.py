@@ -92,12 +92,17 @@ def test_linear_kernels_agree_with_float64_numpy(n, i, o, dtype):
     np.testing.assert_allclose(db, g64.sum(axis=0), rtol=1e-6, atol=1e-6 * n if dtype == np.float32 else 1e-13 * n)
 
 
-def test_matmul_sums_each_element_in_order_of_k():
-    """Blocks of 192 terms, each summed in order from zero, added in order: the reference loop, exactly."""
+@pytest.mark.parametrize("m,k,i", [(6, 400, 37), (3, 64, 300), (9, 192, 17), (4, 385, 260)])
+def test_matmul_sums_each_element_in_order_of_k(m, k, i):
+    """Blocks of 192 terms, each summed in order from zero, added in order: the reference loop, exactly (one block
+    or several, 1-4 rows in the last group of rows, a partial last column chunk); zero terms included (a sum of
+    products that are -0.0 still comes out +0.0, as the reference's)."""
     rng = np.random.default_rng(5)
-    a = rng.standard_normal((6, 400)).astype(np.float32)
-    bm = rng.standard_normal((400, 37)).astype(np.float32)
-    out = np.empty((6, 37), dtype=np.float32)
+    a = rng.standard_normal((m, k)).astype(np.float32)
+    a[:, : k // 3] = 0.0
+    bm = -np.abs(rng.standard_normal((k, i))).astype(np.float32)
+    a[-1, :] = 0.0  # a row of products 0 * negative = -0.0
+    out = np.full((m, i), np.nan, dtype=np.float32)
     kernels.matmul(a, bm, out)
 
     @numba.njit(fastmath={"contract"})
@@ -114,7 +119,7 @@ def test_matmul_sums_each_element_in_order_of_k():
                 res[m, i] = acc
         return res
 
-    np.testing.assert_array_equal(out, reference(a, bm))
+    np.testing.assert_array_equal(out.view(np.int32), reference(a, bm).view(np.int32))
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 8, 8), (2, 3, 7, 9), (1, 2, 2, 2), (3, 4, 28, 28)])
