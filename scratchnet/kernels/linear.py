@@ -119,6 +119,11 @@ def matmul(a: np.ndarray, b: np.ndarray, out: np.ndarray) -> None:
     # compact buffer copied out at the end: rows a multiple of 4 KiB apart share the L1 cache's sets with the
     # rows of b (9216 columns: 10 % slower straight into out)
     direct = I * out.itemsize <= 4096
+    if K == 0:  # an empty sum (a batch of 0 in the grad-weight): no block runs, so zero the output here
+        for m in range(M):
+            for i in range(I):
+                out[m, i] = 0.0
+        return
     for task in nb.prange(n_rows * n_cols):
         m_lo = (task // n_cols) * _MROWS
         i0 = (task % n_cols) * _ICHUNK
