@@ -11,7 +11,31 @@ from ._validate import check_upstream
 from .module import Module
 
 
-class AvgPool2d(Module):
+class _AveragePool(Module):
+    """What the two average pools share: the op pair they call and the cache around it; a subclass names its ops
+    and the arguments it passes after ``x``."""
+
+    _forward_op = _backward_op = None  # set by subclasses (staticmethods)
+
+    def _op_args(self) -> tuple:
+        raise NotImplementedError
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """The op checks x (``ops._checks``); its errors come back with this layer's name."""
+        try:
+            out, cache = type(self)._forward_op(x, *self._op_args())
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
+        self._save_cache((cache, out.shape, x.dtype))
+        return out
+
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        cache, out_shape, dtype = self._pop_cache()
+        dout = check_upstream(dout, out_shape, dtype, self._name())
+        return type(self)._backward_op(dout, cache) if input_grad else None
+
+
+class AvgPool2d(_AveragePool):
     """Mean over (KH, KW) windows of (N, C, H, W); stride defaults to kernel_size, zero padding of at most
     half the kernel; ``count_include_pad`` counts the padding in the divisor (torch's default),
     ``divisor_override`` replaces the divisor. ``ceil_mode=True`` is not supported."""
@@ -31,30 +55,21 @@ class AvgPool2d(Module):
         self.count_include_pad = bool(count_include_pad)
         self.divisor_override = None if divisor_override is None else int(divisor_override)
 
+    _forward_op = staticmethod(ops.avgpool2d_forward)
+    _backward_op = staticmethod(ops.avgpool2d_backward)
+
+    def _op_args(self) -> tuple:
+        return self.kernel_size, self.stride, self.padding, self.count_include_pad, self.divisor_override
+
     def _name(self) -> str:
         return f"AvgPool2d(kernel_size={show_pair(self.kernel_size)})"
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """The op checks x (``ops._checks``); its errors come back with this layer's name."""
-        try:
-            out, cache = ops.avgpool2d_forward(x, self.kernel_size, self.stride, self.padding, self.count_include_pad,
-                                               self.divisor_override)
-        except (ValueError, TypeError) as err:
-            raise self._named(err) from None
-        self._save_cache((cache, out.shape, x.dtype))
-        return out
-
-    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        cache, out_shape, dtype = self._pop_cache()
-        dout = check_upstream(dout, out_shape, dtype, self._name())
-        return ops.avgpool2d_backward(dout, cache) if input_grad else None
 
     def extra_repr(self) -> str:
         return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
                 f"count_include_pad={self.count_include_pad}")
 
 
-class AdaptiveAvgPool2d(Module):
+class AdaptiveAvgPool2d(_AveragePool):
     """Mean over torch's adaptive windows, so the output is ``output_size`` (an int, a pair, or a pair with
     None to keep that input size) whatever the input size; ``AdaptiveAvgPool2d(1)`` is the global average."""
 
@@ -63,21 +78,14 @@ class AdaptiveAvgPool2d(Module):
         ops.avgpool.adaptive_output_size(output_size, 1, 1)  # validates
         self.output_size = output_size
 
+    _forward_op = staticmethod(ops.adaptive_avgpool2d_forward)
+    _backward_op = staticmethod(ops.adaptive_avgpool2d_backward)
+
+    def _op_args(self) -> tuple:
+        return (self.output_size,)
+
     def _name(self) -> str:
         return f"AdaptiveAvgPool2d(output_size={self.output_size})"
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        try:
-            out, cache = ops.adaptive_avgpool2d_forward(x, self.output_size)
-        except (ValueError, TypeError) as err:
-            raise self._named(err) from None
-        self._save_cache((cache, out.shape, x.dtype))
-        return out
-
-    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        cache, out_shape, dtype = self._pop_cache()
-        dout = check_upstream(dout, out_shape, dtype, self._name())
-        return ops.adaptive_avgpool2d_backward(dout, cache) if input_grad else None
 
     def extra_repr(self) -> str:
         return f"output_size={self.output_size}"
