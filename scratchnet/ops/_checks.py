@@ -69,6 +69,21 @@ def check_pool_padding(padding: tuple[int, int], kernel_size: tuple[int, int], w
         raise ValueError(f"{who}: padding {padding} must be at most half the kernel size {kernel_size}")
 
 
+def pool_window(x, kernel_size, stride, padding, who: str) -> tuple[tuple[int, int, int, int, int, int], int, int]:
+    """A pooling op's arguments checked and its output size: ((kh, kw, sh, sw, ph, pw), OH, OW). The stride
+    defaults to the kernel size; x must be a float (N, C, H, W) batch with room for one window."""
+    kh, kw = pair(kernel_size, "kernel_size", 1)
+    sh, sw = pair(kernel_size if stride is None else stride, "stride", 1)
+    ph, pw = pair(padding, "padding", 0)
+    check_pool_padding((ph, pw), (kh, kw), who)
+    image_batch(float_array(x))
+    H, W = x.shape[2], x.shape[3]
+    OH, OW = out_size(H, kh, sh, ph), out_size(W, kw, sw, pw)
+    if OH < 1 or OW < 1:
+        raise ValueError(f"input {H}x{W} (padding {(ph, pw)}) is smaller than the kernel {kh}x{kw}")
+    return (kh, kw, sh, sw, ph, pw), OH, OW
+
+
 def float_array(x, what: str = "input") -> np.ndarray:
     """``x`` itself when it is a float32/float64 ndarray; TypeError/ValueError otherwise."""
     if not isinstance(x, np.ndarray):

@@ -35,17 +35,9 @@ def avgpool2d_forward(
 ) -> tuple[np.ndarray, Any]:
     """Average-pool a batch x (N, C, H, W); returns out (N, C, OH, OW), OH = (H + 2ph - KH) // sh + 1,
     and the cache (x.shape, the window settings)."""
-    kh, kw = pair(kernel_size, "kernel_size", 1)
-    sh, sw = pair(kernel_size if stride is None else stride, "stride", 1)
-    ph, pw = pair(padding, "padding", 0)
-    _checks.check_pool_padding((ph, pw), (kh, kw), "avgpool2d")
-    _checks.image_batch(_checks.float_array(x))
-    N, C, H, W = x.shape
-    OH, OW = out_size(H, kh, sh, ph), out_size(W, kw, sw, pw)
-    if OH < 1 or OW < 1:
-        raise ValueError(f"input {H}x{W} (padding {(ph, pw)}) is smaller than the kernel {kh}x{kw}")
-    settings = (kh, kw, sh, sw, ph, pw, bool(count_include_pad), int(divisor_override or 0))
-    out = np.empty((N, C, OH, OW), dtype=x.dtype)
+    window, OH, OW = _checks.pool_window(x, kernel_size, stride, padding, "avgpool2d")
+    settings = (*window, bool(count_include_pad), int(divisor_override or 0))
+    out = np.empty((*x.shape[:2], OH, OW), dtype=x.dtype)
     kernels.avgpool2d_forward(_checks.kernel_array(x), out, *settings)
     return out, (x.shape, settings)
 

@@ -15,7 +15,6 @@ import numpy as np
 
 from .. import kernels
 from . import _checks
-from ._checks import out_size, pair
 
 
 def maxpool2d_forward(
@@ -37,15 +36,8 @@ def maxpool2d_forward(
     out : (N, C, OH, OW) with OH = (H + 2*ph - KH) // sh + 1.
     cache : (argmax, x.shape), argmax holding each window's winning flat index ``h*W + w`` (int32).
     """
-    kh, kw = pair(kernel_size, "kernel_size", 1)
-    sh, sw = pair(kernel_size if stride is None else stride, "stride", 1)
-    ph, pw = pair(padding, "padding", 0)
-    _checks.check_pool_padding((ph, pw), (kh, kw), "maxpool2d")
-    _checks.image_batch(_checks.float_array(x))
+    (kh, kw, sh, sw, ph, pw), OH, OW = _checks.pool_window(x, kernel_size, stride, padding, "maxpool2d")
     N, C, H, W = x.shape
-    OH, OW = out_size(H, kh, sh, ph), out_size(W, kw, sw, pw)
-    if OH < 1 or OW < 1:
-        raise ValueError(f"input {H}x{W} (padding {(ph, pw)}) is smaller than the kernel {kh}x{kw}")
     x = _checks.kernel_array(x)
     out = np.empty((N, C, OH, OW), dtype=x.dtype)
     argmax = np.empty((N, C, OH, OW), dtype=np.int32 if H * W <= np.iinfo(np.int32).max else np.int64)
