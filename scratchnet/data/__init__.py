@@ -4,6 +4,7 @@ library only (tqdm for the download bar).
 """
 
 from .idx import DEFAULT_MAX_BYTES, IDXError, IDXHeader, read_idx, read_idx_header, write_idx
+from . import mnist
 from .loader import DataLoader, epoch_order
 from .mnist import (
     DEFAULT_MIRRORS,
@@ -32,21 +33,7 @@ __all__ = [
     "read_idx",
     "read_idx_header",
     "write_idx",
-    "MNIST_FILES",
-    "MNIST_SHA256",
-    "MNIST_DIR_ENV",
-    "DEFAULT_MIRRORS",
-    "MNISTSplit",
-    "MNISTNotFoundError",
-    "ChecksumError",
-    "default_cache_dir",
-    "find_idx_file",
-    "load_idx_pair",
-    "locate_mnist",
-    "verify_mnist_dir",
-    "download_mnist",
-    "load_mnist_split",
-    "load_mnist",
+    *mnist.__all__,  # everything imported from it above
     "NORMALIZATION_PRESETS",
     "to_float",
     "normalize",
