@@ -16,6 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from scratchnet.nn.module import key_mismatch
+
 _TORCH_DTYPES = {np.dtype(np.float32): torch.float32, np.dtype(np.float64): torch.float64}
 
 
@@ -24,14 +26,9 @@ def _check_keys(ours: Mapping[str, tuple], theirs: Mapping[str, tuple], who: str
     unexpected = [k for k in theirs if k not in ours]
     misshaped = [f"{k}: {ours[k]} vs {theirs[k]}" for k in ours if k in theirs and tuple(ours[k]) != tuple(theirs[k])]
     if missing or unexpected or misshaped:
-        lines = [f"{who}: the two models do not have the same parameters"]
-        if missing:
-            lines.append("  only in the source: " + ", ".join(missing))
-        if unexpected:
-            lines.append("  only in the target: " + ", ".join(unexpected))
-        if misshaped:
-            lines.append("  shape mismatch: " + "; ".join(misshaped))
-        raise ValueError("\n".join(lines))
+        raise ValueError(key_mismatch(f"{who}: the two models do not have the same parameters",
+                                      ("only in the source", missing), ("only in the target", unexpected),
+                                      ("shape mismatch", misshaped)))
 
 
 def state_dict_to_torch(state: Mapping[str, np.ndarray], device: torch.device | str = "cpu") -> "OrderedDict[str, torch.Tensor]":

@@ -35,6 +35,16 @@ from .grad_mode import is_grad_enabled
 _NO_GRAD = object()
 
 
+def key_mismatch(title: str, missing: tuple[str, list[str]], unexpected: tuple[str, list[str]],
+                 misshaped: tuple[str, list[str]]) -> str:
+    """An error message listing every key problem at once: the title, then one indented line ``  <label>: ...``
+    per non-empty (label, entries) group; mis-shaped entries (each a key and two shapes) are joined with '; '."""
+    lines = [title]
+    for (label, keys), sep in ((missing, ", "), (unexpected, ", "), (misshaped, "; ")):
+        if keys:
+            lines.append(f"  {label}: " + sep.join(keys))
+    return "\n".join(lines)
+
 class Parameter:
     """A trainable array: ``data`` holds the values, ``grad`` the accumulated gradient (or None).
 
@@ -362,14 +372,8 @@ class Module:
             if k in state and tuple(np.shape(state[k])) != shapes[k]
         ]
         if misshaped or (strict and (missing or unexpected)):
-            lines = [f"Error(s) in loading state_dict for {self._name()}:"]
-            if missing:
-                lines.append("  missing keys: " + ", ".join(missing))
-            if unexpected:
-                lines.append("  unexpected keys: " + ", ".join(unexpected))
-            if misshaped:
-                lines.append("  size mismatch: " + "; ".join(misshaped))
-            raise ValueError("\n".join(lines))
+            raise ValueError(key_mismatch(f"Error(s) in loading state_dict for {self._name()}:", ("missing keys", missing),
+                                          ("unexpected keys", unexpected), ("size mismatch", misshaped)))
         for k, (owner, attr) in own.items():
             if k not in state:
                 continue
