@@ -79,10 +79,6 @@ class Adadelta(Optimizer):
             raise ValueError(f"{where}: invalid epsilon value: {hp['eps']} (expected eps >= 0)")
 
     def _update(self, param: Parameter, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
-        lr = float(group["lr"])
-        rho = float(group["rho"])
-        eps = float(group["eps"])
-        weight_decay = float(group["weight_decay"])
         p = param.data
 
         if not state:
@@ -95,10 +91,10 @@ class Adadelta(Optimizer):
         # g <- -g (maximize); g <- g + wd * p; s <- s * rho + ((1 - rho) * g) * g;
         # delta = sqrt(a + eps) / sqrt(s + eps) * g; a <- a * rho + ((1 - rho) * delta) * delta; p <- p - lr * delta,
         # every scalar rounded to the parameter's dtype first, as NumPy does with a Python float
-        t = p.dtype.type
+        t, rho = p.dtype.type, float(group["rho"])
         flat = contiguous_state(p, state, ("square_avg", "acc_delta"))
         kernels.adadelta_update(flat.reshape(-1), np.ascontiguousarray(grad, dtype=p.dtype).reshape(-1),
-                                state["square_avg"].reshape(-1), state["acc_delta"].reshape(-1),
-                                bool(group["maximize"]), t(weight_decay), t(rho), t(1 - rho), t(eps), t(lr))
+                                state["square_avg"].reshape(-1), state["acc_delta"].reshape(-1), bool(group["maximize"]),
+                                t(group["weight_decay"]), t(rho), t(1 - rho), t(group["eps"]), t(group["lr"]))
         if flat is not p:
             p[...] = flat

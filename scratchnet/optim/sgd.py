@@ -88,11 +88,7 @@ class SGD(Optimizer):
             )
 
     def _update(self, param: Parameter, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
-        lr = float(group["lr"])
-        momentum = float(group["momentum"])
-        dampening = float(group["dampening"])
-        weight_decay = float(group["weight_decay"])
-        p = param.data
+        p, momentum = param.data, float(group["momentum"])
 
         # one pass per parameter, torch's single-tensor SGD as NumPy would evaluate it element by element:
         # d <- -g (maximize); d <- d + wd * p; buf <- d (first step) or buf * momentum + (1 - dampening) * d;
@@ -104,7 +100,7 @@ class SGD(Optimizer):
             state["momentum_buffer"] = np.empty_like(flat)
         buf = state["momentum_buffer"].reshape(-1) if momentum != 0 else np.empty(0, dtype=p.dtype)
         kernels.sgd_update(flat.reshape(-1), np.ascontiguousarray(grad, dtype=p.dtype).reshape(-1), buf, first,
-                           bool(group["maximize"]), t(weight_decay), t(momentum), t(1 - dampening),
-                           bool(group["nesterov"]), t(lr))
+                           bool(group["maximize"]), t(group["weight_decay"]), t(momentum), t(1 - group["dampening"]),
+                           bool(group["nesterov"]), t(group["lr"]))
         if flat is not p:
             p[...] = flat
