@@ -125,7 +125,16 @@ def test_scratchnet_compiles_before_the_clock_starts_and_the_warm_up_changes_not
     generators = [m.rng.bit_generator.state for m in twin.modules() if isinstance(getattr(m, "rng", None), np.random.Generator)]
     opt = optim.Adam(twin.parameters(), lr=1e-3)
     trainer = NumpyTrainer(twin, opt, twin.make_loss(), None, DataLoader(x, y, 30, seed=0), {"train": (x, y)}, 1000)
-    trainer.warm_up()
+    from scratchnet import kernels
+
+    calls = []
+    real = kernels.adam_update
+    kernels.adam_update = lambda *args: (calls.append(args[0].dtype), real(*args))  # the optimiser's kernel runs too
+    try:
+        trainer.warm_up()
+    finally:
+        kernels.adam_update = real
+    assert calls and set(calls) == {np.dtype(np.float32)}, "the warm-up compiles the optimiser's update as well"
     for name, value in twin.state_dict().items():
         np.testing.assert_array_equal(value, before[name])
     assert generators and generators == [m.rng.bit_generator.state for m in twin.modules()

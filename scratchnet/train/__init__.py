@@ -134,9 +134,10 @@ class NumpyTrainer(TrainerBase):
         return {"loss": f"{r.loss_sum / max(r.seen, 1):.4f}", "acc": f"{r.correct / max(r.seen, 1):.4f}"}
 
     def warm_up(self) -> float:
-        """One forward and backward of a full first batch on a copy of the model, so that the Numba kernels
-        training needs are compiled (or loaded from the cache) before the clock starts; the model, its
-        optimiser, its loss and its random generators are left untouched (the model's own loss is used)."""
+        """One forward, backward and optimiser step of a full first batch on a copy of the model, so that the
+        Numba kernels training needs (the optimiser's update included) are compiled, or loaded from the cache,
+        before the clock starts; the model, its optimiser, its loss and its random generators are left untouched
+        (the copy gets the model's own loss and a fresh optimiser of the same kind with the same settings)."""
         t0 = time.perf_counter()
         model = copy.deepcopy(self.model)
         loss_fn = model.make_loss() if hasattr(model, "make_loss") else copy.deepcopy(self.loss_fn)
@@ -144,6 +145,10 @@ class NumpyTrainer(TrainerBase):
         idx = self.loader.batch_indices(0)[0]
         loss_fn(model(x[idx]), y[idx])
         model.backward(loss_fn.backward(), input_grad=False)
+        try:
+            type(self.optimizer)(model.parameters(), **self.optimizer.defaults).step()
+        except TypeError:  # an optimiser class of the user's own that is not built from its defaults: skip it
+            pass
         return time.perf_counter() - t0
 
     def evaluate(self, split: str) -> dict[str, float]:
