@@ -284,7 +284,7 @@ else:
         """
     )
     report.claim(test_acc > (0.85 if quick() else 0.95), "the hand-written MLP learns MNIST", f"test accuracy {test_acc:.2%}")
-    fig = Figure(figsize=(13, 3.6))
+    fig = Figure(figsize=(13, 3.9))
     ax_loss = fig.add_subplot(1, 3, 1)
     smooth = np.convolve(losses, np.ones(20) / 20, mode="valid")
     ax_loss.plot(losses, alpha=0.3, lw=0.7)
@@ -293,7 +293,8 @@ else:
     ax_loss.set_ylabel("batch loss")
     ax_loss.set_title(f"MNIST MLP: test accuracy {test_acc:.1%}", fontsize=10)
     ax_loss.grid(alpha=0.3)
-    grid_axes = fig.add_gridspec(2, 8, left=0.4, right=0.98, wspace=0.05, hspace=0.1)
+    fig.subplots_adjust(top=0.82)  # room between the panel's title and the figure's
+    grid_axes = fig.add_gridspec(2, 8, left=0.4, right=0.98, top=0.82, wspace=0.05, hspace=0.1)
     for i in range(16):
         ax = fig.add_subplot(grid_axes[i // 8, i % 8])
         w_img = W1[i].reshape(28, 28)
