@@ -338,3 +338,24 @@ def test_sgd_adadelta_kernels_same_bits_as_numpy_expressions(dtype, name, kw):
     for p, st in zip(ours, states):
         for key, value in st.items():
             np.testing.assert_array_equal(opt.state[p][key], value, err_msg=key)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64], ids=["f32", "f64"])
+@pytest.mark.parametrize("case", [(3, 1, 8, 28, 28, 3, 3, 1, 1), (2, 1, 32, 28, 28, 3, 3, 0, 0), (2, 2, 5, 9, 7, 5, 5, 2, 2),
+                                  (2, 1, 3, 8, 9, 1, 3, 0, 1), (2, 3, 5, 7, 6, 5, 3, 2, 1), (1, 1, 7, 6, 10, 2, 5, 1, 2),
+                                  (2, 1, 4, 5, 5, 3, 1, 1, 0), (1, 1, 2, 3, 3, 3, 3, 0, 0)],
+                         ids=lambda c: "x".join(map(str, c)))
+def test_crops_conv_forward_gives_the_flat_row_kernels_bits(case, dtype):
+    """The first-layer forward (one crop of the padded plane per kernel column) sums the same terms in the same
+    order as the flat-row kernel: same bits, with -0.0 and an infinity in the input, valid and same padding."""
+    n, c, f, h, w_, kh, kw, ph, pw = case
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((n, c, h, w_)).astype(dtype)
+    x[0, 0, 0, 0], x[-1, -1, -1, -1] = -0.0, np.inf
+    w = rng.standard_normal((f, c, kh, kw)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    oh, ow = h + 2 * ph - kh + 1, w_ + 2 * pw - kw + 1
+    flat, crops = np.empty((n, f, oh, ow), dtype), np.full((n, f, oh, ow), 7.0, dtype)
+    kernels.conv2d_forward_s1(x, w, b, flat, ph, pw, False)
+    kernels.conv2d_forward_crops(x, w, b, crops, ph, pw)
+    np.testing.assert_array_equal(crops.view(np.uint8), flat.view(np.uint8))

@@ -18,6 +18,7 @@ from .conv import (
     conv2d_backward_weight_s1,
     conv2d_forward,
     conv2d_forward_s1,
+    conv2d_forward_crops,
 )
 from .activation import dropout_apply, relu_backward, relu_forward
 from .checksum import checksum
@@ -31,6 +32,7 @@ from .optim import adadelta_update, adam_update, sgd_update
 __all__ = [
     "conv2d_forward",
     "conv2d_forward_s1",
+    "conv2d_forward_crops",
     "conv2d_backward_weight_s1",
     "conv2d_backward_input",
     "conv2d_backward_weight",

@@ -169,7 +169,9 @@ def conv2d_forward(
     if uses_matrix_path(C, KH, KW, (sh, sw), OH, OW):
         return _conv2d_forward_rows(x, w, bias, (sh, sw), (ph, pw), OH, OW, b is not None)
     out = np.empty((N, F, OH, OW), dtype=x.dtype)
-    if (sh, sw) == (1, 1):  # the flat-row kernel pads each image itself
+    if (sh, sw) == (1, 1) and C == 1:  # a first layer: one crop per kernel column, no per-row copy of the result
+        kernels.conv2d_forward_crops(x, w, bias, out, ph, pw)
+    elif (sh, sw) == (1, 1):  # the flat-row kernel pads each image itself
         kernels.conv2d_forward_s1(x, w, bias, out, ph, pw, False)
     else:
         kernels.conv2d_forward(pad2d(x, ph, pw), w, bias, out, sh, sw)
