@@ -1,6 +1,6 @@
 """Direct 2-D convolution (cross-correlation, as in torch) kernels, NCHW.
 
-Two families:
+Three families:
 
 - **Stride 1** (every convolution of the three models): *flat-row* kernels. Zero-pad one image into a
   scratch buffer whose planes are laid out flat with row length ``Wp``; then tap ``(i, j)`` of output
@@ -10,6 +10,10 @@ Two families:
   rounded up to whole vectors and the scratch buffers are long enough that the extra lanes read zeros.
   The grad-input is the same forward kernel applied to ``dout`` with the kernel flipped and in/out
   channels swapped ("full convolution"); the grad-weight is a sum of dot products of such flat planes.
+- **Stride 1, one input channel** (a first layer): ``conv2d_forward_crops`` lays each kernel column's
+  OW-wide crop of the padded plane out on its own, so the flat rows have the output's own length: no
+  columns computed and dropped, no row-by-row copy of the result (the crops cost a copy of the input
+  per kernel column, cheap for one channel, dearer than the savings from 8 channels on).
 - **Any stride**: plain loops over the output (``conv2d_forward``, ``conv2d_backward_input``,
   ``conv2d_backward_weight``), used when the stride is not 1.
 
