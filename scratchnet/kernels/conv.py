@@ -101,6 +101,30 @@ def _pad_flat(src, dst, ph, pw, Wp):
                     d[base + v] = row[v]
 
 
+@nb.njit(cache=True, fastmath=_CONTRACT, inline="always")
+def _sum_block(acc, xs, wpb, b, f0, nf, offs, L):
+    """acc[q, p] = b[f0 + q] + the terms of output channel f0 + q at flat position p, for q < nf and p < L, in the
+    order c, then tap: the inner loop of the stride-1 forward kernels. xs: (C, ...) the flat planes the taps
+    read at ``offs``; wpb: (C, _FBLOCK, taps) the block's packed weights."""
+    C, T = xs.shape[0], offs.shape[0]
+    T3 = T - T % _TBLOCK  # taps in whole groups of 3; the rest go one at a time
+    for q in range(nf):
+        acc[q, :] = b[f0 + q]
+    for c in range(C):
+        xc, wc = xs[c], wpb[c]
+        if nf == _FBLOCK:
+            for t in range(0, T3, _TBLOCK):
+                axpy_4x3(acc[0], acc[1], acc[2], acc[3], xc, wc[:, t : t + 3], offs[t], offs[t + 1], offs[t + 2], L)
+            for t in range(T3, T):
+                axpy_4x1(acc[0], acc[1], acc[2], acc[3], xc, wc[:, t], offs[t], L)
+        else:
+            for q in range(nf):
+                for t in range(0, T3, _TBLOCK):
+                    axpy_1x3(acc[q], xc, wc[q, t : t + 3], offs[t], offs[t + 1], offs[t + 2], L)
+                for t in range(T3, T):
+                    axpy_1x1(acc[q], xc, wc[q, t], offs[t], L)
+
+
 @nb.njit(parallel=True, cache=True, fastmath=_CONTRACT)
 def conv2d_forward_s1(
     x: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray, ph: int, pw: int, flip: bool
@@ -119,8 +143,6 @@ def conv2d_forward_s1(
     OH, OW = out.shape[2], out.shape[3]
     Wp, L, plane = _flat_geometry(H, W, KH, KW, ph, pw)
     offs = _tap_offsets(KH, KW, Wp, flip)
-    T = KH * KW
-    T3 = T - T % _TBLOCK  # taps in whole groups of 3; the rest go one at a time
     wp = _pack_weights(w)
     for n in nb.prange(N):
         xs = np.zeros((C, plane), dtype=x.dtype)
@@ -129,21 +151,7 @@ def conv2d_forward_s1(
         for fb in range(wp.shape[0]):
             f0 = fb * _FBLOCK
             nf = min(_FBLOCK, F - f0)
-            for q in range(nf):
-                acc[q, :] = b[f0 + q]
-            for c in range(C):
-                xc, wc = xs[c], wp[fb, c]
-                if nf == _FBLOCK:
-                    for t in range(0, T3, _TBLOCK):
-                        axpy_4x3(acc[0], acc[1], acc[2], acc[3], xc, wc[:, t : t + 3], offs[t], offs[t + 1], offs[t + 2], L)
-                    for t in range(T3, T):
-                        axpy_4x1(acc[0], acc[1], acc[2], acc[3], xc, wc[:, t], offs[t], L)
-                else:
-                    for q in range(nf):
-                        for t in range(0, T3, _TBLOCK):
-                            axpy_1x3(acc[q], xc, wc[q, t : t + 3], offs[t], offs[t + 1], offs[t + 2], L)
-                        for t in range(T3, T):
-                            axpy_1x1(acc[q], xc, wc[q, t], offs[t], L)
+            _sum_block(acc, xs, wp[fb], b, f0, nf, offs, L)
             for q in range(nf):  # element loops, not slice assignments: see _blocks (compile time)
                 o, a = out[n, f0 + q], acc[q]
                 for oh in range(OH):
@@ -201,7 +209,6 @@ def conv2d_forward_crops(
     L = (P + _LANES - 1) // _LANES * _LANES
     V = (H + 2 * ph) * OW + (L - P) + _LANES  # one crop, and room for the last lanes' reads
     T = KH * KW
-    T3 = T - T % _TBLOCK
     offs = np.empty(T, dtype=np.int64)
     for t in range(T):
         offs[t] = (t % KW) * V + (t // KW) * OW
@@ -214,21 +221,7 @@ def conv2d_forward_crops(
         for fb in range(wp.shape[0]):
             f0 = fb * _FBLOCK
             nf = min(_FBLOCK, F - f0)
-            for q in range(nf):
-                acc[q, :] = b[f0 + q]
-            for c in range(C):
-                xc, wc = xs[c], wp[fb, c]
-                if nf == _FBLOCK:
-                    for t in range(0, T3, _TBLOCK):
-                        axpy_4x3(acc[0], acc[1], acc[2], acc[3], xc, wc[:, t : t + 3], offs[t], offs[t + 1], offs[t + 2], L)
-                    for t in range(T3, T):
-                        axpy_4x1(acc[0], acc[1], acc[2], acc[3], xc, wc[:, t], offs[t], L)
-                else:
-                    for q in range(nf):
-                        for t in range(0, T3, _TBLOCK):
-                            axpy_1x3(acc[q], xc, wc[q, t : t + 3], offs[t], offs[t + 1], offs[t + 2], L)
-                        for t in range(T3, T):
-                            axpy_1x1(acc[q], xc, wc[q, t], offs[t], L)
+            _sum_block(acc, xs, wp[fb], b, f0, nf, offs, L)
             for q in range(nf):
                 o, a = out[n, f0 + q].reshape(P), acc[q]
                 for k in range(P):
