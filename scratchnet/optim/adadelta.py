@@ -12,7 +12,7 @@ import numpy as np
 
 from scratchnet import kernels
 from scratchnet.nn.module import Parameter
-from scratchnet.optim.optimizer import Optimizer, ParamsT, _check_real, contiguous_state
+from scratchnet.optim.optimizer import Optimizer, ParamsT, _check_real, update_flat
 
 __all__ = ["Adadelta"]
 
@@ -92,9 +92,5 @@ class Adadelta(Optimizer):
         # delta = sqrt(a + eps) / sqrt(s + eps) * g; a <- a * rho + ((1 - rho) * delta) * delta; p <- p - lr * delta,
         # every scalar rounded to the parameter's dtype first, as NumPy does with a Python float
         t, rho = p.dtype.type, float(group["rho"])
-        flat = contiguous_state(p, state, ("square_avg", "acc_delta"))
-        kernels.adadelta_update(flat.reshape(-1), np.ascontiguousarray(grad, dtype=p.dtype).reshape(-1),
-                                state["square_avg"].reshape(-1), state["acc_delta"].reshape(-1), bool(group["maximize"]),
-                                t(group["weight_decay"]), t(rho), t(1 - rho), t(group["eps"]), t(group["lr"]))
-        if flat is not p:
-            p[...] = flat
+        update_flat(p, grad, state, ("square_avg", "acc_delta"), kernels.adadelta_update, bool(group["maximize"]),
+                    t(group["weight_decay"]), t(rho), t(1 - rho), t(group["eps"]), t(group["lr"]))

@@ -12,7 +12,7 @@ import numpy as np
 
 from scratchnet import kernels
 from scratchnet.nn.module import Parameter
-from scratchnet.optim.optimizer import Optimizer, ParamsT, contiguous_state, _check_bool, _check_real
+from scratchnet.optim.optimizer import Optimizer, ParamsT, _check_bool, _check_real, update_flat
 
 __all__ = ["Adam"]
 
@@ -102,14 +102,12 @@ class Adam(Optimizer):
             state["step"] = 0
             state["exp_avg"] = np.zeros_like(p)
             state["exp_avg_sq"] = np.zeros_like(p)
-            if amsgrad:
-                state["max_exp_avg_sq"] = np.zeros_like(p)
         state["step"] += 1
         step = state["step"]
 
         bias_correction1 = 1 - beta1**step
         bias_correction2 = 1 - beta2**step
-        if amsgrad and "max_exp_avg_sq" not in state:  # amsgrad switched on after some steps
+        if amsgrad and "max_exp_avg_sq" not in state:  # its first step, or amsgrad switched on after some steps
             state["max_exp_avg_sq"] = np.zeros_like(p)
         # one pass per parameter, the NumPy expressions of torch's single-tensor Adam element by element:
         # g <- -g (maximize); g <- g + wd * p; m <- lerp(m, g, 1 - beta1); v <- v * beta2 + ((1 - beta2) * g) * g;
@@ -117,13 +115,8 @@ class Adam(Optimizer):
         # every scalar rounded to the parameter's dtype first, as NumPy does with a Python float
         t = p.dtype.type
         w = t(1 - beta1)
-        flat = contiguous_state(p, state, ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"))
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        vmax = state["max_exp_avg_sq"] if amsgrad else exp_avg_sq
-        kernels.adam_update(flat.reshape(-1), np.ascontiguousarray(grad, dtype=p.dtype).reshape(-1),
-                            exp_avg.reshape(-1), exp_avg_sq.reshape(-1), vmax.reshape(-1), bool(amsgrad),
-                            bool(group["maximize"]), t(weight_decay), w, t(1) - w, t(beta2), t(1 - beta2),
-                            t(bias_correction2**0.5), t(eps), t(lr / bias_correction1))
-        if flat is not p:
-            p[...] = flat
+        vmax = "max_exp_avg_sq" if amsgrad else "exp_avg_sq"  # the kernel reads v in its place without amsgrad
+        update_flat(p, grad, state, ("exp_avg", "exp_avg_sq", vmax), kernels.adam_update, bool(amsgrad),
+                    bool(group["maximize"]), t(weight_decay), w, t(1) - w, t(beta2), t(1 - beta2),
+                    t(bias_correction2**0.5), t(eps), t(lr / bias_correction1))
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from scratchnet.nn.module import Parameter
 
-__all__ = ["Optimizer", "ParamsT", "flatten_state", "unflatten_state", "STRUCTURE_KEY", "contiguous_state"]
+__all__ = ["Optimizer", "ParamsT", "flatten_state", "unflatten_state", "STRUCTURE_KEY", "update_flat"]
 
 #: What an optimiser accepts: Parameters, ``(name, Parameter)`` pairs, or dicts of parameter groups.
 ParamsT = Union[Iterable[Parameter], Iterable[tuple[str, Parameter]], Iterable[dict[str, Any]]]
@@ -474,14 +474,19 @@ def unflatten_state(flat: Mapping[str, np.ndarray]) -> Any:
     return decode(structure)
 
 
-def contiguous_state(p: np.ndarray, state: dict[str, Any], keys: Iterable[str]) -> np.ndarray:
-    """Ready a parameter and its state buffers for an update kernel, which works on flat views.
 
-    The buffers named by ``keys`` (those present) become C-contiguous arrays of ``p``'s dtype (a state loaded
-    from elsewhere may be neither); returns ``p`` itself when it is C-contiguous, else a contiguous copy, which
-    the caller writes back into ``p`` after the update.
+def update_flat(p: np.ndarray, grad: np.ndarray, state: dict[str, Any], keys: Iterable[str], kernel, *args) -> None:
+    """Run an optimiser's update kernel on flat views: ``kernel(p, grad, *buffers, *args)``, every array 1-D.
+
+    The state buffers named by ``keys`` are made C-contiguous arrays of ``p``'s dtype first (a state loaded from
+    elsewhere may be neither) and passed in that order (a key may repeat); ``grad`` is only read. A parameter that
+    is not C-contiguous is updated in a contiguous copy, written back into it afterwards.
     """
-    for key in keys:
-        if state.get(key) is not None and not (state[key].flags.c_contiguous and state[key].dtype == p.dtype):
+    for key in dict.fromkeys(keys):
+        if not (state[key].flags.c_contiguous and state[key].dtype == p.dtype):
             state[key] = np.ascontiguousarray(state[key], dtype=p.dtype)
-    return p if p.flags.c_contiguous else np.ascontiguousarray(p)
+    flat = p if p.flags.c_contiguous else np.ascontiguousarray(p)
+    kernel(flat.reshape(-1), np.ascontiguousarray(grad, dtype=p.dtype).reshape(-1),
+           *(state[key].reshape(-1) for key in keys), *args)
+    if flat is not p:
+        p[...] = flat

@@ -11,7 +11,7 @@ import numpy as np
 
 from scratchnet import kernels
 from scratchnet.nn.module import Parameter
-from scratchnet.optim.optimizer import Optimizer, ParamsT, _check_bool, _check_real, contiguous_state
+from scratchnet.optim.optimizer import Optimizer, ParamsT, _check_bool, _check_real, update_flat
 
 __all__ = ["SGD"]
 
@@ -94,13 +94,11 @@ class SGD(Optimizer):
         # d <- -g (maximize); d <- d + wd * p; buf <- d (first step) or buf * momentum + (1 - dampening) * d;
         # d <- d + momentum * buf (Nesterov) or buf; p <- p - lr * d, every scalar rounded to p's dtype first
         t = p.dtype.type
-        flat = contiguous_state(p, state, ("momentum_buffer",))
         first = momentum != 0 and state.get("momentum_buffer") is None
         if first:
-            state["momentum_buffer"] = np.empty_like(flat)
-        buf = state["momentum_buffer"].reshape(-1) if momentum != 0 else np.empty(0, dtype=p.dtype)
-        kernels.sgd_update(flat.reshape(-1), np.ascontiguousarray(grad, dtype=p.dtype).reshape(-1), buf, first,
-                           bool(group["maximize"]), t(group["weight_decay"]), t(momentum), t(1 - group["dampening"]),
-                           bool(group["nesterov"]), t(group["lr"]))
-        if flat is not p:
-            p[...] = flat
+            state["momentum_buffer"] = np.empty(p.shape, dtype=p.dtype)
+        keys = ("momentum_buffer",) if momentum != 0 else ()
+        no_buffer = () if momentum != 0 else (np.empty(0, dtype=p.dtype),)  # the kernel's buf argument, unused
+        update_flat(p, grad, state, keys, kernels.sgd_update, *no_buffer, first, bool(group["maximize"]),
+                    t(group["weight_decay"]), t(momentum), t(1 - group["dampening"]), bool(group["nesterov"]),
+                    t(group["lr"]))
