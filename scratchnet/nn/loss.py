@@ -20,7 +20,6 @@ class _Loss(Module):
         if reduction not in ops.loss.REDUCTIONS:
             raise ValueError(f"{type(self).__name__}: reduction must be one of {ops.loss.REDUCTIONS}, got {reduction!r}")
         self.reduction = reduction
-        self._op_kwargs: dict = {}
 
     def __call__(self, scores: np.ndarray, target: np.ndarray) -> float:  # type: ignore[override]
         return self.forward(scores, target)
@@ -32,11 +31,15 @@ class _Loss(Module):
         if scores.dtype not in (np.float32, np.float64):
             raise ValueError(f"{who}: expected float32 or float64 scores, got dtype {scores.dtype}")
         try:
-            loss, grad = type(self)._op(scores, target, self.reduction, **self._op_kwargs)
+            loss, grad = type(self)._op(scores, target, self.reduction, **self._op_kwargs())
         except ValueError as err:
             raise ValueError(f"{who}: {err}") from None
         self._save_cache(grad)
         return loss
+
+    def _op_kwargs(self) -> dict:
+        """The op's keyword arguments beyond the reduction (none here)."""
+        return {}
 
     def backward(self, grad_output: float = 1.0) -> np.ndarray:  # type: ignore[override]
         """dL/dscores, scaled by ``grad_output`` (the gradient of whatever uses the loss; 1 by default)."""
@@ -64,8 +67,9 @@ class CrossEntropyLoss(_Loss):
             raise ValueError(f"CrossEntropyLoss: label_smoothing must be a number between 0.0 and 1.0, "
                              f"got {label_smoothing!r}")
         self.label_smoothing = float(label_smoothing)
-        if self.label_smoothing:
-            self._op_kwargs = {"label_smoothing": self.label_smoothing}
+
+    def _op_kwargs(self) -> dict:
+        return {"label_smoothing": self.label_smoothing}
 
     def extra_repr(self) -> str:
         return super().extra_repr() + (f", label_smoothing={self.label_smoothing}" if self.label_smoothing else "")

@@ -45,6 +45,7 @@ def key_mismatch(title: str, missing: tuple[str, list[str]], unexpected: tuple[s
             lines.append(f"  {label}: " + sep.join(keys))
     return "\n".join(lines)
 
+
 class Parameter:
     """A trainable array: ``data`` holds the values, ``grad`` the accumulated gradient (or None).
 
