@@ -82,23 +82,28 @@ def _pack_weights(w):
     return wp
 
 
+@nb.njit(cache=True, inline="always")
+def _copy_run(dst, d0, src, s0, n):
+    """dst[d0 + k] = src[s0 + k] for k < n: a run of 16 or more values in whole vectors by a fixed-length loop, then
+    the rest (7-18 % faster on 26-28-wide rows); a shorter run in a plain loop (faster on 14-wide rows)."""
+    if n >= _LANES:
+        for k0 in range(0, n - _LANES + 1, _LANES):
+            for j in range(_LANES):
+                dst[d0 + k0 + j] = src[s0 + k0 + j]
+        for k in range(n - n % _LANES, n):
+            dst[d0 + k] = src[s0 + k]
+    else:
+        for k in range(n):
+            dst[d0 + k] = src[s0 + k]
+
+
 @nb.njit(cache=True)
 def _pad_flat(src, dst, ph, pw, Wp):
     """Copy src (C, H, W) into the zeroed flat planes dst (C, plane) at row offset ph, column offset pw."""
     C, H, W = src.shape
     for c in range(C):
-        d = dst[c]
         for h in range(H):
-            base, row = (h + ph) * Wp + pw, src[c, h]
-            if W >= _LANES:  # whole vectors in a fixed-length loop, then the rest (as in the output copy)
-                for v0 in range(0, W - _LANES + 1, _LANES):
-                    for j in range(_LANES):
-                        d[base + v0 + j] = row[v0 + j]
-                for v in range(W - W % _LANES, W):
-                    d[base + v] = row[v]
-            else:
-                for v in range(W):
-                    d[base + v] = row[v]
+            _copy_run(dst[c], (h + ph) * Wp + pw, src[c, h], 0, W)
 
 
 @nb.njit(cache=True, fastmath=_CONTRACT, inline="always")
@@ -153,29 +158,18 @@ def conv2d_forward_s1(
             nf = min(_FBLOCK, F - f0)
             _sum_block(acc, xs, wp[fb], b, f0, nf, offs, L)
             for q in range(nf):  # element loops, not slice assignments: see _blocks (compile time)
-                o, a = out[n, f0 + q], acc[q]
                 for oh in range(OH):
-                    orow, base = o[oh], oh * Wp
-                    if OW >= _LANES:  # whole vectors in a fixed-length loop, then the rest (7-18 % faster at 26-28
-                        for ow0 in range(0, OW - _LANES + 1, _LANES):  # wide rows; 5 % slower below 16)
-                            for j in range(_LANES):
-                                orow[ow0 + j] = a[base + ow0 + j]
-                        for ow in range(OW - OW % _LANES, OW):
-                            orow[ow] = a[base + ow]
-                    else:
-                        for ow in range(OW):
-                            orow[ow] = a[base + ow]
+                    _copy_run(out[n, f0 + q, oh], 0, acc[q], oh * Wp, OW)
 
 
 @nb.njit(cache=True)
-def _crop_copies(src, dst, ph, pw, OW, V):
-    """For each kernel column j, dst[j*V:(j+1)*V] holds the plane src (H, W) zero-padded by (ph, pw) and cut to
+def _crop_copies(src, dst, ph, pw, OW, V, KW):
+    """For each kernel column j < KW, dst[j*V:(j+1)*V] holds the plane src (H, W) zero-padded by (ph, pw) and cut to
     the OW columns that tap column j reads, [j, j + OW) of the padded plane, rows back to back (row stride OW),
     then zeros to V. Every element of dst is written."""
     H, W = src.shape
     zero = dst.dtype.type(0.0)
     rows = H + 2 * ph
-    KW = dst.shape[0] // V
     for j in range(KW):
         base = j * V
         for r in range(rows):
@@ -216,7 +210,7 @@ def conv2d_forward_crops(
     for n in nb.prange(N):
         xs = np.empty((C, KW * V), dtype=x.dtype)
         for c in range(C):
-            _crop_copies(x[n, c], xs[c], ph, pw, OW, V)
+            _crop_copies(x[n, c], xs[c], ph, pw, OW, V, KW)
         acc = np.empty((_FBLOCK, L), dtype=out.dtype)
         for fb in range(wp.shape[0]):
             f0 = fb * _FBLOCK
