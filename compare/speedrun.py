@@ -53,10 +53,9 @@ from .seeds import describe, paired_difference, study_data, verdict
 #: scored on the other 6,000 (``train_val_split(labels, 0.1, seed=0, stratify=True)``; the test set was never looked
 #: at), OneCycleLR per batch (pct_start 0.25, div_factor 25 unless said), Normalize((0.1307,), (0.3081,)). Rows:
 #: (net, optimiser and schedule, batch, epochs, validation accuracies in % by model seed 0, 1, ..., training seconds
-#: of one run, the mean over its seeds).
+#: of one run, the mean over its seeds). Each study's conditions and rule are in ``VALIDATION_STUDIES`` below.
 #:
-#: First study, 2026-11-30, while other jobs kept the load average at 3.7-5.7, one Numba thread per run (two such
-#: runs at a time): its seconds compare the variants only roughly and are some 8-10x a quiet machine's.
+#: First study, 2026-11-30.
 _FIRST_STUDY: tuple[tuple[str, str, int, int, tuple[float, ...], float], ...] = (
     ("conv 8, conv 16, no hidden", "SGD+Nesterov 0.1", 128, 1, (97.65, 97.95), 13.6),
     ("conv 16, conv 32, no hidden", "SGD+Nesterov 0.1", 128, 1, (98.22, 98.12), 38.7),
@@ -85,11 +84,7 @@ _FIRST_STUDY: tuple[tuple[str, str, int, int, tuple[float, ...], float], ...] = 
     ("conv 8, conv 16, fc 128", "Adam 0.01", 128, 4, (99.08, 99.02), 30.7),
 )
 
-#: Second study, 2026-11-30 (a later session, with the one-pass optimiser kernels and pool-before-ReLU), only what
-#: fits the 5 s budget on this machine's two threads: two epochs of conv 8 / conv 16 / fc 128 train in ~4.3 s there,
-#: three epochs or wider nets in 5.5-6.5 s. One Numba thread per run, two runs at a time on the two cores and
-#: nothing else (load ~2; the host is shared, so seconds still vary by a third). The recipe is the variant with the
-#: best mean validation accuracy over 10 seeds: label smoothing 0.05 and 0.1 tie at 98.92 % (torch's usual 0.1 is taken).
+#: Second study, 2026-11-30, a later session (with the one-pass optimiser kernels and pool-before-ReLU).
 _SECOND_STUDY: tuple[tuple[str, str, int, int, tuple[float, ...], float], ...] = (
     ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.9, 0.9), beta1 cycled, pct_start 0.25', 128, 2, (98.73, 98.87, 98.67, 98.85, 98.63, 98.78, 98.85, 98.93, 98.82, 98.8), 7.9),
     ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.7, 0.9), beta1 fixed, pct_start 0.25', 128, 2, (98.73, 98.75), 8.8),
