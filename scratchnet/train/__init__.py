@@ -146,9 +146,11 @@ class NumpyTrainer(TrainerBase):
         loss_fn(model(x[idx]), y[idx])
         model.backward(loss_fn.backward(), input_grad=False)
         try:
-            type(self.optimizer)(model.parameters(), **self.optimizer.defaults).step()
+            twin = type(self.optimizer)(model.parameters(), **self.optimizer.defaults)
         except TypeError:  # an optimiser class of the user's own that is not built from its defaults: skip it
-            pass
+            twin = None
+        if twin is not None:  # outside the try: an error in the update itself is not swallowed
+            twin.step()
         return time.perf_counter() - t0
 
     def evaluate(self, split: str) -> dict[str, float]:
