@@ -442,19 +442,11 @@ def load_mnist_split(
     data_dir: str | os.PathLike | None = None,
     split: str = "train",
     download: bool = True,
-    *,
-    cache_dir: str | os.PathLike | None = None,
-    mirrors: Sequence[str] = DEFAULT_MIRRORS,
-    checksums: Mapping[str, str] = MNIST_SHA256,
-    verify: bool | None = None,
-    timeout: float = 30.0,
-    progress: bool | None = None,
+    **options,
 ) -> MNISTSplit:
-    """Like :func:`load_mnist`, but returns an :class:`MNISTSplit` that also records split and directory."""
-    directory = locate_mnist(
-        data_dir, split, download, cache_dir=cache_dir, mirrors=mirrors, checksums=checksums,
-        verify=verify, timeout=timeout, progress=progress,
-    )
+    """Like :func:`load_mnist`, but returns an :class:`MNISTSplit` that also records split and directory.
+    ``options`` are :func:`locate_mnist`'s keyword arguments."""
+    directory = locate_mnist(data_dir, split, download, **options)
     images_name, labels_name = MNIST_FILES[split]
     images_path = find_idx_file(directory, images_name)
     labels_path = find_idx_file(directory, labels_name)
@@ -468,13 +460,7 @@ def load_mnist(
     data_dir: str | os.PathLike | None = None,
     split: str = "train",
     download: bool = True,
-    *,
-    cache_dir: str | os.PathLike | None = None,
-    mirrors: Sequence[str] = DEFAULT_MIRRORS,
-    checksums: Mapping[str, str] = MNIST_SHA256,
-    verify: bool | None = None,
-    timeout: float = 30.0,
-    progress: bool | None = None,
+    **options,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Load one split of MNIST.
 
@@ -483,6 +469,9 @@ def load_mnist(
     data_dir : directory with the files (overrides ``$MNIST_DIR`` and the cache); no download then.
     split : ``"train"`` (60000 images) or ``"test"`` (10000).
     download : fetch missing files into the cache (only when neither data_dir nor $MNIST_DIR is set).
+
+    Keyword-only options (:func:`locate_mnist`'s):
+
     cache_dir : the cache (default ``<repository root>/data/mnist``).
     mirrors : base URLs to download ``<name>.gz`` from, in order.
     checksums : file name -> SHA-256 of its decompressed bytes (inject your own for other data).
@@ -496,8 +485,5 @@ def load_mnist(
     images : (N, 28, 28) uint8.
     labels : (N,) int64 in 0..9.
     """
-    s = load_mnist_split(
-        data_dir, split, download, cache_dir=cache_dir, mirrors=mirrors, checksums=checksums,
-        verify=verify, timeout=timeout, progress=progress,
-    )
+    s = load_mnist_split(data_dir, split, download, **options)
     return s.images, s.labels
