@@ -22,7 +22,7 @@ from .conv import (
 )
 from .activation import dropout_apply, relu_backward, relu_forward
 from .checksum import checksum
-from .avgpool import adaptive_avgpool2d_backward, adaptive_avgpool2d_forward, avgpool2d_backward, avgpool2d_forward
+from .avgpool import avgpool2d_backward, avgpool2d_forward
 from .im2row import im2row, nchw_to_rows, row2im, rows_to_nchw
 from .batchnorm import batchnorm_apply, batchnorm_backward_input, batchnorm_backward_sums, batchnorm_stats
 from .linear import linear_forward, matmul
@@ -47,8 +47,6 @@ __all__ = [
     "checksum",
     "avgpool2d_forward",
     "avgpool2d_backward",
-    "adaptive_avgpool2d_forward",
-    "adaptive_avgpool2d_backward",
     "im2row",
     "row2im",
     "rows_to_nchw",

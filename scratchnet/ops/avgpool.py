@@ -22,7 +22,39 @@ import numpy as np
 
 from .. import kernels
 from . import _checks
-from ._checks import out_size, pair
+from ._checks import pair
+
+
+def _fixed_windows(size: int, out: int, k: int, stride: int, pad: int, count_include_pad: bool):
+    """Per output position along one axis: the window's [lo, hi) in the input (clipped) and its divisor
+    factor (the window's length within the padded input, or within the input alone)."""
+    start = np.arange(out, dtype=np.int64) * stride - pad
+    end = np.minimum(start + k, size + pad)
+    lo, hi = np.maximum(start, 0), np.minimum(end, size)
+    return lo, hi, (end - start) if count_include_pad else (hi - lo)
+
+
+def _adaptive_windows(size: int, out: int):
+    """torch's adaptive rule along one axis: window [floor(o*size/out), ceil((o+1)*size/out)), divisor its length."""
+    o = np.arange(out, dtype=np.int64)
+    lo, hi = (o * size) // out, ((o + 1) * size + out - 1) // out
+    return lo, hi, hi - lo
+
+
+def _pool(x: np.ndarray, windows: tuple) -> np.ndarray:
+    """Run the forward kernel over x viewed as (N*C, H, W); windows = (h_lo, h_hi, h_div, w_lo, w_hi, w_div, override)."""
+    N, C, H, W = x.shape
+    out = np.empty((N * C, len(windows[0]), len(windows[3])), dtype=x.dtype)
+    kernels.avgpool2d_forward(_checks.kernel_array(x).reshape(N * C, H, W), out, *windows)
+    return out.reshape(N, C, *out.shape[1:])
+
+
+def _spread(dout: np.ndarray, x_shape: tuple, windows: tuple) -> np.ndarray:
+    """Run the backward kernel: dout (N, C, OH, OW) spread over the windows into dx of x_shape."""
+    N, C, H, W = x_shape
+    dx = np.empty((N * C, H, W), dtype=dout.dtype)
+    kernels.avgpool2d_backward(_checks.kernel_array(dout).reshape(N * C, *dout.shape[2:]), dx, *windows)
+    return dx.reshape(x_shape)
 
 
 def avgpool2d_forward(
@@ -34,24 +66,20 @@ def avgpool2d_forward(
     divisor_override: int | None = None,
 ) -> tuple[np.ndarray, Any]:
     """Average-pool a batch x (N, C, H, W); returns out (N, C, OH, OW), OH = (H + 2ph - KH) // sh + 1,
-    and the cache (x.shape, the window settings)."""
-    window, OH, OW = _checks.pool_window(x, kernel_size, stride, padding, "avgpool2d")
-    settings = (*window, bool(count_include_pad), int(divisor_override or 0))
-    out = np.empty((*x.shape[:2], OH, OW), dtype=x.dtype)
-    kernels.avgpool2d_forward(_checks.kernel_array(x), out, *settings)
-    return out, (x.shape, settings)
+    and the cache (x.shape, the windows)."""
+    (kh, kw, sh, sw, ph, pw), OH, OW = _checks.pool_window(x, kernel_size, stride, padding, "avgpool2d")
+    cip = bool(count_include_pad)
+    windows = (*_fixed_windows(x.shape[2], OH, kh, sh, ph, cip), *_fixed_windows(x.shape[3], OW, kw, sw, pw, cip),
+               int(divisor_override or 0))
+    return _pool(x, windows), (x.shape, windows)
 
 
 def avgpool2d_backward(dout: np.ndarray, cache: Any) -> np.ndarray:
     """Spread dout (N, C, OH, OW) evenly over each window; returns dx (N, C, H, W)."""
-    x_shape, settings = cache
-    kh, kw, sh, sw, ph, pw = settings[:6]
-    N, C, H, W = x_shape
-    out_shape = (N, C, out_size(H, kh, sh, ph), out_size(W, kw, sw, pw))
+    x_shape, windows = cache
+    out_shape = (*x_shape[:2], len(windows[0]), len(windows[3]))
     dout = _checks.upstream(dout, out_shape, _checks.float_array(dout, "upstream gradient").dtype)
-    dx = np.empty(x_shape, dtype=dout.dtype)
-    kernels.avgpool2d_backward(dout, dx, *settings)
-    return dx
+    return _spread(dout, x_shape, windows)
 
 
 def adaptive_output_size(output_size, h: int, w: int) -> tuple[int, int]:
@@ -68,21 +96,13 @@ def adaptive_output_size(output_size, h: int, w: int) -> tuple[int, int]:
 
 
 def adaptive_avgpool2d_forward(x: np.ndarray, output_size) -> tuple[np.ndarray, Any]:
-    """Average x (N, C, H, W) over torch's adaptive windows; returns out (N, C, OH, OW) and the cache (x.shape)."""
+    """Average x (N, C, H, W) over torch's adaptive windows; returns out (N, C, OH, OW) and the cache
+    (x.shape, the windows)."""
     _checks.image_batch(_checks.float_array(x))
     N, C, H, W = x.shape
     OH, OW = adaptive_output_size(output_size, H, W)
-    out = np.empty((N, C, OH, OW), dtype=x.dtype)
-    kernels.adaptive_avgpool2d_forward(_checks.kernel_array(x), out)
-    return out, x.shape
+    windows = (*_adaptive_windows(H, OH), *_adaptive_windows(W, OW), 0)
+    return _pool(x, windows), (x.shape, windows)
 
 
-def adaptive_avgpool2d_backward(dout: np.ndarray, cache: Any) -> np.ndarray:
-    """Spread dout (N, C, OH, OW) evenly over each adaptive window; returns dx (N, C, H, W)."""
-    _checks.float_array(dout, "upstream gradient")
-    if dout.ndim != 4 or dout.shape[:2] != tuple(cache[:2]) or 0 in dout.shape[2:]:
-        raise ValueError(f"expected upstream gradient ({cache[0]}, {cache[1]}, OH, OW), got {dout.shape} {dout.dtype}")
-    dout = _checks.kernel_array(dout)
-    dx = np.empty(cache, dtype=dout.dtype)
-    kernels.adaptive_avgpool2d_backward(dout, dx)
-    return dx
+adaptive_avgpool2d_backward = avgpool2d_backward
