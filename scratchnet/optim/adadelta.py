@@ -12,7 +12,7 @@ import numpy as np
 
 from scratchnet import kernels
 from scratchnet.nn.module import Parameter
-from scratchnet.optim.optimizer import Optimizer, ParamsT, _check_real, update_flat
+from scratchnet.optim.optimizer import Optimizer, ParamsT, _check_range, count_step, update_flat
 
 __all__ = ["Adadelta"]
 
@@ -71,21 +71,13 @@ class Adadelta(Optimizer):
 
     def _check_hyperparameters(self, hp: dict[str, Any], where: str) -> None:
         super()._check_hyperparameters(hp, where)
-        _check_real(hp["rho"], "rho", where)
-        if not 0.0 <= hp["rho"] <= 1.0:
-            raise ValueError(f"{where}: invalid rho value: {hp['rho']} (expected 0 <= rho <= 1)")
-        _check_real(hp["eps"], "eps", where)
-        if not 0.0 <= hp["eps"]:
-            raise ValueError(f"{where}: invalid epsilon value: {hp['eps']} (expected eps >= 0)")
+        _check_range(hp, "rho", where, upper=1)
+        _check_range(hp, "eps", where, "epsilon value")
 
     def _update(self, param: Parameter, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]) -> None:
         p = param.data
 
-        if not state:
-            state["step"] = 0
-            state["square_avg"] = np.zeros_like(p)
-            state["acc_delta"] = np.zeros_like(p)
-        state["step"] += 1
+        count_step(state, p, "square_avg", "acc_delta")
 
         # one pass per parameter, torch's single-tensor Adadelta as NumPy would evaluate it element by element:
         # g <- -g (maximize); g <- g + wd * p; s <- s * rho + ((1 - rho) * g) * g;

@@ -12,7 +12,7 @@ import numpy as np
 
 from scratchnet import kernels
 from scratchnet.nn.module import Parameter
-from scratchnet.optim.optimizer import Optimizer, ParamsT, _check_bool, _check_real, update_flat
+from scratchnet.optim.optimizer import Optimizer, ParamsT, _check_bool, _check_range, _check_real, count_step, update_flat
 
 __all__ = ["Adam"]
 
@@ -78,9 +78,7 @@ class Adam(Optimizer):
 
     def _check_hyperparameters(self, hp: dict[str, Any], where: str) -> None:
         super()._check_hyperparameters(hp, where)
-        _check_real(hp["eps"], "eps", where)
-        if not 0.0 <= hp["eps"]:
-            raise ValueError(f"{where}: invalid epsilon value: {hp['eps']} (expected eps >= 0)")
+        _check_range(hp, "eps", where, "epsilon value")
         betas = hp["betas"]
         if not isinstance(betas, (tuple, list)) or len(betas) != 2:
             raise TypeError(f"{where}: betas should be a pair (beta1, beta2), but got {betas!r}")
@@ -98,12 +96,7 @@ class Adam(Optimizer):
         amsgrad = group["amsgrad"]
         p = param.data
 
-        if not state:
-            state["step"] = 0
-            state["exp_avg"] = np.zeros_like(p)
-            state["exp_avg_sq"] = np.zeros_like(p)
-        state["step"] += 1
-        step = state["step"]
+        step = count_step(state, p, "exp_avg", "exp_avg_sq")
 
         bias_correction1 = 1 - beta1**step
         bias_correction2 = 1 - beta2**step

@@ -91,15 +91,9 @@ class Optimizer:
         ``where`` starts each message ("Adam" or "Adam param_groups[1]"). Subclasses extend this.
         """
         if "lr" in hp:
-            _check_real(hp["lr"], "lr", where)
-            if not 0.0 <= hp["lr"]:
-                raise ValueError(f"{where}: invalid learning rate: {hp['lr']} (expected lr >= 0)")
+            _check_range(hp, "lr", where, "learning rate")
         if "weight_decay" in hp:
-            _check_real(hp["weight_decay"], "weight_decay", where)
-            if not 0.0 <= hp["weight_decay"]:
-                raise ValueError(
-                    f"{where}: invalid weight_decay value: {hp['weight_decay']} (expected weight_decay >= 0)"
-                )
+            _check_range(hp, "weight_decay", where)
         if "maximize" in hp:
             _check_bool(hp["maximize"], "maximize", where)
 
@@ -344,6 +338,27 @@ class Optimizer:
 def _check_real(value: Any, arg: str, where: str) -> None:
     if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
         raise TypeError(f"{where}: {arg} should be a real number, but got {value!r} ({type(value).__name__})")
+
+
+def _check_range(hp: Mapping[str, Any], key: str, where: str, label: str | None = None, upper: float | None = None):
+    """``hp[key]`` must be a real number in [0, upper] (no upper bound when None); the error names it as torch's
+    does ("invalid epsilon value: ...") with the range expected."""
+    value = hp[key]
+    _check_real(value, key, where)
+    if not (0.0 <= value and (upper is None or value <= upper)):
+        expected = f"{key} >= 0" if upper is None else f"0 <= {key} <= {upper}"
+        raise ValueError(f"{where}: invalid {label or key + ' value'}: {value} (expected {expected})")
+
+
+def count_step(state: dict[str, Any], p: np.ndarray, *keys: str) -> int:
+    """Count one more step in a parameter's ``state``, creating its buffers ``keys`` (zeros like ``p``) at the
+    first; returns the step number."""
+    if not state:
+        state["step"] = 0
+        for key in keys:
+            state[key] = np.zeros_like(p)
+    state["step"] += 1
+    return state["step"]
 
 
 def _check_bool(value: Any, arg: str, where: str) -> None:

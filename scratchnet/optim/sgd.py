@@ -11,7 +11,7 @@ import numpy as np
 
 from scratchnet import kernels
 from scratchnet.nn.module import Parameter
-from scratchnet.optim.optimizer import Optimizer, ParamsT, _check_bool, _check_real, update_flat
+from scratchnet.optim.optimizer import Optimizer, ParamsT, _check_bool, _check_range, _check_real, update_flat
 
 __all__ = ["SGD"]
 
@@ -75,9 +75,7 @@ class SGD(Optimizer):
 
     def _check_hyperparameters(self, hp: dict[str, Any], where: str) -> None:
         super()._check_hyperparameters(hp, where)
-        _check_real(hp["momentum"], "momentum", where)
-        if not 0.0 <= hp["momentum"]:
-            raise ValueError(f"{where}: invalid momentum value: {hp['momentum']} (expected momentum >= 0)")
+        _check_range(hp, "momentum", where)
         _check_real(hp["dampening"], "dampening", where)
         _check_bool(hp["nesterov"], "nesterov", where)
         if hp["nesterov"] and (hp["momentum"] <= 0 or hp["dampening"] != 0):
