@@ -134,24 +134,32 @@ def load_checkpoint(path: str | os.PathLike, model: Module, optimizer=None, sche
     def section(prefix: str) -> dict[str, np.ndarray]:
         return {k[len(prefix) :]: v for k, v in data.items() if k.startswith(prefix)}
 
-    parts = [("model", model, lambda o, d: o.load_state_dict(d), "model/")]
-    parts += [(name, obj, lambda o, d: o.load_flat_state_dict(d), prefix)
+    parts = [("model", model, section("model/") or None, type(model).load_state_dict)]
+    parts += [(name, obj, section(prefix) or None, lambda o, d: o.load_flat_state_dict(d))
               for name, obj, prefix in (("optimizer", optimizer, "optim/"), ("scheduler", scheduler, "sched/"))
               if obj is not None]
-    backup = [(obj, obj.state_dict()) for _, obj, _, _ in parts]
+    load_parts(path, parts, lambda obj: obj.state_dict(), lambda: restore_rng_states(model, info.get("rng_states", {})))
+    return info
+
+
+def load_parts(path: Path, parts: list, snapshot: Callable[[Any], Any], finish: Callable[[], None],
+               errors: tuple[type[Exception], ...] = ()) -> None:
+    """All or nothing, for both libraries' checkpoints: ``load(obj, state)`` for each part
+    ``(name, obj, state, load)``, then ``finish()``; if anything fails, every object gets back the state
+    ``snapshot(obj)`` took before, and the error comes out as a CheckpointError naming the file. A part
+    whose state is None is missing from the file."""
+    backup = [(obj, snapshot(obj)) for _, obj, _, _ in parts]
     try:
-        for name, obj, load, prefix in parts:
-            part = section(prefix)
-            if not part:
+        for name, obj, state, load in parts:
+            if state is None:
                 raise CheckpointError(f"{path}: holds no {name} state")
-            load(obj, part)
-        restore_rng_states(model, info.get("rng_states", {}))
-    except (CheckpointError, ValueError, KeyError, TypeError, IndexError) as err:
+            load(obj, state)
+        finish()
+    except (CheckpointError, ValueError, KeyError, TypeError, IndexError, *errors) as err:
         for obj, state in backup:
             obj.load_state_dict(state)
         if isinstance(err, CheckpointError):
             raise
         raise CheckpointError(f"{path}: {err}") from None
-    return info
 
 

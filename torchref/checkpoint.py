@@ -17,7 +17,7 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from scratchnet.checkpoint import CheckpointError, check_classes, check_position, json_default
+from scratchnet.checkpoint import CheckpointError, check_classes, check_position, json_default, load_parts
 from scratchnet.fileio import atomic_write
 
 FORMAT = "torchref-checkpoint-v1"
@@ -113,21 +113,9 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None, s
     if check_meta is not None:
         check_meta(info["meta"])
     parts = [("model", _unwrap(model)), ("optimizer", optimizer), ("scheduler", scheduler)]
-    parts = [(name, target) for name, target in parts if target is not None]
-    backup = [(target, copy.deepcopy(target.state_dict())) for _, target in parts]
-    try:
-        for name, target in parts:
-            if obj.get(name) is None:
-                raise CheckpointError(f"{path}: holds no {name} state")
-            target.load_state_dict(obj[name])
-        if restore_rng:
-            set_rng_state(obj["rng"])
-    except (CheckpointError, RuntimeError, ValueError, KeyError, TypeError, IndexError) as err:
-        for target, state in backup:
-            target.load_state_dict(state)
-        if isinstance(err, CheckpointError):
-            raise
-        raise CheckpointError(f"{path}: {err}") from None
+    parts = [(name, target, obj.get(name), type(target).load_state_dict) for name, target in parts if target is not None]
+    load_parts(path, parts, lambda target: copy.deepcopy(target.state_dict()),
+               lambda: set_rng_state(obj["rng"]) if restore_rng else None, (RuntimeError,))
     return info
 
 
