@@ -12,13 +12,15 @@ import numpy as np
 from ._checks import out_size, pair
 
 
+def _conv_setup(x, w, stride, padding):
+    """stride and padding as pairs, x's and w's shapes, and x zero-padded."""
+    (ph, pw) = pad = pair(padding, "padding", 0)
+    return pair(stride, "stride", 1), pad, x.shape, w.shape, np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+
+
 def conv2d_forward_naive(x, w, b, stride=1, padding=0):
     """out[n, f, y, x] = b[f] + sum(window * w[f]) — one window at a time."""
-    sh, sw = pair(stride, "stride", 1)
-    ph, pw = pair(padding, "padding", 0)
-    N, C, H, W = x.shape
-    F, _, KH, KW = w.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    (sh, sw), (ph, pw), (N, C, H, W), (F, _, KH, KW), xp = _conv_setup(x, w, stride, padding)
     OH, OW = out_size(H, KH, sh, ph), out_size(W, KW, sw, pw)
     out = np.zeros((N, F, OH, OW), dtype=x.dtype)
     for n in range(N):
@@ -32,11 +34,7 @@ def conv2d_forward_naive(x, w, b, stride=1, padding=0):
 
 def conv2d_backward_naive(dout, x, w, stride=1, padding=0):
     """Each output position sends dout * w back to its window, and dout * window to w."""
-    sh, sw = pair(stride, "stride", 1)
-    ph, pw = pair(padding, "padding", 0)
-    N, C, H, W = x.shape
-    F, _, KH, KW = w.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    (sh, sw), (ph, pw), (N, C, H, W), (F, _, KH, KW), xp = _conv_setup(x, w, stride, padding)
     dxp = np.zeros_like(xp)
     dw = np.zeros_like(w)
     OH, OW = dout.shape[2], dout.shape[3]
@@ -53,11 +51,7 @@ def conv2d_backward_naive(dout, x, w, stride=1, padding=0):
 
 def conv2d_im2col(x, w, b, stride=1, padding=0):
     """The same convolution as one matrix product: columns of unrolled windows times flattened filters."""
-    sh, sw = pair(stride, "stride", 1)
-    ph, pw = pair(padding, "padding", 0)
-    N, C, H, W = x.shape
-    F, _, KH, KW = w.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    (sh, sw), (ph, pw), (N, C, H, W), (F, _, KH, KW), xp = _conv_setup(x, w, stride, padding)
     windows = np.lib.stride_tricks.sliding_window_view(xp, (KH, KW), axis=(2, 3))[:, :, ::sh, ::sw]
     OH, OW = windows.shape[2], windows.shape[3]
     cols = windows.transpose(0, 2, 3, 1, 4, 5).reshape(N * OH * OW, C * KH * KW)  # one row per window
