@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ._validate import check_input, check_upstream
+from ..ops import _checks
 from .module import Module
 
 
@@ -25,7 +25,7 @@ class _Elementwise(Module):
         raise NotImplementedError
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        check_input(x, self._name())
+        self._op(_checks.float_array, x)
         out, cache = self._forward_op(x)
         out = np.asarray(out)  # NumPy gives a scalar, not a 0-d array, for some ops on 0-d input
         self._save_cache((cache, out.shape, out.dtype), keep=out if self._keeps_output else None)
@@ -36,7 +36,7 @@ class _Elementwise(Module):
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         cache, shape, dtype = self._pop_cache()
-        dout = check_upstream(dout, shape, dtype, self._name())
+        dout = self._op(_checks.upstream, dout, shape, dtype)
         return np.asarray(self._backward_op(dout, cache)) if input_grad else None
 
 

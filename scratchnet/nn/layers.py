@@ -43,19 +43,13 @@ class _WeightBiasLayer(Module):
     its cache for backward; call the backward op and add its dW, db into the parameters' ``.grad``."""
 
     def _forward_op(self, op, x: np.ndarray, *args) -> np.ndarray:
-        try:
-            out, cache = op(x, self.weight.data, _bias(self), *args)
-        except (ValueError, TypeError) as err:
-            raise self._named(err) from None
+        out, cache = self._op(op, x, self.weight.data, _bias(self), *args)
         self._save_cache(cache, keep=_callers(cache[0], x))
         return out
 
     def _backward_op(self, op, dout: np.ndarray, input_grad: bool) -> np.ndarray | None:
         trainable = self.weight.requires_grad or (self.bias is not None and self.bias.requires_grad)
-        try:
-            dx, dw, db = op(dout, self._pop_cache(), need_dx=input_grad, need_dw=trainable)
-        except (ValueError, TypeError) as err:
-            raise self._named(err) from None
+        dx, dw, db = self._op(op, dout, self._pop_cache(), need_dx=input_grad, need_dw=trainable)
         if trainable:  # frozen parameters: their gradients are not even computed
             self.weight.accumulate_grad(dw)
             if self.bias is not None:
@@ -172,20 +166,14 @@ class MaxPool2d(Module):
         return f"MaxPool2d(kernel_size={show_pair(self.kernel_size)})"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        try:
-            out, cache = ops.maxpool2d_forward(x, self.kernel_size, self.stride, self.padding)
-        except (ValueError, TypeError) as err:
-            raise self._named(err) from None
+        out, cache = self._op(ops.maxpool2d_forward, x, self.kernel_size, self.stride, self.padding)
         self._save_cache((cache, out.dtype))
         return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """Route dout to each window's winner; None with ``input_grad=False`` (nothing else to compute)."""
         cache, dtype = self._pop_cache()
-        try:
-            dx = ops.maxpool2d_backward(dout, cache, dtype)
-        except (ValueError, TypeError) as err:
-            raise self._named(err) from None
+        dx = self._op(ops.maxpool2d_backward, dout, cache, dtype)
         return dx if input_grad else None
 
     def extra_repr(self) -> str:
@@ -196,20 +184,14 @@ class ReLU(Module):
     """max(x, 0), element-wise; any shape."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        try:
-            out, mask = ops.relu_forward(x)
-        except (ValueError, TypeError) as err:
-            raise self._named(err) from None
+        out, mask = self._op(ops.relu_forward, x)
         self._save_cache((mask, out.dtype))
         return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dout where the input was > 0, else 0; None with ``input_grad=False``."""
         mask, dtype = self._pop_cache()
-        try:
-            dx = ops.relu_backward(dout, mask, dtype)
-        except (ValueError, TypeError) as err:
-            raise self._named(err) from None
+        dx = self._op(ops.relu_backward, dout, mask, dtype)
         return dx if input_grad else None
 
 
@@ -227,20 +209,16 @@ class Dropout(Module):
         self.rng = resolve_rng(rng)
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        try:
-            out, mask = ops.dropout_forward(x, self.p, self.rng, self.training)
-        except (ValueError, TypeError) as err:
-            raise self._named(err) from None
+        out, mask = self._op(ops.dropout_forward, x, self.p, self.rng, self.training)
         self._save_cache((mask, out.shape, out.dtype))
         return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dout times the forward's scaled mask (dout itself in eval); None with ``input_grad=False``."""
         mask, shape, dtype = self._pop_cache()
-        try:  # the op checks dout against the mask; the identity of eval has none, so it is checked here
-            dx = ops.dropout_backward(dout, mask) if mask is not None else _checks.upstream(dout, shape, dtype)
-        except (ValueError, TypeError) as err:
-            raise self._named(err) from None
+        # the op checks dout against the mask; the identity of eval has none, so it is checked here
+        dx = self._op(ops.dropout_backward, dout, mask) if mask is not None else \
+            self._op(_checks.upstream, dout, shape, dtype)
         return dx if input_grad else None
 
     def extra_repr(self) -> str:
@@ -256,10 +234,7 @@ class Flatten(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """A view of x when its strides allow (as torch's flatten), else a copy; a batch of 0 stays empty."""
-        try:
-            _checks.float_array(x)
-        except (ValueError, TypeError) as err:
-            raise self._named(err) from None
+        self._op(_checks.float_array, x)
         nd = max(x.ndim, 1)  # torch treats a 0-d tensor as 1-d here
         for d in (self.start_dim, self.end_dim):
             if not -nd <= d < nd:
@@ -279,10 +254,7 @@ class Flatten(Module):
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dout reshaped back to the input's shape; None with ``input_grad=False``."""
         x_shape, out_shape, dtype = self._pop_cache()
-        try:
-            dout = _checks.upstream(dout, out_shape, dtype)
-        except (ValueError, TypeError) as err:
-            raise self._named(err) from None
+        dout = self._op(_checks.upstream, dout, out_shape, dtype)
         return dout.reshape(x_shape) if input_grad else None
 
     def extra_repr(self) -> str:
@@ -305,20 +277,14 @@ class LogSoftmax(Module):
         return "the output it returned"
 
     def forward(self, x: np.ndarray) -> np.ndarray:
-        try:
-            out, cache = ops.log_softmax_forward(x)
-        except (ValueError, TypeError) as err:
-            raise self._named(err) from None
+        out, cache = self._op(ops.log_softmax_forward, x)
         self._save_cache(cache, keep=out)  # backward reads the output, which the caller holds
         return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dout - softmax * sum(dout) per row; None with ``input_grad=False``."""
         cache = self._pop_cache()
-        try:
-            dx = ops.log_softmax_backward(dout, cache)
-        except (ValueError, TypeError) as err:
-            raise self._named(err) from None
+        dx = self._op(ops.log_softmax_backward, dout, cache)
         return dx if input_grad else None
 
     def extra_repr(self) -> str:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import threading
 
 from collections import OrderedDict
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 
@@ -191,11 +191,17 @@ class Module:
     def _named(self, err: Exception) -> Exception:
         """``err`` (a ValueError/TypeError from the argument checks of an op) with the layer's name in front.
 
-        The ops check their arguments (``ops._checks``); a layer catches what they raise and re-raises
-        ``self._named(err)``: this is where the layer's name joins the message. (A try/except costs
-        nothing when nothing is raised, unlike a wrapper call around every op.)
+        The ops check their arguments (``ops._checks``); a layer calls them through :meth:`_op`, which
+        re-raises what they raise as ``self._named(err)``: this is where the layer's name joins the message.
         """
         return type(err)(f"{self._name()}: {err}")
+
+    def _op(self, op: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """``op(*args, **kwargs)``, its ValueError or TypeError re-raised with this layer's name in front."""
+        try:
+            return op(*args, **kwargs)
+        except (ValueError, TypeError) as err:
+            raise self._named(err) from None
 
     def _pop_cache(self) -> Any:
         """Return the cache saved by the last forward, and forget it (one backward per forward).

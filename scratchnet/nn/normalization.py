@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import ops
-from ._validate import check_input, check_upstream
+from ..ops import _checks
 from .module import Module, Parameter
 
 _FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
@@ -80,7 +80,8 @@ class _BatchNorm(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         who = self._name()
-        check_input(x, who, self._param_dtype())
+        self._op(_checks.float_array, x)
+        self._op(_checks.same_dtype, x, self._param_dtype())
         self._check_shape(x)
         use_batch_stats = self.training or self.running_mean is None
         if use_batch_stats and x.size and x.size // self.num_features <= 1:  # an empty batch goes, as in torch
@@ -107,7 +108,7 @@ class _BatchNorm(Module):
         """Accumulate dL/dweight and dL/dbias (if affine and trainable); return dL/dx, or None with
         ``input_grad=False``."""
         cache = self._pop_cache()
-        dout = check_upstream(dout, cache.shape, cache.x.dtype, self._name())
+        dout = self._op(_checks.upstream, dout, tuple(cache.shape), cache.x.dtype)
         trainable = self.affine and (self.weight.requires_grad or self.bias.requires_grad)
         dx, dgamma, dbeta = ops.batchnorm_backward(dout, cache, need_dx=input_grad, need_dparams=trainable)
         if trainable:

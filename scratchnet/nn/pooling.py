@@ -7,7 +7,6 @@ import numpy as np
 from .. import ops
 from ..ops import _checks
 from ..ops._checks import pair, show_pair
-from ._validate import check_upstream
 from .module import Module
 
 
@@ -22,16 +21,13 @@ class _AveragePool(Module):
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         """The op checks x (``ops._checks``); its errors come back with this layer's name."""
-        try:
-            out, cache = type(self)._forward_op(x, *self._op_args())
-        except (ValueError, TypeError) as err:
-            raise self._named(err) from None
+        out, cache = self._op(type(self)._forward_op, x, *self._op_args())
         self._save_cache((cache, out.shape, x.dtype))
         return out
 
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         cache, out_shape, dtype = self._pop_cache()
-        dout = check_upstream(dout, out_shape, dtype, self._name())
+        dout = self._op(_checks.upstream, dout, out_shape, dtype)
         return type(self)._backward_op(dout, cache) if input_grad else None
 
 

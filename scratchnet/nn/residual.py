@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from .layers import Conv2d, ReLU
-from .module import Module, Sequential, needs_grad
+from .module import Module, needs_grad
 from .normalization import BatchNorm2d
 
 

@@ -9,9 +9,9 @@ forward recorded in the cache), with the helpers below. Messages say what was ex
 came; they do not name a layer. The **layers** do not repeat these checks: they call the ops through
 ``Module._op``, which prefixes the layer's name to any ValueError/TypeError, so that the user reads
 ``MaxPool2d(kernel_size=2): expected upstream gradient (1, 1, 2, 2) float32, got (64, 8, 2, 2) float32``.
-Layers without an op (Flatten) call these helpers themselves, and so do the layers whose checks depend
-on the layer's own settings or whose ops are plain NumPy (BatchNorm's shapes, the smooth activations,
-the upstream gradient of the pooling layers), through ``nn/_validate.py``, which only adds the name.
+Layers without an op (Flatten), and those whose checks depend on the layer's own settings or whose ops
+are plain NumPy (BatchNorm's dtype, the smooth activations, the upstream gradient of the average pools),
+call these helpers themselves, through the same ``Module._op``.
 Why this way round: the ops are public too (tests, walkthroughs and benchmarks call them directly), so a
 check that lived only in the layers would leave them able to crash the interpreter.
 
