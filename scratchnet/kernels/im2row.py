@@ -8,7 +8,6 @@ batch; row2im adds each image's rows in a fixed order, so both are deterministic
 """
 
 import numba as nb
-import numpy as np
 
 
 @nb.njit(parallel=True, cache=True)
