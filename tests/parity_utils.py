@@ -83,3 +83,19 @@ def assert_parity(name: str, ours: Any, theirs: Any, rtol: float, *, scale: floa
             f"scratchnet={o64.flat[worst].item()!r}, torch={t64.flat[worst].item()!r}; allowed {rtol:g} * {scale:.3e} "
             f"= {tol:.3e}; {n_bad} of {o.size} elements outside (dtypes {o.dtype} / {t.dtype}, shape {o.shape})"
         )
+
+
+def striped_batches(steps: int, batch: int, dtype, *, seed: int, noise: float) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Generated 'digits' with a learnable signal (the class decides which rows are bright) and a fraction
+    ``noise`` of random labels, so the loss falls but stays well above zero, where relative differences
+    mean something; normalised like MNIST."""
+    rng = np.random.default_rng(seed)
+    out = []
+    for _ in range(steps):
+        y = rng.integers(0, 10, size=batch)
+        x = rng.random((batch, 1, 28, 28)) * 0.3
+        for i, label in enumerate(y):
+            x[i, 0, 2 * label + 3 : 2 * label + 6, 4:24] += 0.7
+        y = np.where(rng.random(batch) < noise, rng.integers(0, 10, size=batch), y)
+        out.append((((x - 0.1307) / 0.3081).astype(dtype), y))
+    return out

@@ -21,7 +21,7 @@ from scratchnet.recipes import SPEEDRUN, speedrun_loss, speedrun_model, speedrun
 from torchref import recipes as torch_recipes
 
 from .conftest import make_digit_idx
-from .parity_utils import assert_parity
+from .parity_utils import assert_parity, striped_batches
 from .torch_twins import compare_with_torch
 
 #: the recipe's own net, and the other shapes SpeedCNN takes (BatchNorm, 5x5 first conv, no hidden layer)
@@ -55,19 +55,6 @@ def test_speedcnn_forward_and_gradients_match_torch_in_float64(shape, training):
     compare_with_torch(ours, x, seed=5, label=f"SpeedCNN {shape}", twin=twin)
 
 
-def _batches(n_steps: int, batch: int, dtype) -> list[tuple[np.ndarray, np.ndarray]]:
-    rng = np.random.default_rng(7)
-    out = []
-    for _ in range(n_steps):
-        y = rng.integers(0, 10, size=batch)
-        x = rng.random((batch, 1, 28, 28)) * 0.3
-        for i, label in enumerate(y):
-            x[i, 0, 2 * label + 3 : 2 * label + 6, 4:24] += 0.7
-        y = np.where(rng.random(batch) < 0.3, rng.integers(0, 10, size=batch), y)  # label noise: the loss stays up
-        out.append((((x - 0.1307) / 0.3081).astype(dtype), y))
-    return out
-
-
 @pytest.mark.parametrize("optimizer", ["recipe", "sgd", "adam"])
 def test_speedrun_recipe_trains_step_for_step_like_torch_in_float64(optimizer):
     """12 steps of the recipe (its optimiser, or the other one, and its OneCycleLR over exactly these steps, so the
@@ -80,7 +67,7 @@ def test_speedrun_recipe_trains_step_for_step_like_torch_in_float64(optimizer):
     o_opt, o_sched = speedrun_optimizer(replace(recipe, epochs=1), ours, steps)
     t_opt, t_sched = torch_recipes.speedrun_optimizer(replace(recipe, epochs=1), theirs, steps)
     o_loss, t_loss = speedrun_loss(recipe), torch_recipes.speedrun_loss(recipe)  # with the recipe's label smoothing
-    for step, (x, y) in enumerate(_batches(steps, 16, np.float64)):
+    for step, (x, y) in enumerate(striped_batches(steps, 16, np.float64, seed=7, noise=0.3)):
         loss = o_loss(ours(x), y)
         o_opt.zero_grad()
         ours.backward(o_loss.backward(), input_grad=False)

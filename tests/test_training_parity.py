@@ -15,7 +15,7 @@ import torch
 import torchref
 from scratchnet import models, optim
 
-from .parity_utils import assert_parity
+from .parity_utils import assert_parity, striped_batches
 
 STEPS = 60
 EPOCH_STEPS = 15  # StepLR is stepped every this many steps
@@ -24,22 +24,6 @@ NO_DROPOUT = {"ffn": {"dropout": 0.0}, "seedcnn": {}, "examplesnet": {"dropout1"
 # Final weights in float32: Adam and Adadelta divide by running gradient scales, so round-off in
 # near-zero gradients is amplified into parameter differences of a few 1e-4 of the tensor's scale.
 TOL = {np.float64: {"loss": 1e-9, "weights": 1e-8}, np.float32: {"loss": 1e-4, "weights": 5e-3}}
-
-
-def _batches(name: str, dtype) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Generated 'images' with a learnable signal (the class decides which rows are bright) and 30% label
-    noise, so the loss falls but stays well above zero, where relative differences mean something."""
-    rng = np.random.default_rng(2024)
-    out = []
-    for _ in range(STEPS):
-        y = rng.integers(0, 10, size=BATCH[name])
-        x = rng.random((BATCH[name], 1, 28, 28)) * 0.3
-        for i, label in enumerate(y):
-            x[i, 0, 2 * label + 3 : 2 * label + 6, 4:24] += 0.7
-        noisy = rng.random(y.shape) < 0.3
-        y = np.where(noisy, rng.integers(0, 10, size=y.shape), y)
-        out.append((((x - 0.1307) / 0.3081).astype(dtype), y))
-    return out
 
 
 def _optimisers(kind: str, ours_params, theirs_params):
@@ -61,7 +45,7 @@ def test_training_matches_torch_step_for_step(name, kind, dtype):
     opt, topt, sched, tsched = _optimisers(kind, list(ours.parameters()), theirs.parameters())
 
     ours_curve, theirs_curve = [], []
-    for step, (x, y) in enumerate(_batches(name, dtype)):
+    for step, (x, y) in enumerate(striped_batches(STEPS, BATCH[name], dtype, seed=2024, noise=0.3)):
         loss = ours_loss(ours(x), y)
         opt.zero_grad()
         ours.backward(ours_loss.backward())

@@ -22,27 +22,12 @@ import torchref
 from scratchnet import models, optim
 from scratchnet import nn as snn
 
-from .parity_utils import assert_parity
+from .parity_utils import assert_parity, striped_batches
 
 pytestmark = pytest.mark.usefixtures("one_numba_thread", "one_torch_thread")  # see conftest: same bits, less waiting
 
 STEPS = 30
 BATCH = 8
-
-
-def _batches(dtype) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Generated 'digits' whose class decides which rows are bright, with 10% label noise (the loss falls but
-    stays well above zero), normalised like MNIST."""
-    rng = np.random.default_rng(2025)
-    out = []
-    for _ in range(STEPS):
-        y = rng.integers(0, 10, size=BATCH)
-        x = rng.random((BATCH, 1, 28, 28)) * 0.3
-        for i, label in enumerate(y):
-            x[i, 0, 2 * label + 3 : 2 * label + 6, 4:24] += 0.7
-        y = np.where(rng.random(y.shape) < 0.1, rng.integers(0, 10, size=y.shape), y)
-        out.append((((x - 0.1307) / 0.3081).astype(dtype), y))
-    return out
 
 
 def _train(dtype, torch_side: bool) -> tuple[list[float], object]:
@@ -59,7 +44,7 @@ def _train(dtype, torch_side: bool) -> tuple[list[float], object]:
         opt = optim.SGD(list(model.parameters()), lr=0.002, momentum=0.9, weight_decay=5e-4)
         crit = snn.CrossEntropyLoss()
     curve = []
-    for x, y in _batches(dtype):
+    for x, y in striped_batches(STEPS, BATCH, dtype, seed=2025, noise=0.1):
         if torch_side:
             loss = crit(model(torch.from_numpy(x)), torch.from_numpy(y))
             opt.zero_grad()
