@@ -84,15 +84,10 @@ def avgpool2d_backward(dout: np.ndarray, cache: Any) -> np.ndarray:
 
 def adaptive_output_size(output_size, h: int, w: int) -> tuple[int, int]:
     """(OH, OW) from an int, a pair, or a pair with None (keep that input size), as torch reads it."""
-    if isinstance(output_size, (tuple, list)):
-        if len(output_size) != 2:
-            raise ValueError(f"output_size: expected an int or a pair, got {output_size!r}")
-        oh, ow = output_size
-    else:
-        oh = ow = output_size
-    oh = h if oh is None else oh
-    ow = w if ow is None else ow
-    return pair((oh, ow), "output_size", 1)
+    sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size, output_size)
+    if len(sizes) != 2:
+        raise ValueError(f"output_size: expected an int or a pair, got {output_size!r}")
+    return pair(tuple(size if given is None else given for given, size in zip(sizes, (h, w))), "output_size", 1)
 
 
 def adaptive_avgpool2d_forward(x: np.ndarray, output_size) -> tuple[np.ndarray, Any]:
