@@ -12,10 +12,15 @@ from __future__ import annotations
 import os
 import platform
 import subprocess
+import time
 from pathlib import Path
+
+import numpy as np
 
 #: FMA pipes per core assumed for the peak estimate (2 on Zen 2-5 and on Intel cores since Haswell).
 FMA_PIPES = 2
+#: The host-speed probe's matrix size: float32 n x n times n x n, ~1 ms on two cores.
+PROBE_SIZE = 384
 
 
 def _cpuinfo() -> dict[str, str]:
@@ -89,3 +94,39 @@ def peak_formula(m: dict[str, object]) -> str:
         f"{m['threads']} cores x {m['ghz']:.2f} GHz ({m['ghz_source']}) x {FMA_PIPES} FMA pipes x "
         f"{m['fp32_lanes']} fp32 lanes ({m['simd']}) x 2 flops per FMA = {m['peak_gflops']:.1f} GFLOP/s"
     )
+
+
+def host_speed(seconds: float = 0.3, n: int = PROBE_SIZE) -> float:
+    """How fast this host computes right now, in GFLOP/s: the 90th percentile of the rates of NumPy float32
+    ``n x n @ n x n`` products (NumPy's BLAS with its own threads) over ``seconds`` (a high percentile: a short
+    burst of other work slows some products, a slower host all of them).
+
+    Why: a virtual machine's cores may be shared with other machines, whose load its load average cannot see;
+    the same code then runs up to twice as slow. Taken beside timed runs, this probe says how fast the host was
+    while they ran, with the same fixed workload in every report, so that reports of different days compare.
+    It means something only while nothing else runs inside this machine (the condition of every timed report):
+    multi-threaded products, ours and the BLAS's alike, stall at their barriers when another process holds a
+    core, and then read 10-100x slower.
+    """
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((n, n), dtype=np.float32), rng.standard_normal((n, n), dtype=np.float32)
+    a @ b  # the BLAS threads start here, not in the first timed call
+    rates: list[float] = []
+    end = time.perf_counter() + seconds
+    while time.perf_counter() < end or len(rates) < 5:
+        t = time.perf_counter()
+        a @ b
+        rates.append(2 * n**3 / (time.perf_counter() - t) / 1e9)
+    time.sleep(0.2)  # the BLAS threads spin a while after their last product: not into the next timed run
+    return float(np.percentile(rates, 90))
+
+
+def probe_text(gflops: list[float]) -> str:
+    """The probe's readings for a report: '184 GFLOP/s' or 'from 95 to 190 GFLOP/s (median 184)'."""
+    if len(gflops) == 1:
+        return f"{gflops[0]:.0f} GFLOP/s"
+    return f"from {min(gflops):.0f} to {max(gflops):.0f} GFLOP/s (median {float(np.median(gflops)):.0f})"
+
+
+PROBE_WHAT = (f"NumPy float32 {PROBE_SIZE}x{PROBE_SIZE} matrix products, 90th percentile of their rates over 0.3 s; the same fixed "
+              "workload in every report, run slower by a shared host when other machines load it")

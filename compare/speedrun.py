@@ -43,7 +43,7 @@ from torchref import recipes as torch_recipes
 from torchref.data import to_device
 from torchref.train import fit as torch_fit
 
-from . import provenance
+from . import _machine, provenance
 from .cli import run_report
 from .figures import pyplot
 from .report import Report, table
@@ -189,11 +189,13 @@ def run_seeds(recipe: SpeedrunRecipe, seeds: list[int], libraries: list[str], da
     runs = []
     for i, seed in enumerate(seeds):
         order = libraries if i % 2 == 0 else libraries[::-1]
+        probe = round(_machine.host_speed(), 1)  # how fast the host is now: see _machine.host_speed
         for library in order:
-            r = train_one(library, recipe, seed, data)
+            r = {**train_one(library, recipe, seed, data), "host_gflops": probe}
             runs.append(r)
             log(f"seed {seed} {library:>10}: test accuracy {100 * r['test_accuracy']:.2f} %, training "
-                f"{r['train_seconds']:.2f} s (warm-up {r['warmup_seconds']:.2f} s, load {r['load_average_before']})")
+                f"{r['train_seconds']:.2f} s (warm-up {r['warmup_seconds']:.2f} s, load {r['load_average_before']}, "
+                f"host {probe:.0f} GFLOP/s)")
     return sorted(runs, key=lambda r: (LIBRARIES.index(r["library"]), r["seed"]))
 
 
@@ -278,6 +280,9 @@ def report_lines(rep: Report, recipe: SpeedrunRecipe, runs: list[dict[str, Any]]
                      f"{t['mean']:.2f} s on average, {s['within_time']} of {t['n']} runs within {TARGET_SECONDS:g} s "
                      f"({'meets' if t['mean'] <= TARGET_SECONDS else 'misses'} the time target on average on this "
                      "machine at the load above).")
+    probes = [r["host_gflops"] for r in runs if r.get("host_gflops") is not None]
+    if probes:
+        lines.append(f"- Host speed probe before each seed ({_machine.PROBE_WHAT}): {_machine.probe_text(probes)}.")
     diff, ratio = summary.get("accuracy_difference_pct"), summary.get("time_ratio")
     if diff is not None:
         lines += ["", "## scratchnet against torch (paired by seed)", "",
@@ -298,9 +303,10 @@ def report_lines(rep: Report, recipe: SpeedrunRecipe, runs: list[dict[str, Any]]
                        [[net, opt, batch, epochs, f"{', '.join(f'{a:.2f}' for a in accs)} %",
                          f"{sum(accs) / len(accs):.2f} %", f"{t:.1f}"] for net, opt, batch, epochs, accs, t in rows])
     lines += ["## Runs", ""]
-    lines += table(["library", "seed", "test accuracy", "training time", "warm-up", "load average (1 min) before"],
+    lines += table(["library", "seed", "test accuracy", "training time", "warm-up", "load average (1 min) before",
+                    "host probe before the seed (GFLOP/s)"],
                    [[r["library"], r["seed"], f"{100 * r['test_accuracy']:.2f} %", f"{r['train_seconds']:.2f} s",
-                     f"{r['warmup_seconds']:.2f} s", r["load_average_before"]] for r in runs])
+                     f"{r['warmup_seconds']:.2f} s", r["load_average_before"], r.get("host_gflops", "-")] for r in runs])
     return lines + ["", "Numbers: `results.csv` (one row per run), `results.json` (everything above, with provenance).",
                     ""]
 

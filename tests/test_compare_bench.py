@@ -2,6 +2,7 @@
 ResNet18's two sides start from the same weights."""
 
 import csv
+import re
 
 import numpy as np
 import pytest
@@ -34,6 +35,8 @@ def test_bench_quick_writes_markdown_csv_and_chart_and_reads_a_baseline(tmp_path
                       for i in IMPLS}
     assert all(float(r["median"]) > 0 for r in scale)
     assert "## Scale: batch size and threads" in md and "| FFN | train step | 1 |" in md
+    probe = re.search(r"host speed probe, GFLOP/s before / after each section: throughput (\d+) / (\d+), scale (\d+)", md)
+    assert probe, "the host speed is measured around each section"
     assert (first / "benchmarks_scale.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     assert main([*common, "--skip", "scale,ops,jit,memory", "--out", str(second), "--baseline",

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 import torchref
-from compare import speedrun
+from compare import _machine, speedrun
 from scratchnet import models
 from scratchnet.recipes import SPEEDRUN, speedrun_loss, speedrun_model, speedrun_optimizer
 from torchref import recipes as torch_recipes
@@ -107,6 +107,8 @@ def test_quick_speedrun_writes_csv_report_figure_and_json(tmp_path, small_quick,
     assert result["quick"] and result["data"]["train_samples"] == 384 and result["data"]["test_samples"] == 100
     assert {r["library"] for r in result["runs"]} == {"scratchnet", "torch"}
     assert all(r["warmup_seconds"] >= 0 and r["load_average_before"] is not None for r in result["runs"])
+    probes = {r["seed"]: r["host_gflops"] for r in result["runs"]}  # one probe per seed, shared by its two runs
+    assert all(r["host_gflops"] == probes[r["seed"]] >= 0 for r in result["runs"])
     assert result["summary"]["accuracy_difference_pct"]["n"] == 2 and result["summary"]["time_ratio"]["n"] == 2
     for r, row in zip(result["runs"], rows):
         assert f"{r['test_accuracy']:.4f}" == row["test_accuracy"]
@@ -114,6 +116,7 @@ def test_quick_speedrun_writes_csv_report_figure_and_json(tmp_path, small_quick,
     mean = result["summary"]["libraries"]["scratchnet"]["accuracy_pct"]["mean"]
     assert "QUICK" in report and f"**{mean:.2f} %**" in report and "speedrun.png" in report
     assert "## scratchnet against torch (paired by seed)" in report and "load average" in report
+    assert f"- Host speed probe before each seed (NumPy float32 {_machine.PROBE_SIZE}x" in report
     assert (out / "speedrun.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for name in ("report.md", "results.json", "results.csv"):  # the data by fingerprint, not by this machine's path
         assert str(data) not in (out / name).read_text() and '"directory": "/' not in (out / name).read_text(), name

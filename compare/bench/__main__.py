@@ -60,8 +60,9 @@ def parser() -> argparse.ArgumentParser:
 
 
 def run_sections(res, names: list[str], cfg: dict, skip: set[str], threads: int, jit_names: list[str],
-                 mem_images: int) -> dict[str, float]:
-    """Every section not skipped, under one progress bar; the CPU other processes used during each."""
+                 mem_images: int) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """Every section not skipped, under one progress bar; the CPU other processes used during each, and the
+    host speed probe (``_machine.host_speed``) before and after each."""
     scale_names = [n for n in names if n in cfg["scale_models"]]
     from tqdm import tqdm
 
@@ -70,6 +71,7 @@ def run_sections(res, names: list[str], cfg: dict, skip: set[str], threads: int,
     from .ops import bench_ops, op_cases
     from .scale import bench_scale
     from .throughput import bench_sgemm, bench_throughput
+    from .._machine import host_speed
     from .timing import OtherLoad
 
     eval_names = [n for n in names if n in EVAL_MODELS]
@@ -91,12 +93,15 @@ def run_sections(res, names: list[str], cfg: dict, skip: set[str], threads: int,
     ]
     todo = [(label, parts, work) for key, label, parts, work in sections if key not in skip]
     others: dict[str, float] = {}
+    probes: dict[str, list[float]] = {}
     with tqdm(total=sum(n for _, n, _ in todo), desc="benchmarks", unit="part") as bar:
         for label, _, work in todo:
+            before = host_speed()
             meter = OtherLoad()
             work(bar)
             others[label] = meter.cores()
-    return others
+            probes[label] = [round(before, 1), round(host_speed(), 1)]
+    return others, probes
 
 
 def bench(args, threads: int):
@@ -117,8 +122,9 @@ def bench(args, threads: int):
     res = Results({**info["cpu"], **{k: info[k] for k in keep}, "commit": info["git_commit"],
                    "load_start": os.getloadavg()[0], "reps": cfg["reps"], "data": sample_batches(1)[2]})
     baseline = report.read_baseline(Path(args.baseline)) if args.baseline else None
-    others = run_sections(res, names, cfg, skip, threads, jit_names, mem_images)
-    res.meta.update(load_end=os.getloadavg()[0], others=", ".join(f"{k} {v:.2f}" for k, v in others.items()))
+    others, probes = run_sections(res, names, cfg, skip, threads, jit_names, mem_images)
+    res.meta.update(load_end=os.getloadavg()[0], others=", ".join(f"{k} {v:.2f}" for k, v in others.items()),
+                    host_probe=", ".join(f"{k} {a:.0f} / {b:.0f}" for k, (a, b) in probes.items()))
     return report.write(rep, res, names, baseline, args.quick)
 
 

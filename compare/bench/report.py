@@ -205,6 +205,8 @@ def markdown(rep: Report, res: Results, names: list[str], baseline: dict | None,
     return [*rep.header("Benchmarks: scratchnet vs torch on the CPU"),
             f"- load average at start / end: {m['load_start']:.2f} / {m['load_end']:.2f}",
             f"- CPU used by other processes, in cores, per section: {m['others']} (0 = the machine was ours)",
+            f"- host speed probe, GFLOP/s before / after each section: {m.get('host_probe', 'not measured')} "
+            f"({_machine.PROBE_WHAT})",
             f"- mode: {'--quick' if quick else 'full'}; {m['data']} images for the throughput runs", "",
             *train_section(res, names, baseline), *targets_section(res, names), *infer_section(res, names, baseline),
             *scale_section(res, names), *ops_section(res), *jit_and_memory_sections(res, quick), "", TEXT["scratchnet_side"], ""]
@@ -226,5 +228,6 @@ def write(rep: Report, res: Results, names: list[str], baseline: dict | None, qu
 def summary(res: Results, md: list[str]) -> list[str]:
     """What the report says, for the console: the machine line, then the report's tables."""
     m = res.meta
-    return [f"\n{m['cpu']}, {m['threads']} threads; commit {m['commit']}; other processes used (cores): {m['others']}",
+    return [f"\n{m['cpu']}, {m['threads']} threads; commit {m['commit']}; other processes used (cores): {m['others']}; "
+            f"host speed probe (GFLOP/s before / after): {m.get('host_probe', 'not measured')}",
             *(line for line in md if line.startswith("|"))]
