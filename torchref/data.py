@@ -15,8 +15,6 @@ import torch
 
 from scratchnet.data import NORMALIZATION_PRESETS, epoch_order, load_mnist_split
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
 
 @dataclass
 class DeviceData:

@@ -17,7 +17,6 @@ import contextlib
 import copy
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -29,7 +28,7 @@ from scratchnet.run.history import History
 from scratchnet.run.loop import FitSettings, NonFiniteError, Running, TrainerBase, describe_optimizer, fit_loop
 from scratchnet.run.provenance import environment as scratch_environment
 
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import load_checkpoint, save_checkpoint, unwrap
 from ..data import DeviceData, batch_indices
 from ..device import configure_determinism, determinism_record, device_info
 from ..models import make_loss
@@ -55,10 +54,6 @@ def environment(device: torch.device) -> dict[str, Any]:
     return env
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    return getattr(model, "_orig_mod", model)
-
-
 def _autocast(device: torch.device, bf16: bool):
     if bf16 and device.type == "cuda":
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
@@ -79,7 +74,7 @@ def evaluate(model: nn.Module, data: DeviceData, loss_fn: nn.Module | None = Non
     """
     if len(data) == 0:
         raise ValueError("evaluate: no samples")
-    loss_fn = loss_fn if loss_fn is not None else make_loss(_unwrap(model))
+    loss_fn = loss_fn if loss_fn is not None else make_loss(unwrap(model))
     device = data.x.device
     was_training = model.training
     model.eval()
@@ -125,6 +120,8 @@ class TorchTrainer(TrainerBase):
     """torch's side of the loop's :class:`~scratchnet.run.loop.Trainer` protocol: batches selected on the
     device, loss and accuracy summed there and read once per epoch (no ``.item()`` per step), so a NaN/Inf
     loss is caught at the end of its epoch."""
+
+    checkpoint_io = (save_checkpoint, load_checkpoint)
 
     def __init__(self, model: nn.Module, runner: nn.Module, optimizer, loss_fn: nn.Module, scheduler,
                  data: dict[str, DeviceData | None], settings: FitSettings, *, bf16: bool, name: str) -> None:
@@ -198,14 +195,6 @@ class TorchTrainer(TrainerBase):
     def evaluate(self, split: str) -> dict[str, float]:
         return evaluate(self.runner, self.data[split], self.loss_fn, self.eval_batch_size, bf16=self.bf16)
 
-    def save_checkpoint(self, path: Path, epoch: int, step: int, meta: dict[str, Any]) -> Path:
-        return save_checkpoint(path, self.model, self.optimizer, self.scheduler, epoch=epoch, step=step, meta=meta)
-
-    def load_checkpoint(self, path: Path, check_meta) -> tuple[int, int, dict[str, Any]]:
-        info = load_checkpoint(path, self.model, self.optimizer, self.scheduler, check_meta=check_meta)
-        return info["epoch"], info["step"], info["meta"]
-
-
 
 def _prepare(base: nn.Module, model: nn.Module, device: torch.device, *, bf16: bool, channels_last: bool,
              compile: bool, deterministic: bool) -> tuple[nn.Module, dict[str, Any]]:
@@ -250,7 +239,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train_data: DeviceDa
     s.check(has_val=val_data is not None)
     if len(train_data) == 0:
         raise ValueError("fit: the training set is empty")
-    base = _unwrap(model)
+    base = unwrap(model)
     loss_fn = loss_fn if loss_fn is not None else make_loss(base)
     previous = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
                 torch.backends.cudnn.benchmark)
