@@ -82,12 +82,9 @@ class Trainer(Protocol):
 
 
 class TrainerBase:
-    """The part of a :class:`Trainer` both libraries write alike: the learning rate, the scheduler's step at
-    the end of an epoch (unless it steps per batch) and the checkpoints. A library's trainer sets ``model``,
-    ``runner`` (what runs the batches: the model, or torch's compiled wrapper), ``optimizer``, ``scheduler``,
-    ``per_batch`` and ``checkpoint_io``: its library's ``(save_checkpoint, load_checkpoint)``."""
-
-    checkpoint_io: tuple[Callable[..., Path], Callable[..., dict[str, Any]]]
+    """The part of a :class:`Trainer` both libraries write alike: the learning rate, and the scheduler's
+    step at the end of an epoch (unless it steps per batch). A library's trainer sets ``runner`` (what runs
+    the batches: the model, or torch's compiled wrapper), ``optimizer``, ``scheduler`` and ``per_batch``."""
 
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
@@ -96,15 +93,6 @@ class TrainerBase:
         if self.scheduler is not None and not self.per_batch:
             self.scheduler.step()
         self.runner.train()
-
-    def save_checkpoint(self, path: Path, epoch: int, step: int, meta: dict[str, Any]) -> Path:
-        save, _ = self.checkpoint_io
-        return save(path, self.model, self.optimizer, self.scheduler, epoch=epoch, step=step, meta=meta)
-
-    def load_checkpoint(self, path: Path, check_meta) -> tuple[int, int, dict[str, Any]]:
-        _, load = self.checkpoint_io
-        info = load(path, self.model, self.optimizer, self.scheduler, check_meta=check_meta)
-        return info["epoch"], info["step"], info["meta"]
 
 
 class _InterruptFlag:
