@@ -68,14 +68,9 @@ def load_data(recipe: Recipe, data_dir: str | None, subset: int | None, test_sub
               val_fraction: float | None = None, seed: int = 0) -> dict[str, Any]:
     """Normalised train/test arrays; with ``val_fraction``, a stratified validation part (seeded by ``seed``)
     is held out of the training images, for choosing settings without looking at the test set."""
-    train = load_mnist_split(data_dir, "train")
-    test = load_mnist_split(data_dir, "test")
-    xtr, ytr = train.images, train.labels
-    xte, yte = test.images, test.labels
-    if subset:
-        xtr, ytr = xtr[:subset], ytr[:subset]
-    if test_subset:
-        xte, yte = xte[:test_subset], yte[:test_subset]
+    train, test = load_mnist_split(data_dir, "train"), load_mnist_split(data_dir, "test")
+    xtr, ytr = train.images[:subset or None], train.labels[:subset or None]  # no subset (None or 0): all images
+    xte, yte = test.images[:test_subset or None], test.labels[:test_subset or None]
     val = None
     if val_fraction:
         train_idx, val_idx = train_val_split(ytr, val_fraction, seed=seed, stratify=True)

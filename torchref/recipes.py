@@ -168,15 +168,14 @@ def run(
     """Train one recipe on MNIST with torch, test it, write history, figure and summary; return the history."""
     wall0 = time.perf_counter()
     dev = select_device(device)
+    protocol = protocol or "workshop"  # (a twin ignores it)
     with claim_outputs(out, checkpoint) as out:  # checked and locked before any data is read
         name = run_file_stem(recipe, protocol, seed, init=init, weights=weights, image_size=image_size, subset=subset,
                              float64=dtype == torch.float64, bf16=bf16)
-        if recipe.model == "resnet18" and protocol is None:
-            protocol = "workshop"
         norm = data_normalization(recipe)
         train = load_device_mnist(data_dir, "train", dev, normalization=norm, subset=subset, dtype=dtype)
         test = load_device_mnist(data_dir, "test", dev, normalization=norm, subset=test_subset, dtype=dtype)
-        model = make_model(recipe.model, seed=seed, device=dev, dtype=dtype, init=init, protocol=protocol or "workshop",
+        model = make_model(recipe.model, seed=seed, device=dev, dtype=dtype, init=init, protocol=protocol,
                            weights=weights, weights_file=weights_file, download=download, image_size=image_size,
                            deterministic=deterministic)
         opt, sched = build_optimizer(recipe, model)
