@@ -52,12 +52,15 @@ RECIPES: dict[str, Recipe] = {
 }
 
 
-def build_optimizer(recipe: Recipe, model):
-    opts = {"adam": optim.Adam, "adadelta": optim.Adadelta, "sgd": optim.SGD}
+def build_optimizer(recipe: Recipe, model, *, params=None, optimizers=optim, schedulers=optim):
+    """The recipe's Adam/Adadelta/SGD with its lr (defaults otherwise) over ``params`` (default: all the
+    model's parameters), and StepLR when the recipe has one. ``optimizers`` and ``schedulers`` hold the
+    classes: scratchnet's here; torchref's twin passes ``torch.optim`` and ``torch.optim.lr_scheduler``."""
+    opts = {"adam": optimizers.Adam, "adadelta": optimizers.Adadelta, "sgd": optimizers.SGD}
     if recipe.optimizer not in opts:
         raise ValueError(f"optimizer: expected one of {sorted(opts)}, got {recipe.optimizer!r}")
-    opt = opts[recipe.optimizer](model.parameters(), lr=recipe.lr)
-    sched = optim.StepLR(opt, recipe.scheduler_step, recipe.scheduler_gamma) if recipe.scheduler_step else None
+    opt = opts[recipe.optimizer](model.parameters() if params is None else params, lr=recipe.lr)
+    sched = schedulers.StepLR(opt, recipe.scheduler_step, recipe.scheduler_gamma) if recipe.scheduler_step else None
     return opt, sched
 
 
@@ -65,14 +68,9 @@ def load_data(recipe: Recipe, data_dir: str | None, subset: int | None, test_sub
               val_fraction: float | None = None, seed: int = 0) -> dict[str, Any]:
     """Normalised train/test arrays; with ``val_fraction``, a stratified validation part (seeded by ``seed``)
     is held out of the training images, for choosing settings without looking at the test set."""
-    train = load_mnist_split(data_dir, "train")
-    test = load_mnist_split(data_dir, "test")
-    xtr, ytr = train.images, train.labels
-    xte, yte = test.images, test.labels
-    if subset:
-        xtr, ytr = xtr[:subset], ytr[:subset]
-    if test_subset:
-        xte, yte = xte[:test_subset], yte[:test_subset]
+    train, test = load_mnist_split(data_dir, "train"), load_mnist_split(data_dir, "test")
+    xtr, ytr = train.images[:subset or None], train.labels[:subset or None]  # no subset (None or 0): all images
+    xte, yte = test.images[:test_subset or None], test.labels[:test_subset or None]
     val = None
     if val_fraction:
         train_idx, val_idx = train_val_split(ytr, val_fraction, seed=seed, stratify=True)
@@ -89,24 +87,18 @@ def load_data(recipe: Recipe, data_dir: str | None, subset: int | None, test_sub
 
 
 def run_stem(recipe: Recipe, seed: int, val_fraction: float | None = None, *, subset: int | None = None,
-             float64: bool = False) -> str:
-    """File stem of a run: the model, then everything that differs from its published recipe (so that
-    runs with other settings never overwrite each other), then the seed. ``seedcnn``, ``seedcnn_seed3``,
-    ``seedcnn_mnist_val``, ``ffn_ep1_lr0.01_sub5000``..."""
-    base = RECIPES.get(recipe.model, recipe)
-    stem = recipe.model
-    if recipe.normalization != base.normalization:
-        stem += f"_{recipe.normalization}"
-    if recipe.epochs != base.epochs:
-        stem += f"_ep{recipe.epochs}"
-    if recipe.lr != base.lr:
-        stem += f"_lr{recipe.lr:g}"
-    if recipe.batch_size != base.batch_size:
-        stem += f"_b{recipe.batch_size}"
-    if subset:
-        stem += f"_sub{subset}"
-    if float64:
-        stem += "_f64"
+             float64: bool = False, name: str | None = None, base: Recipe | None = None) -> str:
+    """File stem of a run: the model (or ``name``), then everything that differs from its published recipe
+    (or ``base``), so that runs with other settings never overwrite each other, then the seed. ``seedcnn``,
+    ``seedcnn_seed3``, ``seedcnn_mnist_val``, ``ffn_ep1_lr0.01_sub5000``..."""
+    base = base or RECIPES.get(recipe.model, recipe)
+    stem = name or recipe.model
+    for flag, differs in ((f"_{recipe.normalization}", recipe.normalization != base.normalization),
+                          (f"_ep{recipe.epochs}", recipe.epochs != base.epochs),
+                          (f"_lr{recipe.lr:g}", recipe.lr != base.lr),
+                          (f"_b{recipe.batch_size}", recipe.batch_size != base.batch_size),
+                          (f"_sub{subset}", bool(subset)), ("_f64", float64)):
+        stem += flag if differs else ""
     if val_fraction:
         stem += "_val" if val_fraction == DEFAULT_VAL_FRACTION else f"_val{val_fraction:g}"
     return stem if seed == 0 else f"{stem}_seed{seed}"
@@ -204,16 +196,18 @@ def speedrun_loss(recipe: SpeedrunRecipe = SPEEDRUN) -> nn.CrossEntropyLoss:
     return nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
 
 
-def speedrun_optimizer(recipe: SpeedrunRecipe, model, steps_per_epoch: int):
-    """The recipe's optimiser and its OneCycleLR (step it after every batch: ``scheduler_interval="step"``)."""
+def speedrun_optimizer(recipe: SpeedrunRecipe, model, steps_per_epoch: int, *, optimizers=optim, schedulers=optim):
+    """The recipe's optimiser and its OneCycleLR (step it after every batch: ``scheduler_interval="step"``);
+    ``optimizers`` and ``schedulers`` hold the classes, as for :func:`build_optimizer`."""
     if recipe.optimizer == "sgd":
-        opt = optim.SGD(model.parameters(), lr=recipe.max_lr, momentum=0.9, nesterov=True,
-                        weight_decay=recipe.weight_decay)
+        opt = optimizers.SGD(model.parameters(), lr=recipe.max_lr, momentum=0.9, nesterov=True,
+                             weight_decay=recipe.weight_decay)
     elif recipe.optimizer == "adam":
-        opt = optim.Adam(model.parameters(), lr=recipe.max_lr, betas=recipe.betas, weight_decay=recipe.weight_decay)
+        opt = optimizers.Adam(model.parameters(), lr=recipe.max_lr, betas=recipe.betas,
+                              weight_decay=recipe.weight_decay)
     else:
         raise ValueError(f"speedrun optimizer: expected 'sgd' or 'adam', got {recipe.optimizer!r}")
-    sched = optim.OneCycleLR(opt, max_lr=recipe.max_lr, epochs=recipe.epochs, steps_per_epoch=steps_per_epoch,
-                             pct_start=recipe.pct_start, div_factor=recipe.div_factor,
-                             final_div_factor=recipe.final_div_factor, cycle_momentum=recipe.cycle_momentum)
+    sched = schedulers.OneCycleLR(opt, max_lr=recipe.max_lr, epochs=recipe.epochs, steps_per_epoch=steps_per_epoch,
+                                  pct_start=recipe.pct_start, div_factor=recipe.div_factor,
+                                  final_div_factor=recipe.final_div_factor, cycle_momentum=recipe.cycle_momentum)
     return opt, sched

@@ -23,7 +23,7 @@ from scratchnet.fileio import atomic_write
 FORMAT = "torchref-checkpoint-v1"
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
+def unwrap(model: nn.Module) -> nn.Module:
     """The module under a ``torch.compile`` wrapper (whose state_dict keys carry ``_orig_mod.``)."""
     return getattr(model, "_orig_mod", model)
 
@@ -44,7 +44,7 @@ def _load(path: str | os.PathLike) -> Any:
 
 def save_state_dict(path: str | os.PathLike, model: nn.Module) -> Path:
     """Write ``model.state_dict()`` (tensors moved to the CPU) to ``path`` atomically."""
-    state = {k: v.detach().cpu() for k, v in _unwrap(model).state_dict().items()}
+    state = {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()}
     return _save(path, state)
 
 
@@ -54,7 +54,7 @@ def load_state_dict(path: str | os.PathLike, model: nn.Module) -> nn.Module:
     if isinstance(state, dict) and state.get("format") == FORMAT:
         state = state["model"]
     try:
-        _unwrap(model).load_state_dict(state)
+        unwrap(model).load_state_dict(state)
     except RuntimeError as err:
         raise CheckpointError(f"{path}: {err}") from None
     return model
@@ -81,10 +81,10 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None, s
         "format": FORMAT,
         "epoch": int(epoch),
         "step": int(step),
-        "model_class": type(_unwrap(model)).__name__,
+        "model_class": type(unwrap(model)).__name__,
         "optimizer_class": None if optimizer is None else type(optimizer).__name__,
         "scheduler_class": None if scheduler is None else type(scheduler).__name__,
-        "model": {k: v.detach().cpu() for k, v in _unwrap(model).state_dict().items()},
+        "model": {k: v.detach().cpu() for k, v in unwrap(model).state_dict().items()},
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
         "rng": rng_state(),
@@ -112,11 +112,11 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None, s
     check_classes(path, info, optimizer=optimizer, scheduler=scheduler)
     if check_meta is not None:
         check_meta(info["meta"])
-    parts = [("model", _unwrap(model)), ("optimizer", optimizer), ("scheduler", scheduler)]
+    parts = [("model", unwrap(model)), ("optimizer", optimizer), ("scheduler", scheduler)]
     parts = [(name, target, obj.get(name), type(target).load_state_dict) for name, target in parts if target is not None]
     load_parts(path, parts, lambda target: copy.deepcopy(target.state_dict()),
                lambda: set_rng_state(obj["rng"]) if restore_rng else None, (RuntimeError,))
     return info
 
 
-__all__ = ["FORMAT", "CheckpointError", "save_state_dict", "load_state_dict", "save_checkpoint", "load_checkpoint"]
+__all__ = ["FORMAT", "CheckpointError", "unwrap", "save_state_dict", "load_state_dict", "save_checkpoint", "load_checkpoint"]

@@ -15,8 +15,6 @@ import torch
 
 from scratchnet.data import NORMALIZATION_PRESETS, epoch_order, load_mnist_split
 
-_DTYPES = {"float32": torch.float32, "float64": torch.float64}
-
 
 @dataclass
 class DeviceData:
@@ -68,10 +66,8 @@ def load_device_mnist(data_dir: str | None, split: str, device: torch.device | s
                       dtype: torch.dtype = torch.float32) -> DeviceData:
     """One MNIST split (scratchnet's IDX reader and locate rules) as a DeviceData; ``subset``: the first N."""
     data = load_mnist_split(data_dir, split)
-    images, labels = data.images, data.labels
-    if subset:
-        images, labels = images[:subset], labels[:subset]
-    out = to_device(images, labels, device, normalization=normalization, dtype=dtype)
+    out = to_device(data.images[:subset or None], data.labels[:subset or None], device, normalization=normalization,
+                    dtype=dtype)  # no subset (None or 0): all images
     out.info.update({"split": split, "directory": str(data.directory)})
     return out
 

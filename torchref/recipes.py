@@ -9,7 +9,7 @@ provenance), ``<out>/<run>.png`` and refreshes ``<out>/README.md``. ResNet18 run
 from __future__ import annotations
 
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from scratchnet import models as scratch_models
+from scratchnet import recipes as scratch_recipes
 from scratchnet.recipes import RECIPES as SCRATCH_RECIPES
 from scratchnet.recipes import SPEEDRUN, Recipe, SpeedrunRecipe, run_stem
 from scratchnet.run.history import History
@@ -65,15 +66,9 @@ def data_normalization(recipe: Recipe) -> str:
 
 
 def build_optimizer(recipe: Recipe, model: nn.Module):
-    """torch's Adam/Adadelta/SGD over the trainable parameters with the recipe's lr (like scratchnet's
-    ``build_optimizer``: defaults otherwise), and StepLR when the recipe has one."""
-    opts = {"adam": torch.optim.Adam, "adadelta": torch.optim.Adadelta, "sgd": torch.optim.SGD}
-    if recipe.optimizer not in opts:
-        raise ValueError(f"optimizer: expected one of {sorted(opts)}, got {recipe.optimizer!r}")
-    params = [p for p in model.parameters() if p.requires_grad]
-    opt = opts[recipe.optimizer](params, lr=recipe.lr)
-    sched = torch.optim.lr_scheduler.StepLR(opt, recipe.scheduler_step, recipe.scheduler_gamma) if recipe.scheduler_step else None
-    return opt, sched
+    """scratchnet's ``build_optimizer`` with torch's classes, over the trainable parameters only."""
+    return scratch_recipes.build_optimizer(recipe, model, params=[p for p in model.parameters() if p.requires_grad],
+                                           optimizers=torch.optim, schedulers=torch.optim.lr_scheduler)
 
 
 def speedrun_model(recipe: SpeedrunRecipe = SPEEDRUN, *, seed: int = 0, device: torch.device | str = "cpu",
@@ -89,21 +84,10 @@ def speedrun_loss(recipe: SpeedrunRecipe = SPEEDRUN) -> nn.CrossEntropyLoss:
 
 
 def speedrun_optimizer(recipe: SpeedrunRecipe, model: nn.Module, steps_per_epoch: int):
-    """torch's twin of ``scratchnet.recipes.speedrun_optimizer``: SGD (Nesterov) or Adam and OneCycleLR,
-    the scheduler stepped after every batch (``scheduler_interval="step"``)."""
-    if recipe.optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=recipe.max_lr, momentum=0.9, nesterov=True,
-                              weight_decay=recipe.weight_decay)
-    elif recipe.optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=recipe.max_lr, betas=recipe.betas, weight_decay=recipe.weight_decay)
-    else:
-        raise ValueError(f"speedrun optimizer: expected 'sgd' or 'adam', got {recipe.optimizer!r}")
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=recipe.max_lr, epochs=recipe.epochs,
-                                                steps_per_epoch=steps_per_epoch, pct_start=recipe.pct_start,
-                                                div_factor=recipe.div_factor,
-                                                final_div_factor=recipe.final_div_factor,
-                                                cycle_momentum=recipe.cycle_momentum)
-    return opt, sched
+    """torch's twin of ``scratchnet.recipes.speedrun_optimizer`` (that function, with torch's classes): SGD
+    (Nesterov) or Adam and OneCycleLR, the scheduler stepped after every batch (``scheduler_interval="step"``)."""
+    return scratch_recipes.speedrun_optimizer(recipe, model, steps_per_epoch, optimizers=torch.optim,
+                                              schedulers=torch.optim.lr_scheduler)
 
 
 def make_model(name: str, *, seed: int = 0, device: torch.device | str = "cpu", dtype: torch.dtype = torch.float32,
@@ -145,14 +129,9 @@ def run_file_stem(recipe: Recipe, protocol: str | None = None, seed: int = 0, *,
     from torchref's defaults: init, ResNet18 weights and input size, bf16), then the seed."""
     if recipe.model != "resnet18":
         stem = run_stem(recipe, 0, subset=subset, float64=float64)
-    else:
-        stem = run_name(recipe.model, protocol)
-        base = RESNET_RECIPES[protocol or "workshop"]
-        for flag, differs in ((f"_ep{recipe.epochs}", recipe.epochs != base.epochs),
-                              (f"_lr{recipe.lr:g}", recipe.lr != base.lr),
-                              (f"_b{recipe.batch_size}", recipe.batch_size != base.batch_size),
-                              (f"_sub{subset}", bool(subset)), ("_f64", float64)):
-            stem += flag if differs else ""
+    else:  # named by protocol; a ResNet18 stem has never named the normalisation
+        base = replace(RESNET_RECIPES[protocol or "workshop"], normalization=recipe.normalization)
+        stem = run_stem(recipe, 0, subset=subset, float64=float64, name=run_name(recipe.model, protocol), base=base)
         stem += "_random" if weights == "none" else ""
         stem += f"_px{image_size}" if image_size != 28 else ""
     stem += "_scratchinit" if init == "scratchnet" else ""
@@ -189,15 +168,14 @@ def run(
     """Train one recipe on MNIST with torch, test it, write history, figure and summary; return the history."""
     wall0 = time.perf_counter()
     dev = select_device(device)
+    protocol = protocol or "workshop"  # (a twin ignores it)
     with claim_outputs(out, checkpoint) as out:  # checked and locked before any data is read
         name = run_file_stem(recipe, protocol, seed, init=init, weights=weights, image_size=image_size, subset=subset,
                              float64=dtype == torch.float64, bf16=bf16)
-        if recipe.model == "resnet18" and protocol is None:
-            protocol = "workshop"
         norm = data_normalization(recipe)
         train = load_device_mnist(data_dir, "train", dev, normalization=norm, subset=subset, dtype=dtype)
         test = load_device_mnist(data_dir, "test", dev, normalization=norm, subset=test_subset, dtype=dtype)
-        model = make_model(recipe.model, seed=seed, device=dev, dtype=dtype, init=init, protocol=protocol or "workshop",
+        model = make_model(recipe.model, seed=seed, device=dev, dtype=dtype, init=init, protocol=protocol,
                            weights=weights, weights_file=weights_file, download=download, image_size=image_size,
                            deterministic=deterministic)
         opt, sched = build_optimizer(recipe, model)

@@ -23,7 +23,6 @@ from typing import Any, Callable
 import torch
 from torch import nn
 
-from scratchnet.data import load_mnist_split
 from scratchnet.fileio import atomic_write_text
 from scratchnet.recipes import Recipe
 from scratchnet.run.crossval import cross_validate_folds
@@ -31,7 +30,7 @@ from scratchnet.run.history import FOLD_METRICS
 from scratchnet.run.outputs import claim_outputs
 from scratchnet.run.provenance import describe_split, run_provenance
 
-from ..data import DeviceData, to_device
+from ..data import DeviceData, load_device_mnist
 from ..device import select_device
 from ..recipes import build_optimizer, data_normalization, make_model, run_name
 from ..train import environment, final_metrics, fit
@@ -107,11 +106,8 @@ def run_kfold(
     wall0 = time.perf_counter()
     dev = select_device(device)
     with claim_outputs(out, summary=False) as out:  # checked and locked before any data is read
-        split = load_mnist_split(data_dir, "train")
-        images, labels = split.images, split.labels
-        if subset:
-            images, labels = images[:subset], labels[:subset]
-        data = to_device(images, labels, dev, normalization=data_normalization(recipe), dtype=dtype)
+        data = load_device_mnist(data_dir, "train", dev, normalization=data_normalization(recipe), subset=subset,
+                                 dtype=dtype)
         name = run_name(recipe.model, protocol)
         log(f"{name}: {k}-fold cross-validation ({'stratified' if stratified else 'plain'}) over {len(data)} training "
             f"images, {recipe.epochs} epochs per fold; device {dev}")
@@ -128,7 +124,7 @@ def run_kfold(
         result["model"] = name
         result["provenance"] = {
             "recipe": asdict(recipe), **run_provenance(), "seed": seed, "init": init,
-            "data": describe_split(split.directory, "train"), "samples": len(data), "environment": environment(dev),
+            "data": describe_split(data.info["directory"], "train"), "samples": len(data), "environment": environment(dev),
             "wall_time_s": time.perf_counter() - wall0,
         }
         atomic_write_text(out / f"{name}_kfold.json", json.dumps(result, indent=1))

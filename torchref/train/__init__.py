@@ -29,7 +29,7 @@ from scratchnet.run.history import History
 from scratchnet.run.loop import FitSettings, NonFiniteError, Running, TrainerBase, describe_optimizer, fit_loop
 from scratchnet.run.provenance import environment as scratch_environment
 
-from ..checkpoint import load_checkpoint, save_checkpoint
+from ..checkpoint import load_checkpoint, save_checkpoint, unwrap
 from ..data import DeviceData, batch_indices
 from ..device import configure_determinism, determinism_record, device_info
 from ..models import make_loss
@@ -55,10 +55,6 @@ def environment(device: torch.device) -> dict[str, Any]:
     return env
 
 
-def _unwrap(model: nn.Module) -> nn.Module:
-    return getattr(model, "_orig_mod", model)
-
-
 def _autocast(device: torch.device, bf16: bool):
     if bf16 and device.type == "cuda":
         return torch.autocast(device_type="cuda", dtype=torch.bfloat16)
@@ -79,7 +75,7 @@ def evaluate(model: nn.Module, data: DeviceData, loss_fn: nn.Module | None = Non
     """
     if len(data) == 0:
         raise ValueError("evaluate: no samples")
-    loss_fn = loss_fn if loss_fn is not None else make_loss(_unwrap(model))
+    loss_fn = loss_fn if loss_fn is not None else make_loss(unwrap(model))
     device = data.x.device
     was_training = model.training
     model.eval()
@@ -206,7 +202,6 @@ class TorchTrainer(TrainerBase):
         return info["epoch"], info["step"], info["meta"]
 
 
-
 def _prepare(base: nn.Module, model: nn.Module, device: torch.device, *, bf16: bool, channels_last: bool,
              compile: bool, deterministic: bool) -> tuple[nn.Module, dict[str, Any]]:
     """Apply the fast-path options (CUDA-only ones ignored elsewhere, with a note); returns the module to
@@ -250,7 +245,7 @@ def fit(model: nn.Module, optimizer: torch.optim.Optimizer, train_data: DeviceDa
     s.check(has_val=val_data is not None)
     if len(train_data) == 0:
         raise ValueError("fit: the training set is empty")
-    base = _unwrap(model)
+    base = unwrap(model)
     loss_fn = loss_fn if loss_fn is not None else make_loss(base)
     previous = (torch.are_deterministic_algorithms_enabled(), torch.backends.cudnn.deterministic,
                 torch.backends.cudnn.benchmark)
