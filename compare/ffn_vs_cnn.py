@@ -119,8 +119,8 @@ def plot_curves(runs: dict):
 
 
 def plot_confusions(summaries: list[dict]):
-    return confusion_grid([(s["report"]["confusion_matrix"], f"{s['model']} ({s['implementation']}): "
-                            f"{100 * s['test_accuracy']:.2f}%") for s in summaries], highlight=5,
+    return confusion_grid([(s["report"]["confusion_matrix"], f"{s['model']} ({s['implementation']}): {pct(s['test_accuracy'])}")
+                           for s in summaries], highlight=5,
                           caption="test set; rows: true digit, columns: predicted; shading is log(1 + count); "
                                   "off-diagonal counts of 5 or more in red")
 

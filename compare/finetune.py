@@ -48,7 +48,7 @@ from torchref.transfer import to_scratch
 from .cli import add_report_arguments, check_counts, epoch_printer, load_splits, run_report, start
 from .figures import confusion_grid, epoch_axis, pyplot
 from .models import scratch_probabilities, torch_probabilities, torch_side
-from .report import Report, plan_guide, table, texts
+from .report import Report, pct, plan_guide, table, texts
 
 TEXT = texts("finetune")
 #: the workshop's SimpleNN recipe: scratchnet's FFN with the workshop's Normalize((0.5,), (0.5,))
@@ -134,7 +134,7 @@ def plot_losses(runs: dict[str, dict], folds: list[dict]):
 
 def plot_confusions(runs: dict[str, dict]):
     """One confusion matrix per model and protocol, in a grid that grows with their number."""
-    panels = [(r["history"].final_test["confusion_matrix"], f"{name}: {100 * r['history'].final_test['accuracy']:.2f}%")
+    panels = [(r["history"].final_test["confusion_matrix"], f"{name}: {pct(r['history'].final_test['accuracy'])}")
               for name, r in runs.items()]
     return confusion_grid(panels, caption="test set; rows: true digit, columns: predicted; shading is log(1 + count)")
 
@@ -175,14 +175,10 @@ RESULT_FIELDS = ["model", "library", "protocol", "weights", "evaluated on", "acc
 
 
 def result_row(r: dict) -> list:
-    acc = f"{100 * r['accuracy']:.2f}%" + (f" ± {100 * r['accuracy_std']:.2f}" if r["accuracy_std"] != "" else "")
+    acc = pct(r["accuracy"]) + (f" ± {100 * r['accuracy_std']:.2f}" if r["accuracy_std"] != "" else "")
     return [r["model"], r["library"], r["protocol"], r["weights"], r["evaluated_on"], acc, f"{r['precision']:.4f}", f"{r['recall']:.4f}",
             f"{r['f1']:.4f}", f"{r['trainable_parameters']:,} / {r['parameters']:,}", r["epochs"],
             f"{r['train_time_s']:.0f} s", r["device"]]
-
-
-def _pct(r: dict) -> str:
-    return f"{100 * r['accuracy']:.2f}%"
 
 
 def library_lines(resnets: list[dict]) -> list[str]:
@@ -192,7 +188,7 @@ def library_lines(resnets: list[dict]) -> list[str]:
         by = {r["library"]: r for r in resnets if r["protocol"] == protocol}
         if len(by) == 2:
             t, s = by["torch"], by["scratchnet"]
-            lines.append(f"- {protocol}: scratchnet {_pct(s)} in {s['train_time_s']:.0f} s, torch {_pct(t)} in "
+            lines.append(f"- {protocol}: scratchnet {pct(s['accuracy'])} in {s['train_time_s']:.0f} s, torch {pct(t['accuracy'])} in "
                          f"{t['train_time_s']:.0f} s ({100 * (s['accuracy'] - t['accuracy']):+.2f} points; scratchnet "
                          f"took {s['train_time_s'] / t['train_time_s']:.2f}x torch's time).")
     return lines
@@ -203,14 +199,14 @@ def findings(rows: list[dict], kfold: dict, used: str, data: dict, args) -> list
     best = max(rows[1:], key=lambda r: r["accuracy"])
     simple = next(r for r in rows[1:] if r["model"].startswith("SimpleNN"))
     resnets = [r for r in rows[1:] if r["model"].startswith("ResNet18")]
-    lines = [f"- On the test set the best model here is **{best['model']}** trained by {best['library']} ({_pct(best)}).",
-             f"- SimpleNN: {100 * kfold['mean']['accuracy']:.2f}% ± {100 * kfold['std']['accuracy']:.2f} over "
-             f"{args.k} folds (validation), {_pct(simple)} on the test set after training on all "
+    lines = [f"- On the test set the best model here is **{best['model']}** trained by {best['library']} ({pct(best['accuracy'])}).",
+             f"- SimpleNN: {pct(kfold['mean']['accuracy'])} ± {100 * kfold['std']['accuracy']:.2f} over "
+             f"{args.k} folds (validation), {pct(simple['accuracy'])} on the test set after training on all "
              f"{data['n_train']} images."]
     for r in resnets:
         cmp = "above" if r["accuracy"] > simple["accuracy"] else "below"
         lines.append(f"- {r['model']} by {r['library']} ({r['trainable_parameters']:,} trainable parameters): "
-                     f"{_pct(r)}, {abs(100 * (r['accuracy'] - simple['accuracy'])):.2f} points {cmp} "
+                     f"{pct(r['accuracy'])}, {abs(100 * (r['accuracy'] - simple['accuracy'])):.2f} points {cmp} "
                      "SimpleNN on the test set.")
     both = library_lines(resnets)
     if both:

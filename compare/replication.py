@@ -144,10 +144,6 @@ def reuse_scratch_history(path: str | Path, epochs: int, seed: int, n_train: int
 # ----------------------------------------------------------------------------------------------- outputs
 
 
-def _accuracies(hist: History) -> list[float]:
-    return hist.series("test_accuracy")
-
-
 def _which(hist: History) -> str:
     return "reused run" if "reused_from" in hist.other else "this run"
 
@@ -157,7 +153,7 @@ def plot(runs: dict[str, History], one_epoch: list[dict]):
     fig, (ax, bx, cx) = plt.subplots(1, 3, figsize=(17, 5), gridspec_kw={"width_ratios": [1.25, 1, 0.7]})
     styles = {"torch": ("--", "s"), "scratchnet": ("-", "o")}
     for impl, hist in runs.items():
-        acc = _accuracies(hist)
+        acc = hist.series("test_accuracy")
         ax.plot(range(1, len(acc) + 1), [100 * a for a in acc], styles[impl][0], marker=styles[impl][1],
                 label=f"{impl} ({_which(hist)})")
     for i, (ep, (lo, hi)) in enumerate(sorted(PUBLISHED_EPOCHS.items())):
@@ -166,8 +162,8 @@ def plot(runs: dict[str, History], one_epoch: list[dict]):
     ax.axhspan(100 * CLAIM_ONE_EPOCH[0], 100 * CLAIM_ONE_EPOCH[1], xmax=0.08, color="crimson", alpha=0.25,
                label="replication's claim after 1 epoch (92-95%)")
     ax.set(xlabel="epoch", ylabel="test accuracy (%)", title="Official MNIST example: test accuracy per epoch",
-           ylim=(min(91.5, min(100 * a for h in runs.values() for a in _accuracies(h)) - 0.3), 99.6))
-    epoch_axis(ax, max(len(_accuracies(h)) for h in runs.values()))
+           ylim=(min(91.5, min(100 * a for h in runs.values() for a in h.series("test_accuracy")) - 0.3), 99.6))
+    epoch_axis(ax, max(len(h.epochs) for h in runs.values()))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8, loc="lower right")
     labels = [r["label"] for r in one_epoch]

@@ -38,7 +38,7 @@ from torchref.recipes import run as torch_run
 from torchref.recipes import run_file_stem
 
 from .cli import add_report_arguments, check_counts, run_report
-from .figures import pyplot
+from .figures import epoch_axis, pyplot
 from .models import display_name
 from .report import Report, table, texts
 
@@ -194,8 +194,6 @@ def plot(results: dict[str, list[dict]], target: float | None, title: str):
     """Left: test accuracy per epoch (mean line, band from the lowest to the highest seed) per library.
     Right: every seed's final test accuracy, with the mean and its 95 % interval."""
     plt = pyplot()
-    from matplotlib.ticker import MaxNLocator
-
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [3, 2]})
     colours = {"scratchnet": "tab:blue", "torch": "tab:orange"}
     for i, (lib, runs) in enumerate(results.items()):
@@ -223,10 +221,7 @@ def plot(results: dict[str, list[dict]], target: float | None, title: str):
     ax1.set_ylim(bottom=bottom)
     lowest = min(min(r["epoch_acc"]) for runs in results.values() for r in runs)
     cut = f"\naxis cut at {bottom:.1f} %: the lowest seed reaches {lowest:.1f} %" if lowest < bottom else ""
-    ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if len(epochs) == 1:
-        ax1.set_xlim(0.5, 1.5)
-        ax1.set_xticks([1])
+    epoch_axis(ax1, len(epochs))
     ax1.set(xlabel="epoch", ylabel="test accuracy (%)", title=f"test accuracy per epoch (band: lowest to highest seed){cut}")
     ax1.legend(loc="lower right")
     ax2.set_xticks(range(len(results)), list(results))
