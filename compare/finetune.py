@@ -255,13 +255,12 @@ def run_simplenn(args, xtr, ytr, xte, yte, device, dev_label: str, progress, t0:
                            lambda m: build_optimizer(recipe, m), train_all, k=args.k, epochs=simple_epochs,
                            batch_size=recipe.batch_size, seed=args.seed, progress=progress,
                            log=lambda line: print(f"SimpleNN {args.k}-fold: {line}", flush=True))
-    kfold.update(parameters=sum(p.numel() for p in make_model("ffn").parameters()), epochs=simple_epochs,
-                 device=dev_label)
     model = make_model("ffn", seed=args.seed, device=device)
+    n = sum(p.numel() for p in model.parameters())
+    kfold.update(parameters=n, epochs=simple_epochs, device=dev_label)
     test = to_device(xte, yte, device, normalization=norm)
     hist = train_and_test("SimpleNN", model, recipe, train_all, test, simple_epochs, args.seed, progress,
                           epoch_printer("SimpleNN", "torch", t0))
-    n = sum(p.numel() for p in model.parameters())
     run = {"model": "SimpleNN (FFN)", "library": "torch", "history": hist, "protocol": "whole training set",
            "weights": "random init", "trainable": n, "parameters": n, "device": dev_label}
     return kfold, run, torch_probabilities(model, test.x[:1])[0]
@@ -273,11 +272,7 @@ def run_resnet(args, protocol: str, used: str, splits, device, dev_label: str, p
     ``args.libraries`` from the same initial weights; each trained state dict saved. Returns
     library -> (run, test image 0's probabilities)."""
     xtr, ytr, xte, yte = splits
-    recipe = RESNET_RECIPES[protocol]
-    if args.epochs is not None:
-        recipe = replace(recipe, epochs=args.epochs)
-    if args.quick:
-        recipe = replace(recipe, epochs=1)
+    recipe = RESNET_RECIPES[protocol] if args.epochs is None else replace(RESNET_RECIPES[protocol], epochs=args.epochs)
     norm = data_normalization(recipe)
     model = make_model("resnet18", seed=args.seed, device=device, protocol=protocol, weights=used,
                        weights_file=args.weights_file if used == "imagenet" else None, download=not args.no_download,
@@ -385,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.weights == "none" and args.weights_file:
         p.error("--weights-file given with --weights none; drop one of them")
     if args.quick:
-        args.ffn_epochs = 1
+        args.epochs = args.ffn_epochs = 1
         args.k = min(args.k, 3)
     return run_report(lambda: run(args), (WeightsNotFoundError,))
 
