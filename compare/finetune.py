@@ -114,10 +114,8 @@ def plot_losses(runs: dict[str, dict], folds: list[dict]):
                      mfc="none" if torch_line else colours[r["model"]], label=f"{r['model']} ({r['library']})")
         ax.plot(h.series("epoch"), h.series("train_loss"), **style)
         cx.plot(h.series("epoch"), h.series("test_loss"), **style)
-    ax.set(xlabel="epoch", ylabel="cross-entropy (log scale)", yscale="log",
-           title="Train loss (running mean over each epoch)")
-    cx.set(xlabel="epoch", ylabel="cross-entropy (log scale)", yscale="log", title="Test loss (after each epoch)")
-    for a in (ax, cx):
+    for a, title in ((ax, "Train loss (running mean over each epoch)"), (cx, "Test loss (after each epoch)")):
+        a.set(xlabel="epoch", ylabel="cross-entropy (log scale)", yscale="log", title=title)
         epoch_axis(a, epochs)
         a.grid(alpha=0.3)
     lx.axis("off")  # the legend's own panel: the layout makes room for it, so it covers no labels

@@ -343,11 +343,8 @@ def report_lines(rep: Report, recipe: Recipe, results: dict[str, list[dict]], st
 
 
 def run(args) -> Report:
-    base = RECIPES[args.model]
-    recipe = replace(base, **{k: v for k, v in (("epochs", args.epochs), ("normalization", args.normalization))
-                              if v is not None})
-    if args.quick:
-        recipe = replace(recipe, epochs=QUICK["epochs"])
+    recipe = replace(RECIPES[args.model], **{k: v for k, v in (("epochs", args.epochs), ("normalization", args.normalization))
+                                             if v is not None})
     name = study_name(recipe, args.quick)
     out = Path(args.out)
     target = None if args.no_target else (args.target if args.target is not None else TARGETS.get(args.model))
@@ -406,6 +403,8 @@ def main(argv: list[str] | None = None) -> int:
     add_report_arguments(p, "seeds", quick="one epoch (overrides --epochs)")
     args = p.parse_args(argv)
     check_counts(p, seeds=args.seeds, epochs=args.epochs)
+    if args.quick:
+        args.epochs = QUICK["epochs"]
     if args.target is not None and args.no_target:
         p.error("--target and --no-target: give one of them")
     if args.target is not None and not 0 < args.target <= 100:
