@@ -230,14 +230,13 @@ def report_lines(rep: Report, rows: list[dict], kfold: dict, weights: dict, data
              f"- **ResNet18 weights used: {weights['description']}**"]
     if weights["not_found"]:
         lines += ["", TEXT["random_weights"], *[f"> {ln}" for ln in weights["not_found"].splitlines()]]
-    lines += ["", "## Results", "", *table(RESULT_FIELDS, map(result_row, rows)), "", "## What it says", "",
-              *findings(rows, kfold, weights["used"], data, args),
-              "", "![loss curves](loss.png)", "", "![confusion matrices](confusion.png)", "",
-              "![an example digit and each model's prediction](example.png)", "",
-              "Numbers: [metrics.csv](metrics.csv), SimpleNN folds [folds.csv](folds.csv), every epoch "
-              "[history.json](history.json). Trained ResNet18 state dicts: "
-              + ", ".join(f"`{p}`" for p in data["saved"]) + " (in the output directory; git ignores them).", ""]
-    return lines
+    return lines + ["", "## Results", "", *table(RESULT_FIELDS, map(result_row, rows)), "", "## What it says", "",
+                    *findings(rows, kfold, weights["used"], data, args),
+                    "", "![loss curves](loss.png)", "", "![confusion matrices](confusion.png)", "",
+                    "![an example digit and each model's prediction](example.png)", "",
+                    "Numbers: [metrics.csv](metrics.csv), SimpleNN folds [folds.csv](folds.csv), every epoch "
+                    "[history.json](history.json). Trained ResNet18 state dicts: "
+                    + ", ".join(f"`{p}`" for p in data["saved"]) + " (in the output directory; git ignores them).", ""]
 
 
 # ----------------------------------------------------------------------------------------------- run

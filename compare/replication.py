@@ -318,15 +318,14 @@ def report_lines(rep: Report, runs: dict[str, History], one_epoch: list[dict], d
          f"{np.mean(h.series('images_per_s')):,.0f}", h.other["device_label"]] for impl, h in runs.items()]
         + PUBLISHED_ROWS)
     lo, hi = CLAIM_ONE_EPOCH
-    lines += ["", TEXT["speed"], "", "## One epoch, one change at a time", "",
-              "Every variant is ExamplesNet trained for one epoch with torch from scratchnet's initial weights for "
-              f"its seed (seed {OFFICIAL_SEED} unless stated), tested on the same test images.", "",
-              *table(["variant", "what changes", "test accuracy after 1 epoch", "in the claimed 92-95%?"],
-                     [[r["label"], r["why"], pct(r["test_accuracy"]), "yes" if lo <= r["test_accuracy"] <= hi else "no"]
-                      for r in one_epoch]),
-              "", "## What the data says", "", *explain(runs, one_epoch), "", *closing(one_epoch, full=not args.quick),
-              "", "Numbers: [metrics.csv](metrics.csv); every epoch of every run: [history.json](history.json).", ""]
-    return lines
+    return lines + ["", TEXT["speed"], "", "## One epoch, one change at a time", "",
+                    "Every variant is ExamplesNet trained for one epoch with torch from scratchnet's initial weights "
+                    f"for its seed (seed {OFFICIAL_SEED} unless stated), tested on the same test images.", "",
+                    *table(["variant", "what changes", "test accuracy after 1 epoch", "in the claimed 92-95%?"],
+                           [[r["label"], r["why"], pct(r["test_accuracy"]), "yes" if lo <= r["test_accuracy"] <= hi else "no"]
+                            for r in one_epoch]),
+                    "", "## What the data says", "", *explain(runs, one_epoch), "", *closing(one_epoch, full=not args.quick),
+                    "", "Numbers: [metrics.csv](metrics.csv); every epoch of every run: [history.json](history.json).", ""]
 
 
 def write_outputs(rep: Report, runs: dict[str, History], one_epoch: list[dict], data: dict, args) -> Report:

@@ -272,13 +272,11 @@ def _changes(recipe: Recipe, data: StudyData, quick: bool) -> str:
 
 def stats_table(results: dict[str, list[dict]], stats: dict[str, dict], target: float | None) -> list[str]:
     """Per library: seeds, mean, spread, interval, range, hits of the target, time and device."""
-    rows = []
-    for lib, s in stats.items():
-        rows.append([lib, s["n"], f"**{_pct(s['mean'])}**", "-" if s["std"] is None else f"{s['std']:.2f}",
-                     _interval(s["ci95"]), _pct(s["min"]), _pct(s["max"]),
-                     *([f"{s['reach_target']} of {s['n']}"] if target is not None else []),
-                     f"{np.mean([r['train_time_s'] for r in results[lib]]):.0f} s",
-                     ", ".join(sorted({r["device"] for r in results[lib]}))])
+    rows = [[lib, s["n"], f"**{_pct(s['mean'])}**", "-" if s["std"] is None else f"{s['std']:.2f}",
+             _interval(s["ci95"]), _pct(s["min"]), _pct(s["max"]),
+             *([f"{s['reach_target']} of {s['n']}"] if target is not None else []),
+             f"{np.mean([r['train_time_s'] for r in results[lib]]):.0f} s",
+             ", ".join(sorted({r["device"] for r in results[lib]}))] for lib, s in stats.items()]
     return table(["library", "seeds", "mean", "sample std", "95 % interval of the mean", "lowest", "highest",
                   *([f"reach {target:.2f} %"] if target is not None else []), "mean train time", "device"], rows)
 
