@@ -73,9 +73,9 @@ def resolve_weights(choice: str, weights_file: str | None, download: bool) -> tu
 LIBRARIES = ("torch", "scratchnet")
 
 
-def train_and_test(name: str, model, recipe, train, test, epochs: int, seed: int, progress, log=None) -> History:
+def train_and_test(name: str, model, recipe, train, test, seed: int, progress, log=None) -> History:
     side = torch_side(recipe, model)
-    hist = fit(model, side.optimizer, train, epochs=epochs, batch_size=recipe.batch_size, scheduler=side.scheduler,
+    hist = fit(model, side.optimizer, train, epochs=recipe.epochs, batch_size=recipe.batch_size, scheduler=side.scheduler,
                test_data=test, seed=seed, progress=progress, model_name=name, log=log)
     hist.final_test = final_metrics(model, test)
     return hist
@@ -256,8 +256,7 @@ def run_simplenn(args, xtr, ytr, xte, yte, device, dev_label: str, progress, t0:
     n = sum(p.numel() for p in model.parameters())
     kfold.update(parameters=n, epochs=simple_epochs, device=dev_label)
     test = to_device(xte, yte, device, normalization=norm)
-    hist = train_and_test("SimpleNN", model, recipe, train_all, test, simple_epochs, args.seed, progress,
-                          epoch_printer("SimpleNN", "torch", t0))
+    hist = train_and_test("SimpleNN", model, recipe, train_all, test, args.seed, progress, epoch_printer("SimpleNN", "torch", t0))
     run = {"model": "SimpleNN (FFN)", "library": "torch", "history": hist, "protocol": "whole training set",
            "weights": "random init", "trainable": n, "parameters": n, "device": dev_label}
     return kfold, run, torch_probabilities(model, test.x[:1])[0]
@@ -283,8 +282,7 @@ def run_resnet(args, protocol: str, used: str, splits, device, dev_label: str, p
     out: dict[str, tuple[dict, Any]] = {}
     if "torch" in args.libraries:
         train, test = (to_device(x, y, device, normalization=norm) for x, y in ((xtr, ytr), (xte, yte)))
-        hist = train_and_test(name, model, recipe, train, test, recipe.epochs, args.seed, progress,
-                              epoch_printer(name, "torch", t0))
+        hist = train_and_test(name, model, recipe, train, test, args.seed, progress, epoch_printer(name, "torch", t0))
         hist.other["resnet"] = model.info
         rep.written.append(save_state_dict(rep.out / f"resnet18_{protocol}.pt", model))
         out["torch"] = ({**common, "history": hist, "library": "torch", "device": dev_label},

@@ -103,12 +103,11 @@ def train_torch(data: dict[str, Any], epochs: int, seed: int, device, progress, 
                 normalization: str = "mnist", optimizer=None, log=None) -> History:
     """ExamplesNet in torch from scratchnet's initial weights for ``seed`` (as scratchnet.train builds them)."""
     twin = build_pair(OFFICIAL, seed, device=device).torch
-    model, opt, sched = twin.model, twin.optimizer, twin.scheduler
     if optimizer is not None:
-        opt, sched = optimizer(model), None
+        twin.optimizer, twin.scheduler = optimizer(twin.model), None
     train, test = data[normalization]
-    return torch_train.fit(model, opt, train, epochs=epochs, batch_size=OFFICIAL.batch_size, scheduler=sched,
-                           test_data=test, seed=seed, shuffle=shuffle, progress=progress,
+    return torch_train.fit(twin.model, twin.optimizer, train, epochs=epochs, batch_size=OFFICIAL.batch_size,
+                           scheduler=twin.scheduler, test_data=test, seed=seed, shuffle=shuffle, progress=progress,
                            model_name=display_name(OFFICIAL.model), log=log)
 
 
