@@ -52,9 +52,8 @@ def train_pair(name: str, data: dict[str, Any], epochs: int, batch_size: int, se
     hist = scratch_train.fit(model, pair.scratchnet.optimizer, data["train_np"], epochs=epochs, batch_size=batch_size,
                              scheduler=pair.scratchnet.scheduler, test_data=data["test_np"], seed=seed, progress=progress,
                              log=epoch_printer(display_name(name), "scratchnet", job_t0))
-    probs = scratch_probabilities(model, data["test_np"][0])
-    train_probs = scratch_probabilities(model, data["train_np"][0])
-    results["scratchnet"] = {"model": model, "history": hist, "probs": probs, "train_probs": train_probs,
+    results["scratchnet"] = {"model": model, "history": hist, "probs": scratch_probabilities(model, data["test_np"][0]),
+                             "train_probs": scratch_probabilities(model, data["train_np"][0]),
                              "device": "CPU (NumPy + Numba)", "wall_s": time.perf_counter() - t0}
 
     tmodel, t0 = pair.torch.model, time.perf_counter()
@@ -69,10 +68,8 @@ def train_pair(name: str, data: dict[str, Any], epochs: int, batch_size: int, se
 
 
 def summarise(name: str, impl: str, run: dict[str, Any], y_test: np.ndarray, y_train: np.ndarray) -> dict[str, Any]:
-    preds = run["probs"].argmax(axis=1)
-    rep = classification_report(y_test, preds, 10)
-    hist = run["history"]
-    model = run["model"]
+    rep = classification_report(y_test, run["probs"].argmax(axis=1), 10)
+    hist, model = run["history"], run["model"]
     n_params = model.num_parameters() if impl == "scratchnet" else sum(p.numel() for p in model.parameters())
     return {"implementation": impl, "model": display_name(name),
             **{f"test_{k}": rep[k] for k in ("accuracy", "macro_precision", "macro_recall", "macro_f1")},
@@ -105,11 +102,8 @@ def plot_curves(runs: dict):
                 axes[0][j].plot(h.series("epoch"), h.series(f"{key}_loss"), **kw)
                 axes[1][j].plot(h.series("epoch"), [100 * a for a in h.series(f"{key}_accuracy")], **kw)
         dropout = ", dropout on" if name == "ffn" else ""
-        axes[0][j].set(title=f"{display_name(name)}: loss (train = running mean{dropout})", xlabel="epoch",
-                       ylabel="cross-entropy loss")
-        axes[1][j].set(title=f"{display_name(name)}: accuracy (train = running mean{dropout})", xlabel="epoch",
-                       ylabel="accuracy (%)")
-        for ax in axes[:, j]:
+        for ax, what, unit in zip(axes[:, j], ("loss", "accuracy"), ("cross-entropy loss", "accuracy (%)")):
+            ax.set(title=f"{display_name(name)}: {what} (train = running mean{dropout})", xlabel="epoch", ylabel=unit)
             epoch_axis(ax, len(runs[name]["scratchnet"]["history"].epochs))
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7.5)
@@ -119,8 +113,8 @@ def plot_curves(runs: dict):
 
 
 def plot_confusions(summaries: list[dict]):
-    return confusion_grid([(s["report"]["confusion_matrix"], f"{s['model']} ({s['implementation']}): "
-                            f"{100 * s['test_accuracy']:.2f}%") for s in summaries], highlight=5,
+    return confusion_grid([(s["report"]["confusion_matrix"], f"{s['model']} ({s['implementation']}): {pct(s['test_accuracy'])}")
+                           for s in summaries], highlight=5,
                           caption="test set; rows: true digit, columns: predicted; shading is log(1 + count); "
                                   "off-diagonal counts of 5 or more in red")
 
@@ -284,9 +278,7 @@ def run(args) -> Report:
     print(plan_line(args, device), flush=True)
     data, directory = load_data(args, device)
     xtr, ytr, xte, yte = data["images"]
-    runs = {}
-    for name in MODELS:
-        runs[name] = train_pair(name, data, args.epochs, args.batch_size, args.seed, device, progress, t0)
+    runs = {name: train_pair(name, data, args.epochs, args.batch_size, args.seed, device, progress, t0) for name in MODELS}
     summaries = [summarise(n, impl, runs[n][impl], yte, ytr) for n in MODELS for impl in IMPLEMENTATIONS]
     agreement = agreements(runs, summaries)
     data_line, described = rep.data(directory, len(ytr), len(yte), args.quick)

@@ -48,7 +48,7 @@ from torchref.transfer import to_scratch
 from .cli import add_report_arguments, check_counts, epoch_printer, load_splits, run_report, start
 from .figures import confusion_grid, epoch_axis, pyplot
 from .models import scratch_probabilities, torch_probabilities, torch_side
-from .report import Report, plan_guide, table, texts
+from .report import Report, pct, plan_guide, table, texts
 
 TEXT = texts("finetune")
 #: the workshop's SimpleNN recipe: scratchnet's FFN with the workshop's Normalize((0.5,), (0.5,))
@@ -73,9 +73,9 @@ def resolve_weights(choice: str, weights_file: str | None, download: bool) -> tu
 LIBRARIES = ("torch", "scratchnet")
 
 
-def train_and_test(name: str, model, recipe, train, test, epochs: int, seed: int, progress, log=None) -> History:
+def train_and_test(name: str, model, recipe, train, test, seed: int, progress, log=None) -> History:
     side = torch_side(recipe, model)
-    hist = fit(model, side.optimizer, train, epochs=epochs, batch_size=recipe.batch_size, scheduler=side.scheduler,
+    hist = fit(model, side.optimizer, train, epochs=recipe.epochs, batch_size=recipe.batch_size, scheduler=side.scheduler,
                test_data=test, seed=seed, progress=progress, model_name=name, log=log)
     hist.final_test = final_metrics(model, test)
     return hist
@@ -114,10 +114,8 @@ def plot_losses(runs: dict[str, dict], folds: list[dict]):
                      mfc="none" if torch_line else colours[r["model"]], label=f"{r['model']} ({r['library']})")
         ax.plot(h.series("epoch"), h.series("train_loss"), **style)
         cx.plot(h.series("epoch"), h.series("test_loss"), **style)
-    ax.set(xlabel="epoch", ylabel="cross-entropy (log scale)", yscale="log",
-           title="Train loss (running mean over each epoch)")
-    cx.set(xlabel="epoch", ylabel="cross-entropy (log scale)", yscale="log", title="Test loss (after each epoch)")
-    for a in (ax, cx):
+    for a, title in ((ax, "Train loss (running mean over each epoch)"), (cx, "Test loss (after each epoch)")):
+        a.set(xlabel="epoch", ylabel="cross-entropy (log scale)", yscale="log", title=title)
         epoch_axis(a, epochs)
         a.grid(alpha=0.3)
     lx.axis("off")  # the legend's own panel: the layout makes room for it, so it covers no labels
@@ -134,7 +132,7 @@ def plot_losses(runs: dict[str, dict], folds: list[dict]):
 
 def plot_confusions(runs: dict[str, dict]):
     """One confusion matrix per model and protocol, in a grid that grows with their number."""
-    panels = [(r["history"].final_test["confusion_matrix"], f"{name}: {100 * r['history'].final_test['accuracy']:.2f}%")
+    panels = [(r["history"].final_test["confusion_matrix"], f"{name}: {pct(r['history'].final_test['accuracy'])}")
               for name, r in runs.items()]
     return confusion_grid(panels, caption="test set; rows: true digit, columns: predicted; shading is log(1 + count)")
 
@@ -175,14 +173,10 @@ RESULT_FIELDS = ["model", "library", "protocol", "weights", "evaluated on", "acc
 
 
 def result_row(r: dict) -> list:
-    acc = f"{100 * r['accuracy']:.2f}%" + (f" ± {100 * r['accuracy_std']:.2f}" if r["accuracy_std"] != "" else "")
+    acc = pct(r["accuracy"]) + (f" ± {100 * r['accuracy_std']:.2f}" if r["accuracy_std"] != "" else "")
     return [r["model"], r["library"], r["protocol"], r["weights"], r["evaluated_on"], acc, f"{r['precision']:.4f}", f"{r['recall']:.4f}",
             f"{r['f1']:.4f}", f"{r['trainable_parameters']:,} / {r['parameters']:,}", r["epochs"],
             f"{r['train_time_s']:.0f} s", r["device"]]
-
-
-def _pct(r: dict) -> str:
-    return f"{100 * r['accuracy']:.2f}%"
 
 
 def library_lines(resnets: list[dict]) -> list[str]:
@@ -192,7 +186,7 @@ def library_lines(resnets: list[dict]) -> list[str]:
         by = {r["library"]: r for r in resnets if r["protocol"] == protocol}
         if len(by) == 2:
             t, s = by["torch"], by["scratchnet"]
-            lines.append(f"- {protocol}: scratchnet {_pct(s)} in {s['train_time_s']:.0f} s, torch {_pct(t)} in "
+            lines.append(f"- {protocol}: scratchnet {pct(s['accuracy'])} in {s['train_time_s']:.0f} s, torch {pct(t['accuracy'])} in "
                          f"{t['train_time_s']:.0f} s ({100 * (s['accuracy'] - t['accuracy']):+.2f} points; scratchnet "
                          f"took {s['train_time_s'] / t['train_time_s']:.2f}x torch's time).")
     return lines
@@ -203,14 +197,14 @@ def findings(rows: list[dict], kfold: dict, used: str, data: dict, args) -> list
     best = max(rows[1:], key=lambda r: r["accuracy"])
     simple = next(r for r in rows[1:] if r["model"].startswith("SimpleNN"))
     resnets = [r for r in rows[1:] if r["model"].startswith("ResNet18")]
-    lines = [f"- On the test set the best model here is **{best['model']}** trained by {best['library']} ({_pct(best)}).",
-             f"- SimpleNN: {100 * kfold['mean']['accuracy']:.2f}% ± {100 * kfold['std']['accuracy']:.2f} over "
-             f"{args.k} folds (validation), {_pct(simple)} on the test set after training on all "
+    lines = [f"- On the test set the best model here is **{best['model']}** trained by {best['library']} ({pct(best['accuracy'])}).",
+             f"- SimpleNN: {pct(kfold['mean']['accuracy'])} ± {100 * kfold['std']['accuracy']:.2f} over "
+             f"{args.k} folds (validation), {pct(simple['accuracy'])} on the test set after training on all "
              f"{data['n_train']} images."]
     for r in resnets:
         cmp = "above" if r["accuracy"] > simple["accuracy"] else "below"
         lines.append(f"- {r['model']} by {r['library']} ({r['trainable_parameters']:,} trainable parameters): "
-                     f"{_pct(r)}, {abs(100 * (r['accuracy'] - simple['accuracy'])):.2f} points {cmp} "
+                     f"{pct(r['accuracy'])}, {abs(100 * (r['accuracy'] - simple['accuracy'])):.2f} points {cmp} "
                      "SimpleNN on the test set.")
     both = library_lines(resnets)
     if both:
@@ -236,14 +230,13 @@ def report_lines(rep: Report, rows: list[dict], kfold: dict, weights: dict, data
              f"- **ResNet18 weights used: {weights['description']}**"]
     if weights["not_found"]:
         lines += ["", TEXT["random_weights"], *[f"> {ln}" for ln in weights["not_found"].splitlines()]]
-    lines += ["", "## Results", "", *table(RESULT_FIELDS, map(result_row, rows)), "", "## What it says", "",
-              *findings(rows, kfold, weights["used"], data, args),
-              "", "![loss curves](loss.png)", "", "![confusion matrices](confusion.png)", "",
-              "![an example digit and each model's prediction](example.png)", "",
-              "Numbers: [metrics.csv](metrics.csv), SimpleNN folds [folds.csv](folds.csv), every epoch "
-              "[history.json](history.json). Trained ResNet18 state dicts: "
-              + ", ".join(f"`{p}`" for p in data["saved"]) + " (in the output directory; git ignores them).", ""]
-    return lines
+    return lines + ["", "## Results", "", *table(RESULT_FIELDS, map(result_row, rows)), "", "## What it says", "",
+                    *findings(rows, kfold, weights["used"], data, args),
+                    "", "![loss curves](loss.png)", "", "![confusion matrices](confusion.png)", "",
+                    "![an example digit and each model's prediction](example.png)", "",
+                    "Numbers: [metrics.csv](metrics.csv), SimpleNN folds [folds.csv](folds.csv), every epoch "
+                    "[history.json](history.json). Trained ResNet18 state dicts: "
+                    + ", ".join(f"`{p}`" for p in data["saved"]) + " (in the output directory; git ignores them).", ""]
 
 
 # ----------------------------------------------------------------------------------------------- run
@@ -259,13 +252,11 @@ def run_simplenn(args, xtr, ytr, xte, yte, device, dev_label: str, progress, t0:
                            lambda m: build_optimizer(recipe, m), train_all, k=args.k, epochs=simple_epochs,
                            batch_size=recipe.batch_size, seed=args.seed, progress=progress,
                            log=lambda line: print(f"SimpleNN {args.k}-fold: {line}", flush=True))
-    kfold.update(parameters=sum(p.numel() for p in make_model("ffn").parameters()), epochs=simple_epochs,
-                 device=dev_label)
     model = make_model("ffn", seed=args.seed, device=device)
-    test = to_device(xte, yte, device, normalization=norm)
-    hist = train_and_test("SimpleNN", model, recipe, train_all, test, simple_epochs, args.seed, progress,
-                          epoch_printer("SimpleNN", "torch", t0))
     n = sum(p.numel() for p in model.parameters())
+    kfold.update(parameters=n, epochs=simple_epochs, device=dev_label)
+    test = to_device(xte, yte, device, normalization=norm)
+    hist = train_and_test("SimpleNN", model, recipe, train_all, test, args.seed, progress, epoch_printer("SimpleNN", "torch", t0))
     run = {"model": "SimpleNN (FFN)", "library": "torch", "history": hist, "protocol": "whole training set",
            "weights": "random init", "trainable": n, "parameters": n, "device": dev_label}
     return kfold, run, torch_probabilities(model, test.x[:1])[0]
@@ -277,11 +268,7 @@ def run_resnet(args, protocol: str, used: str, splits, device, dev_label: str, p
     ``args.libraries`` from the same initial weights; each trained state dict saved. Returns
     library -> (run, test image 0's probabilities)."""
     xtr, ytr, xte, yte = splits
-    recipe = RESNET_RECIPES[protocol]
-    if args.epochs is not None:
-        recipe = replace(recipe, epochs=args.epochs)
-    if args.quick:
-        recipe = replace(recipe, epochs=1)
+    recipe = RESNET_RECIPES[protocol] if args.epochs is None else replace(RESNET_RECIPES[protocol], epochs=args.epochs)
     norm = data_normalization(recipe)
     model = make_model("resnet18", seed=args.seed, device=device, protocol=protocol, weights=used,
                        weights_file=args.weights_file if used == "imagenet" else None, download=not args.no_download,
@@ -295,8 +282,7 @@ def run_resnet(args, protocol: str, used: str, splits, device, dev_label: str, p
     out: dict[str, tuple[dict, Any]] = {}
     if "torch" in args.libraries:
         train, test = (to_device(x, y, device, normalization=norm) for x, y in ((xtr, ytr), (xte, yte)))
-        hist = train_and_test(name, model, recipe, train, test, recipe.epochs, args.seed, progress,
-                              epoch_printer(name, "torch", t0))
+        hist = train_and_test(name, model, recipe, train, test, args.seed, progress, epoch_printer(name, "torch", t0))
         hist.other["resnet"] = model.info
         rep.written.append(save_state_dict(rep.out / f"resnet18_{protocol}.pt", model))
         out["torch"] = ({**common, "history": hist, "library": "torch", "device": dev_label},
@@ -389,7 +375,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.weights == "none" and args.weights_file:
         p.error("--weights-file given with --weights none; drop one of them")
     if args.quick:
-        args.ffn_epochs = 1
+        args.epochs = args.ffn_epochs = 1
         args.k = min(args.k, 3)
     return run_report(lambda: run(args), (WeightsNotFoundError,))
 

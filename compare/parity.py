@@ -163,9 +163,7 @@ def layer_parity(name: str, dtype: str, x: np.ndarray, y: np.ndarray, seed: int)
     tloss.backward()
     grad = crit.backward()
     rows.append(_row(name, dtype, "loss", "loss value", np.array(loss), np.array(tloss.item())))
-    children = list(ours.named_children())
-    for i in range(len(children) - 1, -1, -1):
-        lname, layer = children[i]
+    for i, (lname, layer) in reversed(list(enumerate(ours.named_children()))):
         rows.append(_row(name, dtype, lname, "gradient at output", grad, t_outs[i].grad.numpy(), masks.get(i))
                     | {"tied_windows": windows})
         grad = layer.backward(grad)
@@ -249,7 +247,7 @@ def plot_curves(curves: list[dict[str, Any]]):
             line = axes[1][j].semilogy(steps, np.where(diff > 0, diff, np.nan), ".-", ms=3, label=c["dtype"])[0]
             zeros = int((diff == 0).sum())
             if zeros:  # a log axis has no 0: exact agreement is marked on the bottom edge, not invented
-                axes[1][j].plot(steps[diff == 0], np.full(int((diff == 0).sum()), 0.04 * (c["dtype"] == "float32")), "v", ms=4, color=line.get_color(),
+                axes[1][j].plot(steps[diff == 0], np.full(zeros, 0.04 * (c["dtype"] == "float32")), "v", ms=4, color=line.get_color(),
                                 clip_on=False, transform=axes[1][j].get_xaxis_transform(),
                                 label=f"{c['dtype']}: exactly 0 ({zeros} step{'s' if zeros != 1 else ''}, ▼ at the bottom)")
         axes[0][j].set(title=f"{display_name(name)}: training loss, Adam 1e-3", xlabel="step", ylabel="loss")

@@ -27,13 +27,11 @@ def collect(seed: int | None = None, device: str = "cpu", threads: int | None = 
 
         info["torch"] = torch.__version__
         info["torch_threads"] = torch.get_num_threads()
-        if device.startswith("cuda") and torch.cuda.is_available():
-            info["device"] = f"{torch.cuda.get_device_name(torch.device(device))} (CUDA {torch.version.cuda})"
-        else:
-            info["device"] = f"CPU: {info['processor']}"
+        cuda = device.startswith("cuda") and torch.cuda.is_available()
     except ImportError:
-        info["torch"] = "not installed"
-        info["device"] = f"CPU: {info['processor']}"
+        info["torch"], cuda = "not installed", False
+    info["device"] = (f"{torch.cuda.get_device_name(torch.device(device))} (CUDA {torch.version.cuda})" if cuda
+                      else f"CPU: {info['processor']}")
     if threads is not None:
         info["cpu"] = _machine.describe(threads)
     return info

@@ -38,7 +38,7 @@ from torchref.recipes import run as torch_run
 from torchref.recipes import run_file_stem
 
 from .cli import add_report_arguments, check_counts, run_report
-from .figures import pyplot
+from .figures import epoch_axis, pyplot
 from .models import display_name
 from .report import Report, table, texts
 
@@ -194,8 +194,6 @@ def plot(results: dict[str, list[dict]], target: float | None, title: str):
     """Left: test accuracy per epoch (mean line, band from the lowest to the highest seed) per library.
     Right: every seed's final test accuracy, with the mean and its 95 % interval."""
     plt = pyplot()
-    from matplotlib.ticker import MaxNLocator
-
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(11, 4.2), gridspec_kw={"width_ratios": [3, 2]})
     colours = {"scratchnet": "tab:blue", "torch": "tab:orange"}
     for i, (lib, runs) in enumerate(results.items()):
@@ -223,10 +221,7 @@ def plot(results: dict[str, list[dict]], target: float | None, title: str):
     ax1.set_ylim(bottom=bottom)
     lowest = min(min(r["epoch_acc"]) for runs in results.values() for r in runs)
     cut = f"\naxis cut at {bottom:.1f} %: the lowest seed reaches {lowest:.1f} %" if lowest < bottom else ""
-    ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
-    if len(epochs) == 1:
-        ax1.set_xlim(0.5, 1.5)
-        ax1.set_xticks([1])
+    epoch_axis(ax1, len(epochs))
     ax1.set(xlabel="epoch", ylabel="test accuracy (%)", title=f"test accuracy per epoch (band: lowest to highest seed){cut}")
     ax1.legend(loc="lower right")
     ax2.set_xticks(range(len(results)), list(results))
@@ -277,13 +272,11 @@ def _changes(recipe: Recipe, data: StudyData, quick: bool) -> str:
 
 def stats_table(results: dict[str, list[dict]], stats: dict[str, dict], target: float | None) -> list[str]:
     """Per library: seeds, mean, spread, interval, range, hits of the target, time and device."""
-    rows = []
-    for lib, s in stats.items():
-        rows.append([lib, s["n"], f"**{_pct(s['mean'])}**", "-" if s["std"] is None else f"{s['std']:.2f}",
-                     _interval(s["ci95"]), _pct(s["min"]), _pct(s["max"]),
-                     *([f"{s['reach_target']} of {s['n']}"] if target is not None else []),
-                     f"{np.mean([r['train_time_s'] for r in results[lib]]):.0f} s",
-                     ", ".join(sorted({r["device"] for r in results[lib]}))])
+    rows = [[lib, s["n"], f"**{_pct(s['mean'])}**", "-" if s["std"] is None else f"{s['std']:.2f}",
+             _interval(s["ci95"]), _pct(s["min"]), _pct(s["max"]),
+             *([f"{s['reach_target']} of {s['n']}"] if target is not None else []),
+             f"{np.mean([r['train_time_s'] for r in results[lib]]):.0f} s",
+             ", ".join(sorted({r["device"] for r in results[lib]}))] for lib, s in stats.items()]
     return table(["library", "seeds", "mean", "sample std", "95 % interval of the mean", "lowest", "highest",
                   *([f"reach {target:.2f} %"] if target is not None else []), "mean train time", "device"], rows)
 
@@ -348,11 +341,8 @@ def report_lines(rep: Report, recipe: Recipe, results: dict[str, list[dict]], st
 
 
 def run(args) -> Report:
-    base = RECIPES[args.model]
-    recipe = replace(base, **{k: v for k, v in (("epochs", args.epochs), ("normalization", args.normalization))
-                              if v is not None})
-    if args.quick:
-        recipe = replace(recipe, epochs=QUICK["epochs"])
+    recipe = replace(RECIPES[args.model], **{k: v for k, v in (("epochs", args.epochs), ("normalization", args.normalization))
+                                             if v is not None})
     name = study_name(recipe, args.quick)
     out = Path(args.out)
     target = None if args.no_target else (args.target if args.target is not None else TARGETS.get(args.model))
@@ -411,6 +401,8 @@ def main(argv: list[str] | None = None) -> int:
     add_report_arguments(p, "seeds", quick="one epoch (overrides --epochs)")
     args = p.parse_args(argv)
     check_counts(p, seeds=args.seeds, epochs=args.epochs)
+    if args.quick:
+        args.epochs = QUICK["epochs"]
     if args.target is not None and args.no_target:
         p.error("--target and --no-target: give one of them")
     if args.target is not None and not 0 < args.target <= 100:

@@ -271,10 +271,9 @@ def killed_runs(tally: Tally, scratch: Path, data: Path, trials: int, rng: np.ra
 
 
 def write(rep: Report, tally: Tally, args) -> Report:
-    rows = []
-    for area, counts in tally.counts.items():
-        rows.append([area, sum(counts.values()), "; ".join(f"{n} {k}" for k, n in counts.most_common())])
-    total = sum(sum(c.values()) for c in tally.counts.values())
+    rows = [[area, sum(counts.values()), "; ".join(f"{n} {k}" for k, n in counts.most_common())]
+            for area, counts in tally.counts.items()]
+    total = sum(row[1] for row in rows)
     lines = [*rep.header("Robustness: bad input and faults, and what each gets"), "",
              f"{total} cases in {len(tally.counts)} areas (seed {args.seed}). Every case is one of: a *clear error* "
              "(one `error:` line and exit status 2 from a command; an exception that names the layer, file or field "
