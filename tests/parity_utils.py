@@ -99,3 +99,19 @@ def striped_batches(steps: int, batch: int, dtype, *, seed: int, noise: float) -
         y = np.where(rng.random(batch) < noise, rng.integers(0, 10, size=batch), y)
         out.append((((x - 0.1307) / 0.3081).astype(dtype), y))
     return out
+
+
+def conv_against_naive(x, w, b, stride, padding, tol: dict, rng):
+    """scratchnet's fast convolution against ``ops.naive``'s loops: the forward, then dx and dw for a random
+    upstream gradient, within ``tol``; returns (the forward's cache, the fast db, the naive db) for more checks."""
+    from scratchnet import ops
+    from scratchnet.ops import naive
+
+    out, cache = ops.conv2d_forward(x, w, b, stride, padding)
+    np.testing.assert_allclose(out, naive.conv2d_forward_naive(x, w, b, stride, padding), **tol)
+    dout = rng.standard_normal(out.shape).astype(x.dtype)
+    dx, dw, db = ops.conv2d_backward(dout, cache)
+    ndx, ndw, ndb = naive.conv2d_backward_naive(dout, x, w, stride, padding)
+    np.testing.assert_allclose(dx, ndx, **tol)
+    np.testing.assert_allclose(dw, ndw, **tol)
+    return cache, db, ndb
