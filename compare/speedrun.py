@@ -280,7 +280,7 @@ def report_lines(rep: Report, recipe: SpeedrunRecipe, runs: list[dict[str, Any]]
                      f"{t['mean']:.2f} s on average, {s['within_time']} of {t['n']} runs within {TARGET_SECONDS:g} s "
                      f"({'meets' if t['mean'] <= TARGET_SECONDS else 'misses'} the time target on average on this "
                      "machine at the load above).")
-    probes = [r["host_gflops"] for r in runs if r.get("host_gflops") is not None]
+    probes = list({r["seed"]: r["host_gflops"] for r in runs if r.get("host_gflops") is not None}.values())  # per seed
     if probes:
         lines.append(f"- Host speed probe before each seed ({_machine.PROBE_WHAT}): {_machine.probe_text(probes)}.")
     diff, ratio = summary.get("accuracy_difference_pct"), summary.get("time_ratio")

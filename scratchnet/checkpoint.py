@@ -134,7 +134,7 @@ def load_checkpoint(path: str | os.PathLike, model: Module, optimizer=None, sche
     def section(prefix: str) -> dict[str, np.ndarray]:
         return {k[len(prefix) :]: v for k, v in data.items() if k.startswith(prefix)}
 
-    parts = [("model", model, section("model/") or None, type(model).load_state_dict)]
+    parts = [("model", model, section("model/") or None, lambda o, d: o.load_state_dict(d))]
     parts += [(name, obj, section(prefix) or None, lambda o, d: o.load_flat_state_dict(d))
               for name, obj, prefix in (("optimizer", optimizer, "optim/"), ("scheduler", scheduler, "sched/"))
               if obj is not None]
@@ -142,7 +142,7 @@ def load_checkpoint(path: str | os.PathLike, model: Module, optimizer=None, sche
     return info
 
 
-def load_parts(path: Path, parts: list, snapshot: Callable[[Any], Any], finish: Callable[[], None],
+def load_parts(path: str | os.PathLike, parts: list, snapshot: Callable[[Any], Any], finish: Callable[[], None],
                errors: tuple[type[Exception], ...] = ()) -> None:
     """All or nothing, for both libraries' checkpoints: ``load(obj, state)`` for each part
     ``(name, obj, state, load)``, then ``finish()``; if anything fails, every object gets back the state

@@ -113,7 +113,8 @@ def load_checkpoint(path: str | os.PathLike, model: nn.Module, optimizer=None, s
     if check_meta is not None:
         check_meta(info["meta"])
     parts = [("model", unwrap(model)), ("optimizer", optimizer), ("scheduler", scheduler)]
-    parts = [(name, target, obj.get(name), type(target).load_state_dict) for name, target in parts if target is not None]
+    parts = [(name, target, obj.get(name), lambda t, state: t.load_state_dict(state)) for name, target in parts
+             if target is not None]
     load_parts(path, parts, lambda target: copy.deepcopy(target.state_dict()),
                lambda: set_rng_state(obj["rng"]) if restore_rng else None, (RuntimeError,))
     return info

@@ -1,4 +1,5 @@
-"""Average-pooling kernels (NCHW), for fixed windows (AvgPool2d) and adaptive ones (AdaptiveAvgPool2d) alike.
+"""Average-pooling kernels over planes (an NCHW batch viewed as (N*C, H, W)), for fixed windows (AvgPool2d) and
+adaptive ones (AdaptiveAvgPool2d) alike.
 
 The caller describes the windows per axis: output row ``oh`` averages input rows ``h_lo[oh]`` to
 ``h_hi[oh]`` (exclusive) and its divisor is ``h_div[oh] * w_div[ow]`` (or ``divisor_override`` when > 0);

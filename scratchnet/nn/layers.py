@@ -1,8 +1,8 @@
 """The layers: Linear, Conv2d, MaxPool2d, ReLU, Dropout, Flatten, LogSoftmax.
 
 Each wraps a forward/backward pair from ``scratchnet.ops``. The ops check every argument (see
-``scratchnet.ops._checks`` for what is accepted and why); a layer re-raises what they raise with
-``Module._named``, which puts the layer's name before the message:
+``scratchnet.ops._checks`` for what is accepted and why); a layer calls them through ``Module._op``,
+which puts the layer's name before the message of what they raise:
 ``Conv2d(in_channels=1): expected input (N, 1, H, W), got (2, 3, 28, 28)``. Every ``backward`` takes
 ``input_grad`` (False: return None instead of dL/dx) and checks the upstream gradient against the
 forward output's shape and dtype. A batch of 0 goes through every layer, as in torch.
@@ -216,9 +216,10 @@ class Dropout(Module):
     def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
         """dout times the forward's scaled mask (dout itself in eval); None with ``input_grad=False``."""
         mask, shape, dtype = self._pop_cache()
-        # the op checks dout against the mask; the identity of eval has none, so it is checked here
-        dx = self._op(ops.dropout_backward, dout, mask) if mask is not None else \
-            self._op(_checks.upstream, dout, shape, dtype)
+        if mask is not None:  # the op checks dout against the mask
+            dx = self._op(ops.dropout_backward, dout, mask)
+        else:  # the identity of eval has no mask: dout is checked here
+            dx = self._op(_checks.upstream, dout, shape, dtype)
         return dx if input_grad else None
 
     def extra_repr(self) -> str:

@@ -13,7 +13,7 @@ from .module import Module
 
 
 class _Loss(Module):
-    _op = None  # set by subclasses: (scores, target, reduction) -> (loss, dscores)
+    _loss_op = None  # set by subclasses: (scores, target, reduction) -> (loss, dscores)
 
     def __init__(self, reduction: str = "mean") -> None:
         super().__init__()
@@ -30,10 +30,7 @@ class _Loss(Module):
             raise ValueError(f"{who}: expected scores of shape (N, num_classes), got {np.shape(scores)}")
         if scores.dtype not in (np.float32, np.float64):
             raise ValueError(f"{who}: expected float32 or float64 scores, got dtype {scores.dtype}")
-        try:
-            loss, grad = type(self)._op(scores, target, self.reduction, **self._op_kwargs())
-        except ValueError as err:
-            raise ValueError(f"{who}: {err}") from None
+        loss, grad = self._op(type(self)._loss_op, scores, target, self.reduction, **self._op_kwargs())
         self._save_cache(grad)
         return loss
 
@@ -58,7 +55,7 @@ class CrossEntropyLoss(_Loss):
     ``label_smoothing`` e in [0, 1] (as torch's): the target becomes (1 - e) onehot(y) + e / num_classes.
     """
 
-    _op = staticmethod(ops.softmax_cross_entropy)
+    _loss_op = staticmethod(ops.softmax_cross_entropy)
 
     def __init__(self, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
         super().__init__(reduction)
@@ -78,4 +75,4 @@ class CrossEntropyLoss(_Loss):
 class NLLLoss(_Loss):
     """-logp[y] averaged over the batch, for log-probabilities (e.g. the output of LogSoftmax)."""
 
-    _op = staticmethod(ops.nll_loss)
+    _loss_op = staticmethod(ops.nll_loss)

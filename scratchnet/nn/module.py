@@ -197,7 +197,8 @@ class Module:
         return type(err)(f"{self._name()}: {err}")
 
     def _op(self, op: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """``op(*args, **kwargs)``, its ValueError or TypeError re-raised with this layer's name in front."""
+        """``op(*args, **kwargs)``, its ValueError or TypeError re-raised with this layer's name in front (one
+        Python call more per op: nothing next to the op itself)."""
         try:
             return op(*args, **kwargs)
         except (ValueError, TypeError) as err:

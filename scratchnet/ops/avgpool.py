@@ -100,4 +100,7 @@ def adaptive_avgpool2d_forward(x: np.ndarray, output_size) -> tuple[np.ndarray, 
     return _pool(x, windows), (x.shape, windows)
 
 
-adaptive_avgpool2d_backward = avgpool2d_backward
+def adaptive_avgpool2d_backward(dout: np.ndarray, cache: Any) -> np.ndarray:
+    """Spread dout (N, C, OH, OW) evenly over each adaptive window; returns dx (N, C, H, W). The cache carries
+    its windows, so this is the fixed-window backward; dout must have the forward output's shape and dtype."""
+    return avgpool2d_backward(dout, cache)

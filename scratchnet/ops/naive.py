@@ -14,8 +14,9 @@ from ._checks import out_size, pair
 
 def _conv_setup(x, w, stride, padding):
     """stride and padding as pairs, x's and w's shapes, and x zero-padded."""
-    (ph, pw) = pad = pair(padding, "padding", 0)
-    return pair(stride, "stride", 1), pad, x.shape, w.shape, np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
+    stride = pair(stride, "stride", 1)
+    ph, pw = pair(padding, "padding", 0)
+    return stride, (ph, pw), x.shape, w.shape, np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
 
 
 def conv2d_forward_naive(x, w, b, stride=1, padding=0):

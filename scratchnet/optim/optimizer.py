@@ -340,7 +340,8 @@ def _check_real(value: Any, arg: str, where: str) -> None:
         raise TypeError(f"{where}: {arg} should be a real number, but got {value!r} ({type(value).__name__})")
 
 
-def _check_range(hp: Mapping[str, Any], key: str, where: str, label: str | None = None, upper: float | None = None):
+def _check_range(hp: Mapping[str, Any], key: str, where: str, label: str | None = None,
+                 upper: int | None = None) -> None:
     """``hp[key]`` must be a real number in [0, upper] (no upper bound when None); the error names it as torch's
     does ("invalid epsilon value: ...") with the range expected."""
     value = hp[key]
