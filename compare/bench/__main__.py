@@ -94,13 +94,14 @@ def run_sections(res, names: list[str], cfg: dict, skip: set[str], threads: int,
     todo = [(label, parts, work) for key, label, parts, work in sections if key not in skip]
     others: dict[str, float] = {}
     probes: dict[str, list[float]] = {}
+    before = round(host_speed(), 1)  # one probe between two sections: the first's "after" is the next's "before"
     with tqdm(total=sum(n for _, n, _ in todo), desc="benchmarks", unit="part") as bar:
         for label, _, work in todo:
-            before = host_speed()
             meter = OtherLoad()
             work(bar)
             others[label] = meter.cores()
-            probes[label] = [round(before, 1), round(host_speed(), 1)]
+            after = round(host_speed(), 1)
+            probes[label], before = [before, after], after
     return others, probes
 
 
