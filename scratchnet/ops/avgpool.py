@@ -50,10 +50,11 @@ def _pool(x: np.ndarray, windows: tuple) -> np.ndarray:
 
 
 def _spread(dout: np.ndarray, x_shape: tuple, windows: tuple) -> np.ndarray:
-    """Run the backward kernel: dout (N, C, OH, OW) spread over the windows into dx of x_shape."""
+    """Run the backward kernel: dout (N, C, OH, OW), already checked and made kernel-ready by ``_checks.upstream``,
+    spread over the windows into dx of x_shape."""
     N, C, H, W = x_shape
     dx = np.empty((N * C, H, W), dtype=dout.dtype)
-    kernels.avgpool2d_backward(_checks.kernel_array(dout).reshape(N * C, *dout.shape[2:]), dx, *windows)
+    kernels.avgpool2d_backward(dout.reshape(N * C, *dout.shape[2:]), dx, *windows)
     return dx.reshape(x_shape)
 
 
