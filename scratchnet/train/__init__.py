@@ -148,8 +148,8 @@ class NumpyTrainer(TrainerBase):
         try:
             twin = type(self.optimizer)(model.parameters(), **self.optimizer.defaults)
         except TypeError:  # an optimiser class of the user's own that is not built from its defaults: skip it
-            twin = None
-        if twin is not None:  # outside the try: an error in the update itself is not swallowed
+            pass
+        else:  # outside the try: an error in the update itself is not swallowed
             twin.step()
         return time.perf_counter() - t0
 
