@@ -6,62 +6,29 @@ import numpy as np
 
 from .. import ops
 from ..ops import _checks
-from .module import Module
+from .module import OpPair
 
 
-class _Elementwise(Module):
-    """Any shape in, the same shape out; the op pair does the math, the cache keeps out's shape and dtype.
-
-    ``_keeps_output``: the op's cache is the output itself (sigmoid, tanh, softmax), which the caller
-    holds: backward checks that it was not changed in place.
-    """
-
-    _keeps_output = False
-
-    def _forward_op(self, x):  # pragma: no cover - abstract
-        raise NotImplementedError
-
-    def _backward_op(self, dout, cache):  # pragma: no cover - abstract
-        raise NotImplementedError
+class _Elementwise(OpPair):
+    """Any shape in, the same shape out: x is checked to be a float array before the op sees it."""
 
     def forward(self, x: np.ndarray) -> np.ndarray:
         self._op(_checks.float_array, x)
-        out, cache = self._forward_op(x)
-        out = np.asarray(out)  # NumPy gives a scalar, not a 0-d array, for some ops on 0-d input
-        self._save_cache((cache, out.shape, out.dtype), keep=out if self._keeps_output else None)
-        return out
-
-    def _kept_what(self) -> str:
-        return "the output it returned"
-
-    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        cache, shape, dtype = self._pop_cache()
-        dout = self._op(_checks.upstream, dout, shape, dtype)
-        return np.asarray(self._backward_op(dout, cache)) if input_grad else None
+        return super().forward(x)
 
 
 class Sigmoid(_Elementwise):
     """1 / (1 + exp(-x)), element-wise."""
 
     _keeps_output = True
-
-    def _forward_op(self, x):
-        return ops.sigmoid_forward(x)
-
-    def _backward_op(self, dout, cache):
-        return ops.sigmoid_backward(dout, cache)
+    _forward_op, _backward_op = staticmethod(ops.sigmoid_forward), staticmethod(ops.sigmoid_backward)
 
 
 class Tanh(_Elementwise):
     """tanh(x), element-wise."""
 
     _keeps_output = True
-
-    def _forward_op(self, x):
-        return ops.tanh_forward(x)
-
-    def _backward_op(self, dout, cache):
-        return ops.tanh_backward(dout, cache)
+    _forward_op, _backward_op = staticmethod(ops.tanh_forward), staticmethod(ops.tanh_backward)
 
 
 class LeakyReLU(_Elementwise):
@@ -74,11 +41,10 @@ class LeakyReLU(_Elementwise):
     def _name(self) -> str:
         return f"LeakyReLU(negative_slope={self.negative_slope})"
 
-    def _forward_op(self, x):
-        return ops.leaky_relu_forward(x, self.negative_slope)
+    _forward_op, _backward_op = staticmethod(ops.leaky_relu_forward), staticmethod(ops.leaky_relu_backward)
 
-    def _backward_op(self, dout, cache):
-        return ops.leaky_relu_backward(dout, cache)
+    def _op_args(self, x) -> tuple:
+        return (self.negative_slope,)
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
@@ -90,11 +56,7 @@ class Identity(_Elementwise):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__()
 
-    def _forward_op(self, x):
-        return ops.identity_forward(x)
-
-    def _backward_op(self, dout, cache):
-        return ops.identity_backward(dout, cache)
+    _forward_op, _backward_op = staticmethod(ops.identity_forward), staticmethod(ops.identity_backward)
 
 
 class Softmax(_Elementwise):
@@ -111,13 +73,12 @@ class Softmax(_Elementwise):
     def _name(self) -> str:
         return f"Softmax(dim={self.dim})"
 
-    def _forward_op(self, x):
+    _forward_op, _backward_op = staticmethod(ops.softmax_forward), staticmethod(ops.softmax_backward)
+
+    def _op_args(self, x) -> tuple:
         if not -x.ndim <= self.dim < x.ndim:
             raise ValueError(f"{self._name()}: dim out of range for input of shape {x.shape}")
-        return ops.softmax_forward(x, self.dim)
-
-    def _backward_op(self, dout, cache):
-        return ops.softmax_backward(dout, cache)
+        return (self.dim,)
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"

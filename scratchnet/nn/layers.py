@@ -19,7 +19,7 @@ from ..ops import _checks
 from ..ops._checks import pair, show_pair
 from ..random import resolve_rng
 from . import init
-from .module import Module, Parameter
+from .module import Module, OpPair, Parameter
 
 def _float_dtype(dtype, who: str) -> np.dtype:
     dt = np.dtype(dtype)
@@ -147,8 +147,9 @@ class Conv2d(_WeightBiasLayer):
         )
 
 
-class MaxPool2d(Module):
-    """Max over (KH, KW) windows of (N, C, H, W); stride defaults to kernel_size, padding <= kernel/2."""
+class MaxPool2d(OpPair):
+    """Max over (KH, KW) windows of (N, C, H, W); stride defaults to kernel_size, padding <= kernel/2. Backward
+    routes dout to each window's winner (the first maximum, as torch)."""
 
     def __init__(
         self,
@@ -165,34 +166,19 @@ class MaxPool2d(Module):
     def _name(self) -> str:
         return f"MaxPool2d(kernel_size={show_pair(self.kernel_size)})"
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        out, cache = self._op(ops.maxpool2d_forward, x, self.kernel_size, self.stride, self.padding)
-        self._save_cache((cache, out.dtype))
-        return out
+    _forward_op, _backward_op = staticmethod(ops.maxpool2d_forward), staticmethod(ops.maxpool2d_backward)
 
-    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        """Route dout to each window's winner; None with ``input_grad=False`` (nothing else to compute)."""
-        cache, dtype = self._pop_cache()
-        dx = self._op(ops.maxpool2d_backward, dout, cache, dtype)
-        return dx if input_grad else None
+    def _op_args(self, x) -> tuple:
+        return self.kernel_size, self.stride, self.padding
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class ReLU(Module):
-    """max(x, 0), element-wise; any shape."""
+class ReLU(OpPair):
+    """max(x, 0), element-wise; any shape. Backward: dout where the input was > 0, else 0."""
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        out, mask = self._op(ops.relu_forward, x)
-        self._save_cache((mask, out.dtype))
-        return out
-
-    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        """dout where the input was > 0, else 0; None with ``input_grad=False``."""
-        mask, dtype = self._pop_cache()
-        dx = self._op(ops.relu_backward, dout, mask, dtype)
-        return dx if input_grad else None
+    _forward_op, _backward_op = staticmethod(ops.relu_forward), staticmethod(ops.relu_backward)
 
 
 class Dropout(Module):

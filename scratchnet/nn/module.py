@@ -29,6 +29,7 @@ from typing import Any, Callable, Iterator, Mapping
 import numpy as np
 
 from .. import kernels
+from ..ops import _checks
 from .grad_mode import is_grad_enabled
 
 #: What ``_save_cache`` keeps in place of a cache under ``no_grad()``, so ``backward`` can say why it has none.
@@ -426,6 +427,39 @@ def _state_value(owner: Module, attr: str) -> np.ndarray:
 def needs_grad(module: Module) -> bool:
     """Whether any parameter of ``module`` (or its children) is trainable (``requires_grad``)."""
     return any(p.requires_grad for p in module.parameters())
+
+
+class OpPair(Module):
+    """A layer that is one op pair and nothing else (no parameters): the pools, ReLU and the element-wise
+    activations.
+
+    A subclass names its ops (``_forward_op`` and ``_backward_op``, staticmethods) and the arguments its
+    forward op takes after x (``_op_args``). forward runs ``out, cache = _forward_op(x, *args)``; backward
+    checks dout against the output's shape and dtype, then runs ``_backward_op(dout, cache)``. The ops check
+    everything else, and what they raise comes back with the layer's name (``_op``). ``_keeps_output``: the
+    cache is the output itself, which the caller holds, so backward checks that it was not changed in place.
+    """
+
+    _forward_op = _backward_op = None  # set by subclasses (staticmethods)
+    _keeps_output = False
+
+    def _op_args(self, x: np.ndarray) -> tuple:
+        return ()
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        out, cache = self._op(self._forward_op, x, *self._op_args(x))
+        out = np.asarray(out)  # NumPy gives a scalar, not a 0-d array, for some ops on 0-d input
+        self._save_cache((cache, out.shape, out.dtype), keep=out if self._keeps_output else None)
+        return out
+
+    def _kept_what(self) -> str:
+        return "the output it returned"
+
+    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
+        """dL/dx, or None with ``input_grad=False`` (the layer has nothing else to compute)."""
+        cache, shape, dtype = self._pop_cache()
+        dout = self._op(_checks.upstream, dout, shape, dtype)
+        return np.asarray(self._backward_op(dout, cache)) if input_grad else None
 
 
 class Sequential(Module):

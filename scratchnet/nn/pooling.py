@@ -2,36 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
-
 from .. import ops
 from ..ops import _checks
 from ..ops._checks import pair, show_pair
-from .module import Module
+from .module import OpPair
 
 
-class _AveragePool(Module):
-    """What the two average pools share: the op pair they call and the cache around it; a subclass names its ops
-    and the arguments it passes after ``x``."""
-
-    _forward_op = _backward_op = None  # set by subclasses (staticmethods)
-
-    def _op_args(self) -> tuple:
-        raise NotImplementedError
-
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        """The op checks x (``ops._checks``); its errors come back with this layer's name."""
-        out, cache = self._op(type(self)._forward_op, x, *self._op_args())
-        self._save_cache((cache, out.shape, x.dtype))
-        return out
-
-    def backward(self, dout: np.ndarray, input_grad: bool = True) -> np.ndarray | None:
-        cache, out_shape, dtype = self._pop_cache()
-        dout = self._op(_checks.upstream, dout, out_shape, dtype)
-        return type(self)._backward_op(dout, cache) if input_grad else None
-
-
-class AvgPool2d(_AveragePool):
+class AvgPool2d(OpPair):
     """Mean over (KH, KW) windows of (N, C, H, W); stride defaults to kernel_size, zero padding of at most
     half the kernel; ``count_include_pad`` counts the padding in the divisor (torch's default),
     ``divisor_override`` replaces the divisor. ``ceil_mode=True`` is not supported."""
@@ -54,7 +31,7 @@ class AvgPool2d(_AveragePool):
     _forward_op = staticmethod(ops.avgpool2d_forward)
     _backward_op = staticmethod(ops.avgpool2d_backward)
 
-    def _op_args(self) -> tuple:
+    def _op_args(self, x) -> tuple:
         return self.kernel_size, self.stride, self.padding, self.count_include_pad, self.divisor_override
 
     def _name(self) -> str:
@@ -65,7 +42,7 @@ class AvgPool2d(_AveragePool):
                 f"count_include_pad={self.count_include_pad}")
 
 
-class AdaptiveAvgPool2d(_AveragePool):
+class AdaptiveAvgPool2d(OpPair):
     """Mean over torch's adaptive windows, so the output is ``output_size`` (an int, a pair, or a pair with
     None to keep that input size) whatever the input size; ``AdaptiveAvgPool2d(1)`` is the global average."""
 
@@ -77,7 +54,7 @@ class AdaptiveAvgPool2d(_AveragePool):
     _forward_op = staticmethod(ops.adaptive_avgpool2d_forward)
     _backward_op = staticmethod(ops.adaptive_avgpool2d_backward)
 
-    def _op_args(self) -> tuple:
+    def _op_args(self, x) -> tuple:
         return (self.output_size,)
 
     def _name(self) -> str:
