@@ -23,6 +23,7 @@ fraction), ``results.json`` (provenance, recipe, every run with its warm-up and 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -46,92 +47,15 @@ from torchref.train import fit as torch_fit
 from . import _machine, provenance
 from .cli import run_report
 from .figures import pyplot
-from .report import Report, table
+from .report import TEXTS, Report, table, texts
 from .seeds import describe, paired_difference, study_data, verdict
 
-#: How the recipe was chosen, in two studies: scratchnet, SpeedCNN variants, trained on 54,000 training images and
-#: scored on the other 6,000 (``train_val_split(labels, 0.1, seed=0, stratify=True)``; the test set was never looked
-#: at), OneCycleLR per batch (pct_start 0.25, div_factor 25 unless said), Normalize((0.1307,), (0.3081,)). Rows:
-#: (net, optimiser and schedule, batch, epochs, validation accuracies in % by model seed 0, 1, ..., training seconds
-#: of one run, the mean over its seeds). Each study's conditions and rule are in ``VALIDATION_STUDIES`` below.
-#:
-#: First study, 2026-11-30.
-_FIRST_STUDY: tuple[tuple[str, str, int, int, tuple[float, ...], float], ...] = (
-    ("conv 8, conv 16, no hidden", "SGD+Nesterov 0.1", 128, 1, (97.65, 97.95), 13.6),
-    ("conv 16, conv 32, no hidden", "SGD+Nesterov 0.1", 128, 1, (98.22, 98.12), 38.7),
-    ("conv 16, conv 32, fc 128", "SGD+Nesterov 0.1", 128, 1, (98.10,), 31.9),
-    ("conv 16, conv 32, fc 128", "SGD+Nesterov 0.1", 64, 1, (98.12,), 28.4),
-    ("conv 16, conv 32, fc 128, BatchNorm", "SGD+Nesterov 0.2", 128, 1, (98.50,), 57.4),
-    ("conv 16, conv 32, fc 128, BatchNorm", "SGD+Nesterov 0.4", 128, 1, (98.43,), 46.9),
-    ("conv 16, conv 32, fc 128", "Adam 0.003", 128, 1, (98.15,), 46.8),
-    ("conv 16, conv 32, fc 128", "Adam 0.01", 128, 1, (98.47,), 32.1),
-    ("conv 16, conv 32, fc 128", "Adam 0.02", 128, 1, (98.32,), 28.7),
-    ("conv 16, conv 32, fc 128", "Adam 0.005", 64, 1, (98.62,), 50.8),
-    ("conv 16, conv 32, fc 128", "Adam 0.01", 64, 1, (98.53,), 31.9),
-    ("conv 16, conv 32, fc 128, BatchNorm", "Adam 0.01", 128, 1, (98.58,), 47.0),
-    ("conv 12, conv 24, fc 128, BatchNorm", "Adam 0.01", 128, 1, (98.42,), 25.7),
-    ("conv 8, conv 16, fc 128", "Adam 0.005", 64, 1, (98.33,), 16.4),
-    ("conv 8, conv 16, fc 128", "Adam 0.005", 128, 2, (98.43,), 28.3),
-    ("conv 8, conv 16, fc 128, BatchNorm", "Adam 0.01", 128, 2, (98.77,), 44.3),
-    ("conv 8, conv 16, fc 128", "Adam 0.02", 128, 2, (98.58,), 18.9),
-    ("conv 8, conv 16, fc 128", "Adam 0.01", 128, 2, (98.68, 98.65), 17.0),
-    ("conv 12, conv 24, fc 128", "Adam 0.01", 128, 2, (98.90,), 30.3),
-    ("conv 8, conv 16, no hidden", "Adam 0.01", 128, 3, (98.62, 98.42), 27.4),
-    ("conv 8, conv 16, fc 64", "Adam 0.01", 128, 3, (98.67, 98.65), 31.1),
-    ("conv 8, conv 16, fc 128", "SGD+Nesterov 0.2", 128, 3, (98.80,), 33.5),
-    ("conv 8, conv 16, fc 128", "Adam 0.01", 128, 3, (98.95, 98.80, 98.92), 16.2),
-    ("conv 8, conv 16, fc 128", "Adam 0.01", 256, 3, (98.72,), 39.5),
-    ("conv 8, conv 16, fc 128", "Adam 0.01", 128, 4, (99.08, 99.02), 30.7),
-)
-
-#: Second study, 2026-11-30, a later session (with the one-pass optimiser kernels and pool-before-ReLU).
-_SECOND_STUDY: tuple[tuple[str, str, int, int, tuple[float, ...], float], ...] = (
-    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.9, 0.9), beta1 cycled, pct_start 0.25', 128, 2, (98.73, 98.87, 98.67, 98.85, 98.63, 98.78, 98.85, 98.93, 98.82, 98.8), 7.9),
-    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.7, 0.9), beta1 fixed, pct_start 0.25', 128, 2, (98.73, 98.75), 8.8),
-    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.7, 0.99), beta1 fixed, pct_start 0.25', 128, 2, (98.73, 98.87), 8.7),
-    ('conv 8 5x5, conv 16, fc 128', 'Adam 0.01, betas (0.7, 0.9), beta1 fixed, pct_start 0.25', 128, 2, (98.9, 98.77), 10.7),
-    ('conv 8, conv 16, fc 256', 'Adam 0.01, betas (0.7, 0.9), beta1 fixed, pct_start 0.25', 128, 2, (98.67, 98.77), 12.3),
-    ('conv 8, conv 16, fc 128', 'Adam 0.02, betas (0.7, 0.9), beta1 fixed, pct_start 0.25', 256, 2, (98.77, 98.8), 8.9),
-    ('conv 8, conv 16, fc 128', 'Adam 0.02, betas (0.7, 0.9), beta1 fixed, pct_start 0.25', 128, 2, (98.77, 98.7), 7.9),
-    ('conv 12, conv 24, fc 128', 'Adam 0.01, betas (0.7, 0.9), beta1 fixed, pct_start 0.25', 128, 1, (98.57, 98.37), 7.8),
-    ('conv 16 5x5, conv 32, fc 256', 'Adam 0.01, betas (0.7, 0.9), beta1 fixed, pct_start 0.25', 128, 1, (98.58, 98.65), 11.2),
-    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.7, 0.9), beta1 fixed, pct_start 0.1', 128, 2, (98.85, 98.75, 98.82, 98.67, 98.55), 7.8),
-    ('conv 8 5x5, conv 16, fc 128', 'Adam 0.01, betas (0.9, 0.9), beta1 cycled, pct_start 0.25', 128, 2, (98.8, 98.92), 8.3),
-    ('conv 8 5x5, conv 16, fc 128', 'Adam 0.005, betas (0.9, 0.9), beta1 cycled, pct_start 0.25', 64, 2, (98.73, 98.58), 9.4),
-    ('conv 8 5x5, conv 16, fc 128', 'Adam 0.01, betas (0.9, 0.9), beta1 cycled, pct_start 0.25', 64, 2, (98.63, 98.53), 9.7),
-    ('conv 8 5x5, conv 16, fc 128', 'Adam 0.005, betas (0.7, 0.9), beta1 fixed, pct_start 0.25', 64, 2, (98.8, 98.9), 10.4),
-    ('conv 8, conv 16, fc 128', 'Adam 0.005, betas (0.9, 0.999), beta1 cycled, pct_start 0.25', 64, 2, (98.72, 98.6), 8.7),
-    ('conv 8, conv 16, fc 128', 'Adam 0.005, betas (0.9, 0.9), beta1 cycled, pct_start 0.25', 64, 2, (98.65, 98.6), 9.4),
-    ('conv 10 5x5, conv 20, fc 128', 'Adam 0.01, betas (0.9, 0.9), beta1 cycled, pct_start 0.25', 128, 2, (98.77, 98.85), 13.2),
-    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.9, 0.999), beta1 cycled, pct_start 0.25', 128, 2, (98.68, 98.65, 98.75, 98.73, 98.55), 7.4),
-    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.9, 0.9), beta1 cycled, pct_start 0.1', 128, 2, (98.73, 98.87, 98.8, 98.75, 98.62, 98.9, 98.78, 98.78, 98.88, 98.7), 8.1),
-    ('conv 8, conv 16, fc 128', 'Adam 0.015, betas (0.9, 0.9), beta1 cycled, pct_start 0.1', 128, 2, (98.77, 98.82, 98.75, 98.42, 98.6), 6.8),
-    ('conv 8, conv 16, fc 128', 'Adam 0.007, betas (0.9, 0.9), beta1 cycled, pct_start 0.1', 128, 2, (98.78, 98.65, 98.8, 98.63, 98.68), 7.2),
-    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.9, 0.9), beta1 cycled, pct_start 0.15, div_factor 10', 128, 2, (98.82, 98.7, 98.82, 98.63, 98.67), 6.9),
-    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.8, 0.9), beta1 fixed, pct_start 0.1', 128, 2, (98.77, 98.65, 98.93, 98.63, 98.65, 98.93, 98.77, 98.73, 98.82, 98.63), 7.8),
-    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.9, 0.95), beta1 cycled, pct_start 0.1', 128, 2, (98.73, 98.83, 98.88, 98.77, 98.78), 11.5),
-    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.9, 0.9), beta1 cycled, pct_start 0.25, smoothing 0.1', 128, 2, (98.93, 98.92, 98.83, 99.0, 98.87, 98.97, 98.8, 98.97, 98.85, 99.02), 7.1),
-    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.9, 0.9), beta1 cycled, pct_start 0.25, smoothing 0.05', 128, 2, (98.85, 98.85, 98.98, 98.97, 98.98, 98.97, 98.92, 98.97, 98.75, 98.93), 7.0),
-    ('conv 8, conv 16, fc 128', 'Adam 0.01, betas (0.9, 0.9), beta1 cycled, pct_start 0.25, smoothing 0.2', 128, 2, (98.88, 98.83, 98.87, 99.02, 98.93), 6.8),
-    ('conv 8, conv 16, fc 128', 'Adam 0.015, betas (0.9, 0.9), beta1 cycled, pct_start 0.25, smoothing 0.1', 128, 2, (98.93, 98.83, 98.93, 98.87, 98.97), 7.0),
-)
-
-#: The two studies: (title, conditions, time column heading, rows); the report prints one table each.
-VALIDATION_STUDIES = (
-    ("First study: the cheapest variant whose mean validation accuracy reaches 99 %",
-     "Measured on a busy 2-core machine (load 3.7-5.7, one Numba thread per run): the seconds compare the variants "
-     "only roughly and are several times a quiet machine's. Its answer, 4 epochs (14.9 s a run), was the previous "
-     "recipe; it misses the 5 s budget.", "training s (busy, 1 thread)", _FIRST_STUDY),
-    ("Second study: the most accurate variant within the 5 s budget",
-     "Only what trains within 5 s on this machine's two threads: two epochs of conv 8 / conv 16 / fc 128 (about "
-     "4.3 s; three epochs or wider nets take 5.5-6.5 s). One Numba thread per run, two runs at a time and nothing "
-     "else (load about 2). The recipe is the variant with the best mean validation accuracy over 10 seeds: Adam's "
-     "beta2 0.9 (+0.12 points over the defaults) and label smoothing (+0.12 more); smoothing 0.05 and 0.1 tie at "
-     "98.92 %, the recipe takes torch's usual 0.1. Validation accuracy has run 0.1-0.15 points below test accuracy "
-     "for this net (4 epochs: 99.05 % validation, 99.18 % test): the split is 6,000 training images held out, and "
-     "the final runs train on all 60,000.", "training s (1 thread)", _SECOND_STUDY),
-)
-
+#: How the recipe was chosen: two validation studies (title, conditions, the time column's heading, rows), kept
+#: as data in compare/texts/speedrun_studies.json (what each row holds is said there).
+VALIDATION_STUDIES = tuple(
+    (st["title"], st["conditions"], st["seconds"], tuple((*r[:4], tuple(r[4]), r[5]) for r in st["rows"]))
+    for st in json.loads((TEXTS / "speedrun_studies.json").read_text(encoding="utf-8"))["studies"])
+TEXT = texts("speedrun")
 LIBRARIES = ("scratchnet", "torch")
 #: the issue's targets on this project's 2-core CPU
 TARGET_ACCURACY = 0.99
@@ -264,11 +188,7 @@ def report_lines(rep: Report, recipe: SpeedrunRecipe, runs: list[dict[str, Any]]
              f"{'cycled by OneCycleLR' if recipe.cycle_momentum else 'fixed'}), label smoothing "
              f"{recipe.label_smoothing:g}, weight decay {recipe.weight_decay:g}. "
              f"{data_info['train_samples']:,} training / {data_info['test_samples']:,} test images "
-             f"({data_info['label']}), in memory before the clock starts. Both libraries train in this one "
-             "process, seed by seed (the order alternating), each from its own initialisation, on the same batches. "
-             "Training time: the optimisation steps of the training loop, evaluation and the untimed warm-up (JIT "
-             "compilation) excluded; the warm-up is reported on its own. The 95 % interval is that of the mean over "
-             "seeds. Targets: mean test accuracy >= 99.00 % with training <= 5 s per run, on 2 CPU cores.", "",
+             f"({data_info['label']}), in memory before the clock starts. {TEXT['method']}", "",
              "![test accuracy against training time, every run](speedrun.png)", ""]
     lines += table(["library", "seeds", "mean test accuracy", "sample std", "95 % interval", "range", "reach 99 %",
                     "mean training time [95 % interval]", "range", "within 5 s", "longest warm-up"],
@@ -292,10 +212,7 @@ def report_lines(rep: Report, recipe: SpeedrunRecipe, runs: list[dict[str, Any]]
                      else " (excludes 0)."),
                   f"- training time, torch / scratchnet: {ratio['diff']:.2f}x on average, 95 % interval "
                   f"[{ratio['ci95'][0]:.2f}, {ratio['ci95'][1]:.2f}] (above 1: scratchnet is faster)."]
-    lines += ["", "## How the recipe was chosen (validation split, never the test set)", "",
-              "scratchnet, 54,000 training images, scored on a stratified 6,000-image validation part of the training "
-              "set (seed 0); OneCycleLR per batch (pct_start 0.25, div_factor 25 unless said). Validation accuracies "
-              "per model seed; seconds: the mean training time of one run.", ""]
+    lines += ["", "## How the recipe was chosen (validation split, never the test set)", "", TEXT["chosen"], ""]
     for title, conditions, seconds, rows in VALIDATION_STUDIES:
         lines += [f"### {title}", "", conditions, ""]
         lines += table(["net", "optimiser, schedule", "batch", "epochs", "validation accuracy (per seed)", "mean",

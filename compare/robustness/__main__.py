@@ -33,8 +33,9 @@ import numpy as np
 from scratchnet.run.args import HelpFormatter, positive_int, seed_int
 
 from ..cli import run_report
-from ..report import Report, table
+from ..report import Report, table, texts
 
+TEXT = texts("robustness")
 CLEAR = "clear error"
 RESUMED = "resumed bit-identical"
 
@@ -275,15 +276,10 @@ def write(rep: Report, tally: Tally, args) -> Report:
             for area, counts in tally.counts.items()]
     total = sum(row[1] for row in rows)
     lines = [*rep.header("Robustness: bad input and faults, and what each gets"), "",
-             f"{total} cases in {len(tally.counts)} areas (seed {args.seed}). Every case is one of: a *clear error* "
-             "(one `error:` line and exit status 2 from a command; an exception that names the layer, file or field "
-             "and changes nothing), the *same result as torch*, or a run *resumed bit-identical* after SIGKILL; "
-             "a mutation that happens to leave a valid file is counted as such. Anything else is *unexpected* and "
-             "listed below.", "", *table(["area", "cases", "outcomes"], rows), "",
+             TEXT["outcomes"].format(total=total, areas=len(tally.counts), seed=args.seed), "",
+             *table(["area", "cases", "outcomes"], rows), "",
              "## Unexpected", "", *(f"- {u}" for u in tally.unexpected), *([] if tally.unexpected else ["None."]), "",
-             "The layer API is also tried by a property test in the suite (`tests/test_layer_api_properties.py`: "
-             "random layers, shapes with batch 0, dtypes, memory layouts and upstream gradients, each case in a "
-             "worker process so that a crash fails the test), and every defect of issue 15 has a test of its own.", ""]
+             TEXT["also"], ""]
     rep.json("robustness.json", {"provenance": rep.info, "counts": {a: dict(c) for a, c in tally.counts.items()},
                                  "unexpected": tally.unexpected})
     rep.markdown("robustness.md", lines)
