@@ -119,15 +119,9 @@ def scale_section(res: Results, names: list[str]) -> list[str]:
     if not rows:
         return []
     head = ["model", "pass", "threads", *(f"batch {b}" for b in BATCHES)]
-    from ..report import table
+    from ..report import table, texts
 
-    return ["## Scale: batch size and threads", "",
-            "Each cell: scratchnet / torch images per second (**ratio**), then scratchnet's and torch's images "
-            "per second (medians); train steps with the benchmark's optimisers in training mode, inference "
-            "in eval mode without graph or caches (torch `inference_mode`, scratchnet `no_grad`). Both libraries in "
-            "one process, thread counts set for both between points; interleaved repetitions of about "
-            "the same duration at every batch size. ResNet18 stops at batch 256 and trains from batch 4 (BatchNorm "
-            "needs two values per channel in training mode).", "",
+    return ["## Scale: batch size and threads", "", texts("bench")["scale"], "",
             *table(head, rows), "", "![scale](benchmarks_scale.png)", ""]
 
 
