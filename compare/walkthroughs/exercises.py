@@ -506,6 +506,22 @@ def load(path: str | Path) -> dict[str, Any]:
     return runpy.run_path(str(path), run_name="exercise")
 
 
+def fixed(name: str, broken: str, fix: str) -> Any:
+    """A "find the bug" solution stated as its fix: the starter file ``blanks/<name>.py`` with the one
+    occurrence of ``broken`` replaced by ``fix``, run, and the exercise's function returned. The solution
+    file then says what was wrong and what replaces it, and cannot drift from the blank it fixes."""
+    ex = exercise(name)
+    if ex.kind != "find the bug":
+        raise ValueError(f"fixed: {name!r} is a {ex.kind!r} exercise, not a 'find the bug' one")
+    source = ex.blank().read_text(encoding="utf-8")
+    found = source.count(broken)
+    if found != 1:
+        raise ValueError(f"fixed: broken must occur exactly once in {ex.blank()}, found {found} times: {broken!r}")
+    namespace: dict[str, Any] = {"__name__": "exercise", "__file__": str(ex.blank())}
+    exec(compile(source.replace(broken, fix), str(ex.blank()), "exec"), namespace)
+    return namespace[ex.symbol]
+
+
 def grade(name: str, answer: Any) -> tuple[bool, str]:
     """Grade ``answer`` — the function (or, for a prediction, the number) — for exercise ``name``.
     Returns (passed, message)."""
