@@ -3,10 +3,12 @@
 Three kinds: **implement** a function (a linear layer's backward, im2col, an Adam step, ...), **find the
 bug** in a plausible but broken function, and **predict** a number before running the experiment.
 Each exercise has a starter file in ``blanks/`` (what a student edits: a stub, or the broken function)
-and, for teachers, a reference in ``solutions/``. The grader calls the student's function on random
-inputs and compares it with what scratchnet computes — the ops and their naive twins, and centred finite
-differences from ``scratchnet.gradcheck`` for every gradient — and says what is wrong: which entries,
-the worst one with both values, and the relative error.
+and, for teachers, a reference in ``solutions/``: for a "find the bug", its fix, applied to the blank by
+``fixed`` (where the broken function is an implement exercise's loop form, that exercise's reference
+shows a second, vectorised way). The grader calls the student's function on random inputs and compares
+it with what scratchnet computes — the ops and their naive twins, and centred finite differences from
+``scratchnet.gradcheck`` for every gradient — and says what is wrong: which entries, the worst one with
+both values, and the relative error.
 
 Command line::
 
