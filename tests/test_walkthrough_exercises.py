@@ -39,6 +39,17 @@ def test_the_untouched_starter_file_fails(name):
     assert not passed and message
 
 
+def test_a_find_the_bug_solution_is_its_blank_with_one_fix_whose_broken_text_must_occur_once():
+    fn = exercises.fixed("bug_linear_backward", broken="dout.sum(axis=1)", fix="dout.sum(axis=0)")
+    assert exercises.grade("bug_linear_backward", fn)[0]
+    with pytest.raises(ValueError, match="exactly once.*found 0 times"):
+        exercises.fixed("bug_linear_backward", broken="dout.sum(axis=2)", fix="dout.sum(axis=0)")
+    with pytest.raises(ValueError, match="exactly once.*found 4 times"):
+        exercises.fixed("bug_linear_backward", broken="dout", fix="g")
+    with pytest.raises(ValueError, match="not a 'find the bug' one"):
+        exercises.fixed("linear_backward", broken="raise NotImplementedError", fix="return None")
+
+
 def test_a_wrong_answer_names_the_wrong_entries_and_the_relative_error(tmp_path, capsys):
     student = tmp_path / "mine.py"
     student.write_text(textwrap.dedent('''

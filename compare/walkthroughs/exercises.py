@@ -3,10 +3,12 @@
 Three kinds: **implement** a function (a linear layer's backward, im2col, an Adam step, ...), **find the
 bug** in a plausible but broken function, and **predict** a number before running the experiment.
 Each exercise has a starter file in ``blanks/`` (what a student edits: a stub, or the broken function)
-and, for teachers, a reference in ``solutions/``. The grader calls the student's function on random
-inputs and compares it with what scratchnet computes — the ops and their naive twins, and centred finite
-differences from ``scratchnet.gradcheck`` for every gradient — and says what is wrong: which entries,
-the worst one with both values, and the relative error.
+and, for teachers, a reference in ``solutions/``: for a "find the bug", its fix, applied to the blank by
+``fixed`` (where the broken function is an implement exercise's loop form, that exercise's reference
+shows a second, vectorised way). The grader calls the student's function on random inputs and compares
+it with what scratchnet computes — the ops and their naive twins, and centred finite differences from
+``scratchnet.gradcheck`` for every gradient — and says what is wrong: which entries, the worst one with
+both values, and the relative error.
 
 Command line::
 
@@ -504,6 +506,22 @@ def exercise(name: str) -> Exercise:
 def load(path: str | Path) -> dict[str, Any]:
     """Run a student's file and return its namespace (what it defines)."""
     return runpy.run_path(str(path), run_name="exercise")
+
+
+def fixed(name: str, broken: str, fix: str) -> Any:
+    """A "find the bug" solution stated as its fix: the starter file ``blanks/<name>.py`` with the one
+    occurrence of ``broken`` replaced by ``fix``, run, and the exercise's function returned. The solution
+    file then says what was wrong and what replaces it, and cannot drift from the blank it fixes."""
+    ex = exercise(name)
+    if ex.kind != "find the bug":
+        raise ValueError(f"fixed: {name!r} is a {ex.kind!r} exercise, not a 'find the bug' one")
+    source = ex.blank().read_text(encoding="utf-8")
+    found = source.count(broken)
+    if found != 1:
+        raise ValueError(f"fixed: broken must occur exactly once in {ex.blank()}, found {found} times: {broken!r}")
+    namespace: dict[str, Any] = {"__name__": "exercise", "__file__": str(ex.blank())}
+    exec(compile(source.replace(broken, fix), str(ex.blank()), "exec"), namespace)
+    return namespace[ex.symbol]
 
 
 def grade(name: str, answer: Any) -> tuple[bool, str]:

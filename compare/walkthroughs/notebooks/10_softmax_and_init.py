@@ -146,6 +146,17 @@ with np.errstate(over="ignore", invalid="ignore", under="ignore", divide="ignore
     naive_loss = np.array([-np.log(softmax_naive(s * base)[2]) for s in scales])
     naive_loss32 = np.array([-np.log(softmax_naive((s * base).astype(np.float32))[2]) for s in scales])
 lse_loss = np.array([-ops.log_softmax_forward((s * base)[None])[0][0, 2] for s in scales])
+
+
+def label_log_axes(ax, xlabel: str, ylabel: str, title: str, legend_size: int = 9) -> None:
+    """Both log-scale figures of this walkthrough: axis labels, a small title, the legend, a grid at every decade."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=legend_size)
+    ax.grid(alpha=0.3, which="both")
+
+
 fig = Figure(figsize=(8.5, 4))
 ax = fig.subplots()
 ax.loglog(scales, lse_loss, color="black", lw=2, label="log-sum-exp (stable)")
@@ -153,11 +164,8 @@ ax.loglog(scales, np.where(np.isfinite(naive_loss), naive_loss, np.nan), "--", c
 ax.loglog(scales, np.where(np.isfinite(naive_loss32), naive_loss32, np.nan), ":", color="tab:red", lw=2, label="-log(softmax) float32")
 ax.axvline(limit32, color="tab:red", lw=0.8)
 ax.axvline(limit64, color="tab:blue", lw=0.8)
-ax.set_xlabel("logit scale s (logits = s · [1, 0.5, -0.3, 0.2]; true class: the third)")
-ax.set_ylabel("cross-entropy")
-ax.set_title("As written, the loss becomes inf or nan (the line stops) near ln(max float)", fontsize=10)
-ax.legend(fontsize=9)
-ax.grid(alpha=0.3, which="both")
+label_log_axes(ax, "logit scale s (logits = s · [1, 0.5, -0.3, 0.2]; true class: the third)", "cross-entropy",
+               "As written, the loss becomes inf or nan (the line stops) near ln(max float)")
 report.figure(fig, "overflow", "Cross-entropy against the scale of the logits: the naive formula stops where exp overflows; log-sum-exp goes on.")
 first_bad32 = scales[np.argmax(~np.isfinite(naive_loss32))]
 report.claim(limit32 / 1.0 <= first_bad32 <= 2 * limit32, "float32's naive loss breaks once the largest logit passes ≈ 88.7",
@@ -243,11 +251,8 @@ layers = np.arange(1, depth + 1)
 for (name, m), colour in zip(second_moments.items(), ("tab:green", "tab:blue", "tab:red")):
     ax.semilogy(layers, m, "o", color=colour, ms=4, label=f"{name} (measured)")
     ax.semilogy(layers, m[0] / predicted_factor[name] * predicted_factor[name] ** layers, "-", color=colour, lw=1, alpha=0.7)
-ax.set_xlabel("layer")
-ax.set_ylabel("E[x²] of the activations")
-ax.set_title("Dots: measured; lines: (½ n Var(w))^layer, derived above", fontsize=10)
-ax.legend(fontsize=8)
-ax.grid(alpha=0.3, which="both")
+label_log_axes(ax, "layer", "E[x²] of the activations", "Dots: measured; lines: (½ n Var(w))^layer, derived above",
+               legend_size=8)
 report.figure(fig, "init", "The second moment of the activations through 20 ReLU layers for three initialisations, against the derived factor per layer.")
 
 std_k = float(np.std(nn.init.kaiming_normal_(np.zeros((512, 512)), nonlinearity="relu", rng=0)))

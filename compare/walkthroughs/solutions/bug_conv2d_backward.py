@@ -1,18 +1,6 @@
-"""Solution: scattering dout * w onto each window is already the full convolution with the flipped
-filter; flipping w again here makes it a plain correlation. Scatter w itself."""
-import numpy as np
+"""Solution: scattering dout * w onto each window (each output feeds the window it read) is already the
+full convolution with the flipped filter that the gather view of dx describes; flipping w again here
+makes it a plain correlation, right only for symmetric filters. Scatter w itself."""
+from compare.walkthroughs.exercises import fixed
 
-
-def conv2d_backward(dout, x, w, stride, pad):
-    n, c, h, wd = x.shape
-    f, _, kh, kw = w.shape
-    xp = np.pad(x, ((0, 0), (0, 0), (pad, pad), (pad, pad)))
-    dxp, dw = np.zeros_like(xp), np.zeros_like(w)
-    for i in range(n):
-        for k in range(f):
-            for r in range(dout.shape[2]):
-                for q in range(dout.shape[3]):
-                    window = (slice(None), slice(r * stride, r * stride + kh), slice(q * stride, q * stride + kw))
-                    dxp[i][window] += dout[i, k, r, q] * w[k]  # the scatter view: each output feeds its window
-                    dw[k] += dout[i, k, r, q] * xp[i][window]
-    return dxp[:, :, pad : pad + h, pad : pad + wd], dw, dout.sum(axis=(0, 2, 3))
+conv2d_backward = fixed("bug_conv2d_backward", broken="w[k, :, ::-1, ::-1]", fix="w[k]")

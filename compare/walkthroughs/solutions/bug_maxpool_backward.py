@@ -1,15 +1,6 @@
-"""Solution: one winner per window (argmax returns the first maximum), not every tied maximum."""
-import numpy as np
+"""Solution: one winner per window, not every tied maximum. argmax returns the first maximum in
+row-major order (torch's rule), and a one-hot mask of it sends the whole gradient there."""
+from compare.walkthroughs.exercises import fixed
 
-
-def maxpool_backward(dout, x, k):
-    n, c, oh, ow = dout.shape
-    dx = np.zeros_like(x)
-    for i in range(n):
-        for ch in range(c):
-            for r in range(oh):
-                for q in range(ow):
-                    window = x[i, ch, r * k : (r + 1) * k, q * k : (q + 1) * k]
-                    a, b = np.unravel_index(int(np.argmax(window)), window.shape)  # argmax: the first maximum
-                    dx[i, ch, r * k + a, q * k + b] += dout[i, ch, r, q]
-    return dx
+maxpool_backward = fixed("bug_maxpool_backward", broken="(window == window.max())",
+                         fix="(np.arange(window.size) == np.argmax(window)).reshape(window.shape)")
