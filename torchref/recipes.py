@@ -8,6 +8,7 @@ provenance), ``<out>/<run>.png`` and refreshes ``<out>/README.md``. ResNet18 run
 
 from __future__ import annotations
 
+import inspect
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -207,5 +208,17 @@ def run(
         return finish_run(history, out / name, final, wall0, log)
 
 
-__all__ = ["speedrun_model", "speedrun_loss", "speedrun_optimizer", "RESNET_RECIPES", "MODEL_NAMES", "recipe_for", "build_optimizer", "make_model", "run", "run_file_stem",
+def run_keywords(given: dict[str, Any], caller: str, exclude: tuple[str, ...] = ()) -> dict[str, Any]:
+    """``given`` keywords of :func:`run` with its defaults filled in, for a caller that takes run()'s options as
+    ``**options`` (``torchref.kfold.run_kfold``); one that run() does not take, or ``exclude`` names, is a TypeError
+    naming it, as Python's own."""
+    params = {name: p.default for name, p in inspect.signature(run).parameters.items() if p.kind is p.KEYWORD_ONLY}
+    wrong = sorted(set(given) - set(params) | set(given) & set(exclude))
+    if wrong:
+        raise TypeError(f"{caller}() got unexpected keyword argument(s): {', '.join(wrong)} (it takes run()'s "
+                        f"keywords{', except ' + ', '.join(exclude) if exclude else ''})")
+    return {**{name: d for name, d in params.items() if name not in exclude}, **given}
+
+
+__all__ = ["speedrun_model", "speedrun_loss", "speedrun_optimizer", "RESNET_RECIPES", "MODEL_NAMES", "recipe_for", "build_optimizer", "make_model", "run", "run_file_stem", "run_keywords",
            "run_name", "data_normalization"]

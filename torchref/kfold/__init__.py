@@ -18,9 +18,9 @@ import json
 import time
 from dataclasses import asdict
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable
 
-import torch
 from torch import nn
 
 from scratchnet.fileio import atomic_write_text
@@ -32,7 +32,7 @@ from scratchnet.run.provenance import describe_split, run_provenance
 
 from ..data import DeviceData, load_device_mnist
 from ..device import select_device
-from ..recipes import build_optimizer, data_normalization, make_model, run_name
+from ..recipes import build_optimizer, data_normalization, make_model, run_keywords, run_name
 from ..train import environment, final_metrics, fit
 
 METRICS = FOLD_METRICS
@@ -81,49 +81,42 @@ def folds_csv(result: dict[str, Any]) -> str:
     return buf.getvalue()
 
 
-def run_kfold(
-    recipe: Recipe,
-    *,
-    k: int = 5,
-    stratified: bool = True,
-    protocol: str | None = None,
-    image_size: int = 28,
-    weights: str = "imagenet",
-    weights_file: str | None = None,
-    download: bool = True,
-    data_dir: str | None = None,
-    out: str | Path = "runs/kfold",
-    seed: int = 0,
-    subset: int | None = None,
-    device: str | torch.device | None = None,
-    dtype: torch.dtype = torch.float32,
-    init: str = "torch",
-    progress: bool | None = None,
-    log=print,
-    **fit_options: Any,
-) -> dict[str, Any]:
-    """Cross-validate one recipe over the MNIST training set; write JSON and CSV; return the result."""
+#: run()'s keywords that a fold has no use for: a fold is scored on its held-out part, not tested, resumed or saved
+NOT_PER_FOLD = ("test_subset", "checkpoint", "resume", "save_model")
+#: run()'s keywords that go on to every fold's fit
+FIT_OPTIONS = ("bf16", "channels_last", "compile", "deterministic")
+
+
+def run_kfold(recipe: Recipe, *, k: int = 5, stratified: bool = True, out: str | Path = "runs/kfold",
+              **options: Any) -> dict[str, Any]:
+    """Cross-validate one recipe over the MNIST training set; write JSON and CSV; return the result.
+
+    ``options``: the keywords of :func:`torchref.recipes.run`, with its defaults, but for ``NOT_PER_FOLD``: the
+    model (protocol, image_size, weights, weights_file, download, init), the data (data_dir, subset), seed, device,
+    dtype, progress, log, and ``FIT_OPTIONS``, which every fold's fit gets as run() gives them to its one fit.
+    """
     wall0 = time.perf_counter()
-    dev = select_device(device)
+    o = SimpleNamespace(**run_keywords(options, "run_kfold", exclude=NOT_PER_FOLD))
+    dev = select_device(o.device)
     with claim_outputs(out, summary=False) as out:  # checked and locked before any data is read
-        data = load_device_mnist(data_dir, "train", dev, normalization=data_normalization(recipe), subset=subset,
-                                 dtype=dtype)
-        name = run_name(recipe.model, protocol)
+        data = load_device_mnist(o.data_dir, "train", dev, normalization=data_normalization(recipe), subset=o.subset,
+                                 dtype=o.dtype)
+        name = run_name(recipe.model, o.protocol)
+        log = o.log
         log(f"{name}: {k}-fold cross-validation ({'stratified' if stratified else 'plain'}) over {len(data)} training "
             f"images, {recipe.epochs} epochs per fold; device {dev}")
 
         def build(fold: int) -> nn.Module:
-            return make_model(recipe.model, seed=seed + fold, device=dev, dtype=dtype, init=init,
-                              protocol=protocol or "workshop", weights=weights, weights_file=weights_file,
-                              download=download, image_size=image_size,
-                              deterministic=bool(fit_options.get("deterministic")))
+            return make_model(recipe.model, seed=o.seed + fold, device=dev, dtype=o.dtype, init=o.init,
+                              protocol=o.protocol or "workshop", weights=o.weights, weights_file=o.weights_file,
+                              download=o.download, image_size=o.image_size, deterministic=o.deterministic)
 
         result = cross_validate(build, lambda m: build_optimizer(recipe, m), data, k=k, epochs=recipe.epochs,
-                                batch_size=recipe.batch_size, seed=seed, stratified=stratified, progress=progress,
-                                log=log, **fit_options)
+                                batch_size=recipe.batch_size, seed=o.seed, stratified=stratified,
+                                progress=o.progress, log=log, **{key: getattr(o, key) for key in FIT_OPTIONS})
         result["model"] = name
         result["provenance"] = {
-            "recipe": asdict(recipe), **run_provenance(), "seed": seed, "init": init,
+            "recipe": asdict(recipe), **run_provenance(), "seed": o.seed, "init": o.init,
             "data": describe_split(data.info["directory"], "train"), "samples": len(data), "environment": environment(dev),
             "wall_time_s": time.perf_counter() - wall0,
         }
@@ -134,4 +127,4 @@ def run_kfold(
         return result
 
 
-__all__ = ["cross_validate", "run_kfold", "folds_csv"]
+__all__ = ["cross_validate", "run_kfold", "folds_csv", "NOT_PER_FOLD", "FIT_OPTIONS"]
