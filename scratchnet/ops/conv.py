@@ -115,7 +115,7 @@ def _conv2d_backward_rows(dout, cache: Im2RowCache, need_dx: bool, need_dw: bool
         drows = np.empty(cache.rows.shape, dtype=g.dtype)
         kernels.matmul(g, cache.w_live, drows)  # dL/dR = dout_rows @ W
         dx = np.empty(cache.x_shape, dtype=g.dtype)
-        kernels.row2im(drows, dx, ti, tj, sh, sw, ph, pw, OH, OW)
+        kernels.row2im(dx, drows, ti, tj, sh, sw, ph, pw, OH, OW)
     if need_dw:
         F, C = cache.w.shape[0], cache.w.shape[1]
         dw_live = np.empty(cache.w_live.shape, dtype=g.dtype)
