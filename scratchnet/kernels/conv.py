@@ -14,8 +14,10 @@ Three families:
   OW-wide crop of the padded plane out on its own, so the flat rows have the output's own length: no
   columns computed and dropped, no row-by-row copy of the result (the crops cost a copy of the input
   per kernel column, cheap for one channel, dearer than the savings from 8 channels on).
-- **Any stride**: plain loops over the output (``conv2d_forward``, ``conv2d_backward_input``,
-  ``conv2d_backward_weight``), used when the stride is not 1.
+- **Any stride**: plain loops over the output (``conv2d_forward``, ``conv2d_backward_input``, one loop
+  nest run in the two directions, and ``conv2d_backward_weight``). ``ops.conv`` sends strided layers to the
+  matrix path, so here they run only for the grad-input of a stride-1 layer padded by more than K - 1; the
+  tests hold the flat-row kernels to their bits.
 
 Register blocking: the inner loops handle 4 output channels x 3 taps at once, so one load of an input
 vector feeds 4 FMAs and one load/store of an accumulator carries 3 taps (the weights sit in registers).
@@ -305,55 +307,54 @@ def conv2d_backward_weight_s1(
 # ------------------------------------------------------------------------------------------------
 # any stride: plain loops
 # ------------------------------------------------------------------------------------------------
-@nb.njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def conv2d_forward(xp: np.ndarray, w: np.ndarray, b: np.ndarray, out: np.ndarray, sh: int, sw: int) -> None:
-    """out[n, f, oh, ow] = b[f] + sum_{c,i,j} w[f, c, i, j] * xp[n, c, oh*sh + i, ow*sw + j].
+def _plain_kernel(name: str, forward: bool, doc: str):
+    """Build the kernel ``name`` from the loop nest the forward and the grad-input share: each weight times an
+    element of the padded input side (xp or dxp) meets an element of the output side (out or dout); the product
+    is added to the output side (``forward``) or scattered back into the input side.
 
-    xp: (N, C, Hp, Wp) padded input; w: (F, C, KH, KW); b: (F,); out: (N, F, OH, OW), overwritten.
-    Parallel over the batch.
-    """
-    N, C = xp.shape[0], xp.shape[1]
-    F, KH, KW = w.shape[0], w.shape[2], w.shape[3]
-    OH, OW = out.shape[2], out.shape[3]
-    for n in nb.prange(N):
-        for f in range(F):
-            o = out[n, f]
-            o[:, :] = b[f]
-            for c in range(C):
-                xc = xp[n, c]
-                for i in range(KH):
-                    for j in range(KW):
-                        wv = w[f, c, i, j]
-                        for oh in range(OH):
-                            xrow = xc[oh * sh + i]
-                            orow = o[oh]
-                            for ow in range(OW):
-                                orow[ow] += wv * xrow[ow * sw + j]
+    ``forward`` is a closure constant, so each kernel compiles its own inner loop only: as fast as the two nests
+    written out (measured), and cached apart (its name names the cache file; numba's cache key also hashes
+    closure constants). One loop order (n, f, c, i, j, oh, ow) serves both and keeps the plain order of every
+    sum: out[n, f] takes its terms in c, i, j after the bias, dxp[n, c] in f, i, j, oh, ow."""
+
+    def kernel(y, xp, w, sh, sw):
+        N, F, OH, OW = y.shape
+        C, KH, KW = w.shape[1], w.shape[2], w.shape[3]
+        for n in nb.prange(N):
+            for f in range(F):
+                yf = y[n, f]
+                for c in range(C):
+                    xc = xp[n, c]
+                    for i in range(KH):
+                        for j in range(KW):
+                            wv = w[f, c, i, j]
+                            for oh in range(OH):
+                                yrow = yf[oh]
+                                xrow = xc[oh * sh + i]
+                                if forward:
+                                    for ow in range(OW):
+                                        yrow[ow] += wv * xrow[ow * sw + j]
+                                else:
+                                    for ow in range(OW):
+                                        xrow[ow * sw + j] += wv * yrow[ow]
+
+    kernel.__name__ = kernel.__qualname__ = name
+    kernel.__doc__ = doc
+    return nb.njit(parallel=True, cache=True, fastmath=_FASTMATH)(kernel)
 
 
-@nb.njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def conv2d_backward_input(dout: np.ndarray, w: np.ndarray, dxp: np.ndarray, sh: int, sw: int) -> None:
-    """dxp[n, c, oh*sh + i, ow*sw + j] += sum_f w[f, c, i, j] * dout[n, f, oh, ow].
+conv2d_forward = _plain_kernel("conv2d_forward", True, """conv2d_forward(out, xp, w, sh, sw):
+    out[n, f, oh, ow] += sum_{c,i,j} w[f, c, i, j] * xp[n, c, oh*sh + i, ow*sw + j].
+
+    out: (N, F, OH, OW), holding the bias b[f] on entry (each sum starts from it, as in the flat-row kernels);
+    xp: (N, C, Hp, Wp) padded input; w: (F, C, KH, KW). Parallel over the batch.""")
+
+conv2d_backward_input = _plain_kernel("conv2d_backward_input", False, """conv2d_backward_input(dout, dxp, w, sh, sw):
+    dxp[n, c, oh*sh + i, ow*sw + j] += sum_f w[f, c, i, j] * dout[n, f, oh, ow].
 
     This is the "full convolution with the flipped kernel" written as a scatter.
-    dout: (N, F, OH, OW); w: (F, C, KH, KW); dxp: (N, C, Hp, Wp), must be zero on entry.
-    Parallel over the batch.
-    """
-    N, F, OH, OW = dout.shape
-    C, KH, KW = w.shape[1], w.shape[2], w.shape[3]
-    for n in nb.prange(N):
-        for c in range(C):
-            d = dxp[n, c]
-            for f in range(F):
-                g = dout[n, f]
-                for i in range(KH):
-                    for j in range(KW):
-                        wv = w[f, c, i, j]
-                        for oh in range(OH):
-                            drow = d[oh * sh + i]
-                            grow = g[oh]
-                            for ow in range(OW):
-                                drow[ow * sw + j] += wv * grow[ow]
+    dout: (N, F, OH, OW); dxp: (N, C, Hp, Wp), must be zero on entry; w: (F, C, KH, KW).
+    Parallel over the batch.""")
 
 
 @nb.njit(parallel=True, cache=True, fastmath=_FASTMATH)

@@ -10,52 +10,53 @@ batch; row2im adds each image's rows in a fixed order, so both are deterministic
 import numba as nb
 
 
-@nb.njit(parallel=True, cache=True)
-def im2row(x, rows, ti, tj, sh, sw, ph, pw, OH, OW):
-    """rows[n*OH*OW + oh*OW + ow, c*T + a*len(tj) + b] = x[n, c, oh*sh + ti[a] - ph, ow*sw + tj[b] - pw]
-    (0 outside the input). x: (N, C, H, W); rows: (N*OH*OW, C*T), overwritten."""
-    N, C, H, W = x.shape
-    TI, TJ = ti.shape[0], tj.shape[0]
-    T = TI * TJ
-    zero = rows.dtype.type(0.0)
-    for n in nb.prange(N):
-        for oh in range(OH):
-            for ow in range(OW):
-                r = rows[(n * OH + oh) * OW + ow]
-                for c in range(C):
-                    xc = x[n, c]
-                    base = c * T
-                    for a in range(TI):
-                        h = oh * sh + ti[a] - ph
-                        inside_h = 0 <= h < H
-                        for b in range(TJ):
-                            v = ow * sw + tj[b] - pw
-                            r[base + a * TJ + b] = xc[h, v] if inside_h and 0 <= v < W else zero
+def _window_kernel(name: str, to_rows: bool, doc: str):
+    """Build the kernel ``name`` from the loop nest ``im2row`` and ``row2im`` share: each entry of the unrolled
+    matrix meets the input element it stands for and is copied from it (``to_rows``) or added back to it.
+
+    ``to_rows`` is a closure constant, so each kernel compiles its own branch only: as fast as the two nests
+    written out (measured), and cached apart (its name names the cache file; numba's cache key also hashes
+    closure constants)."""
+
+    def kernel(x, rows, ti, tj, sh, sw, ph, pw, OH, OW):
+        N, C, H, W = x.shape
+        TI, TJ = ti.shape[0], tj.shape[0]
+        T = TI * TJ
+        zero = rows.dtype.type(0.0)
+        for n in nb.prange(N):
+            if not to_rows:
+                x[n] = 0.0
+            for oh in range(OH):
+                for ow in range(OW):
+                    r = rows[(n * OH + oh) * OW + ow]
+                    for c in range(C):
+                        xc = x[n, c]
+                        base = c * T
+                        for a in range(TI):
+                            h = oh * sh + ti[a] - ph
+                            inside_h = 0 <= h < H
+                            if not (to_rows or inside_h):  # nothing to add back from a padding row
+                                continue
+                            for b in range(TJ):
+                                v = ow * sw + tj[b] - pw
+                                inside = inside_h and 0 <= v < W
+                                if to_rows:
+                                    r[base + a * TJ + b] = xc[h, v] if inside else zero
+                                elif inside:
+                                    xc[h, v] += r[base + a * TJ + b]
+
+    kernel.__name__ = kernel.__qualname__ = name
+    kernel.__doc__ = doc
+    return nb.njit(parallel=True, cache=True)(kernel)
 
 
-@nb.njit(parallel=True, cache=True)
-def row2im(rows, dx, ti, tj, sh, sw, ph, pw, OH, OW):
-    """The adjoint of ``im2row``: dx[n, c, h, v] = sum of the row entries that were read from (h, v), added
-    in row order. rows: (N*OH*OW, C*T); dx: (N, C, H, W), overwritten."""
-    N, C, H, W = dx.shape
-    TI, TJ = ti.shape[0], tj.shape[0]
-    T = TI * TJ
-    for n in nb.prange(N):
-        dx[n] = 0.0
-        for oh in range(OH):
-            for ow in range(OW):
-                r = rows[(n * OH + oh) * OW + ow]
-                for c in range(C):
-                    d = dx[n, c]
-                    base = c * T
-                    for a in range(TI):
-                        h = oh * sh + ti[a] - ph
-                        if h < 0 or h >= H:
-                            continue
-                        for b in range(TJ):
-                            v = ow * sw + tj[b] - pw
-                            if 0 <= v < W:
-                                d[h, v] += r[base + a * TJ + b]
+im2row = _window_kernel("im2row", True, """im2row(x, rows, ti, tj, sh, sw, ph, pw, OH, OW):
+    rows[n*OH*OW + oh*OW + ow, c*T + a*len(tj) + b] = x[n, c, oh*sh + ti[a] - ph, ow*sw + tj[b] - pw]
+    (0 outside the input). x: (N, C, H, W); rows: (N*OH*OW, C*T), overwritten.""")
+
+row2im = _window_kernel("row2im", False, """row2im(dx, rows, ti, tj, sh, sw, ph, pw, OH, OW):
+    the adjoint of ``im2row``: dx[n, c, h, v] = sum of the row entries that were read from (h, v), added
+    in row order. dx: (N, C, H, W), overwritten; rows: (N*OH*OW, C*T).""")
 
 
 @nb.njit(parallel=True, cache=True)

@@ -115,7 +115,7 @@ def _conv2d_backward_rows(dout, cache: Im2RowCache, need_dx: bool, need_dw: bool
         drows = np.empty(cache.rows.shape, dtype=g.dtype)
         kernels.matmul(g, cache.w_live, drows)  # dL/dR = dout_rows @ W
         dx = np.empty(cache.x_shape, dtype=g.dtype)
-        kernels.row2im(drows, dx, ti, tj, sh, sw, ph, pw, OH, OW)
+        kernels.row2im(dx, drows, ti, tj, sh, sw, ph, pw, OH, OW)
     if need_dw:
         F, C = cache.w.shape[0], cache.w.shape[1]
         dw_live = np.empty(cache.w_live.shape, dtype=g.dtype)
@@ -174,7 +174,8 @@ def conv2d_forward(
     elif (sh, sw) == (1, 1):  # the flat-row kernel pads each image itself
         kernels.conv2d_forward_s1(x, w, bias, out, ph, pw, False)
     else:
-        kernels.conv2d_forward(pad2d(x, ph, pw), w, bias, out, sh, sw)
+        out[...] = bias[:, None, None]  # the plain kernel adds the terms to the bias
+        kernels.conv2d_forward(out, pad2d(x, ph, pw), w, sh, sw)
     return out, (x, w, b is not None, (sh, sw), (ph, pw), x.shape, out.shape)
 
 
@@ -210,7 +211,7 @@ def _grad_input(dout: np.ndarray, cache: Any) -> np.ndarray:
         kernels.conv2d_forward_s1(dout, w_t, np.zeros(w.shape[1], dtype=x.dtype), dx, KH - 1 - ph, KW - 1 - pw, True)
         return dx
     dxp = np.zeros((x_shape[0], x_shape[1], H + 2 * ph, W + 2 * pw), dtype=x.dtype)
-    kernels.conv2d_backward_input(dout, w, dxp, sh, sw)
+    kernels.conv2d_backward_input(dout, dxp, w, sh, sw)
     return np.ascontiguousarray(dxp[:, :, ph : ph + H, pw : pw + W])
 
 
