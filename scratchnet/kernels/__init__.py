@@ -14,7 +14,6 @@ tune_malloc()
 
 from .conv import (
     conv2d_backward_input,
-    conv2d_backward_weight,
     conv2d_backward_weight_s1,
     conv2d_forward,
     conv2d_forward_s1,
@@ -35,7 +34,6 @@ __all__ = [
     "conv2d_forward_crops",
     "conv2d_backward_weight_s1",
     "conv2d_backward_input",
-    "conv2d_backward_weight",
     "maxpool2d_forward",
     "maxpool2d_backward",
     "maxpool2d_forward_2x2",

@@ -14,10 +14,10 @@ Three families:
   OW-wide crop of the padded plane out on its own, so the flat rows have the output's own length: no
   columns computed and dropped, no row-by-row copy of the result (the crops cost a copy of the input
   per kernel column, cheap for one channel, dearer than the savings from 8 channels on).
-- **Any stride**: plain loops over the output (``conv2d_forward``, ``conv2d_backward_input``, one loop
-  nest run in the two directions, and ``conv2d_backward_weight``). ``ops.conv`` sends strided layers to the
-  matrix path, so here they run only for the grad-input of a stride-1 layer padded by more than K - 1; the
-  tests hold the flat-row kernels to their bits.
+- **Plain loops** over the output, any stride (``conv2d_forward``, ``conv2d_backward_input``: one loop nest
+  run in the two directions). ``ops.conv`` sends strided layers to the matrix path (``im2row``), so the
+  scatter runs only for the grad-input of a stride-1 layer padded by more than K - 1, and the forward only
+  in the tests, which hold the flat-row kernels to its bits.
 
 Register blocking: the inner loops handle 4 output channels x 3 taps at once, so one load of an input
 vector feeds 4 FMAs and one load/store of an accumulator carries 3 taps (the weights sit in registers).
@@ -305,7 +305,7 @@ def conv2d_backward_weight_s1(
 
 
 # ------------------------------------------------------------------------------------------------
-# any stride: plain loops
+# plain loops, any stride
 # ------------------------------------------------------------------------------------------------
 def _plain_kernel(name: str, forward: bool, doc: str):
     """Build the kernel ``name`` from the loop nest the forward and the grad-input share: each weight times an
@@ -355,30 +355,3 @@ conv2d_backward_input = _plain_kernel("conv2d_backward_input", False, """conv2d_
     This is the "full convolution with the flipped kernel" written as a scatter.
     dout: (N, F, OH, OW); dxp: (N, C, Hp, Wp), must be zero on entry; w: (F, C, KH, KW).
     Parallel over the batch.""")
-
-
-@nb.njit(parallel=True, cache=True, fastmath=_FASTMATH)
-def conv2d_backward_weight(xp: np.ndarray, dout: np.ndarray, dw: np.ndarray, sh: int, sw: int) -> None:
-    """dw[f, c, i, j] = sum_{n, oh, ow} dout[n, f, oh, ow] * xp[n, c, oh*sh + i, ow*sw + j].
-
-    The correlation of the (padded) input with the upstream gradient. dw: (F, C, KH, KW), overwritten.
-    Parallel over (f, c) pairs; the batch is summed in order inside each pair.
-    """
-    N, C = xp.shape[0], xp.shape[1]
-    F, KH, KW = dw.shape[0], dw.shape[2], dw.shape[3]
-    OH, OW = dout.shape[2], dout.shape[3]
-    for fc in nb.prange(F * C):
-        f = fc // C
-        c = fc % C
-        for i in range(KH):
-            for j in range(KW):
-                acc = dw.dtype.type(0.0)
-                for n in range(N):
-                    xc = xp[n, c]
-                    g = dout[n, f]
-                    for oh in range(OH):
-                        xrow = xc[oh * sh + i]
-                        grow = g[oh]
-                        for ow in range(OW):
-                            acc += grow[ow] * xrow[ow * sw + j]
-                dw[f, c, i, j] = acc

@@ -39,13 +39,6 @@ from . import _checks
 from ._checks import out_size, pair
 
 
-def pad2d(x: np.ndarray, ph: int, pw: int) -> np.ndarray:
-    """Zero-pad the last two axes of an (N, C, H, W) array by (ph, pw) on each side."""
-    if ph == 0 and pw == 0:
-        return _checks.kernel_array(x)
-    return np.pad(x, ((0, 0), (0, 0), (ph, ph), (pw, pw)))
-
-
 class Im2RowCache(NamedTuple):
     """What the backward of the matrix-product path needs."""
 
@@ -168,14 +161,11 @@ def conv2d_forward(
     bias = np.zeros(F, dtype=x.dtype) if b is None else _checks.parameter(b, (F,), x.dtype, "bias")
     if uses_matrix_path(C, KH, KW, (sh, sw), OH, OW):
         return _conv2d_forward_rows(x, w, bias, (sh, sw), (ph, pw), OH, OW, b is not None)
-    out = np.empty((N, F, OH, OW), dtype=x.dtype)
-    if (sh, sw) == (1, 1) and C == 1:  # a first layer: one crop per kernel column, no per-row copy of the result
+    out = np.empty((N, F, OH, OW), dtype=x.dtype)  # stride 1 from here on (uses_matrix_path)
+    if C == 1:  # a first layer: one crop per kernel column, no per-row copy of the result
         kernels.conv2d_forward_crops(x, w, bias, out, ph, pw)
-    elif (sh, sw) == (1, 1):  # the flat-row kernel pads each image itself
+    else:  # the flat-row kernel pads each image itself
         kernels.conv2d_forward_s1(x, w, bias, out, ph, pw, False)
-    else:
-        out[...] = bias[:, None, None]  # the plain kernel adds the terms to the bias
-        kernels.conv2d_forward(out, pad2d(x, ph, pw), w, sh, sw)
     return out, (x, w, b is not None, (sh, sw), (ph, pw), x.shape, out.shape)
 
 
@@ -223,14 +213,10 @@ def conv2d_backward_weight(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np
 def _grad_weight(dout: np.ndarray, cache: Any) -> tuple[np.ndarray, np.ndarray | None]:
     if isinstance(cache, Im2RowCache):
         return _conv2d_backward_rows(dout, cache, False, True)[1:]
-    x, w, has_bias, (sh, sw), (ph, pw), _, _ = cache
+    x, w, has_bias, _, (ph, pw), _, _ = cache  # stride 1 (a strided layer's cache is an Im2RowCache)
     dw = np.empty_like(w)
-    if (sh, sw) == (1, 1):
-        db = np.empty(w.shape[0], dtype=x.dtype)
-        kernels.conv2d_backward_weight_s1(x, dout, dw, db, ph, pw)
-    else:
-        kernels.conv2d_backward_weight(pad2d(x, ph, pw), dout, dw, sh, sw)
-        db = dout.sum(axis=(0, 2, 3))
+    db = np.empty(w.shape[0], dtype=x.dtype)
+    kernels.conv2d_backward_weight_s1(x, dout, dw, db, ph, pw)
     return dw, (db if has_bias else None)
 
 
