@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -116,12 +117,34 @@ def test_every_notebook_is_what_jupytext_makes_of_its_script():
     assert not problems, "\n".join(problems) + "\n(run: python -m compare.walkthroughs notebooks)"
 
 
-def test_every_script_starts_with_the_shared_setup_cell():
-    from compare.walkthroughs.notebook import SETUP_CELL, code_cells
+def test_every_notebook_starts_with_the_shared_setup_cell_which_no_script_repeats():
+    from compare.walkthroughs.notebook import SETUP_CELL, SETUP_MARK, cell_sources, code_cells
 
     for name in NAMES:
-        cells = code_cells(walkthroughs.script_path(name).read_text(encoding="utf-8"))
-        assert cells[0] == SETUP_CELL, f"{name}: the first code cell is not the setup cell (python -m compare.walkthroughs notebooks)"
+        script = walkthroughs.script_path(name)
+        assert not any(c.startswith(SETUP_MARK) for c in code_cells(script.read_text(encoding="utf-8"))), (
+            f"{name}: the script holds a setup cell (python -m compare.walkthroughs notebooks takes it out)")
+        committed = json.loads(script.with_suffix(".ipynb").read_text(encoding="utf-8"))
+        code = [source for kind, source in cell_sources(committed) if kind == "code"]
+        assert code[0] == SETUP_CELL, f"{name}: the notebook's first code cell is not the setup cell"
+
+
+def test_a_setup_cell_written_back_into_a_script_is_not_doubled_and_sync_takes_it_out(tmp_path):
+    """A jupytext-paired save writes the notebook's setup cell into the script; the notebook built from that
+    script still has exactly one, and ``sync`` takes it out of the script again."""
+    pytest.importorskip("jupytext")
+    from compare.walkthroughs.notebook import SETUP_CELL, cell_sources, sync, to_notebook
+
+    body = "# %% [markdown]\n# # A title\n\n# %%\nx = 1\n\n# %%\nprint(x)\n"
+    paired = body.replace("# %%\nx = 1", "# %%\n" + SETUP_CELL + "\n\n# %%\nx = 1")
+    script = tmp_path / "99_example.py"
+    for text in (body, paired):
+        script.write_text(text, encoding="utf-8")
+        code = [src for kind, src in cell_sources(to_notebook(script)) if kind == "code"]
+        assert code == [SETUP_CELL, "x = 1", "print(x)"]
+    assert sync([script]) == ["99_example.py: holds a setup cell (the notebook gets it from notebook.SETUP_CELL)",
+                              "99_example.ipynb is missing"]
+    assert script.read_text(encoding="utf-8") == body and sync([script], check_only=True) == []
 
 
 def test_every_notebook_runs_from_a_clean_kernel_and_each_cell_can_be_rerun(executed):

@@ -65,7 +65,7 @@ def _run_walkthroughs(argv: list[str]) -> int:
 def _notebooks(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m compare.walkthroughs notebooks",
-        description="Rewrite every script's setup cell and regenerate its .ipynb with jupytext.",
+        description="Regenerate every .ipynb from its script with jupytext, the shared setup cell first.",
     )
     parser.add_argument("--check", action="store_true", help="only say what is out of date (exit 1 if anything is)")
     args = parser.parse_args(argv)

@@ -1,9 +1,12 @@
-"""The walkthroughs as Jupyter notebooks: the shared first cell, and the ``.ipynb`` files generated from
-the percent-format scripts by jupytext (never edited by hand; a test regenerates them and compares).
+"""The walkthroughs as Jupyter notebooks: the ``.ipynb`` files generated from the percent-format scripts by
+jupytext (never edited by hand; a test regenerates them and compares), each given the shared first cell.
 
-``python -m compare.walkthroughs notebooks`` rewrites every script's setup cell from ``SETUP_CELL``
-and regenerates every ``.ipynb``; ``--check`` only says which ones drifted. jupytext is needed only here
-(a ``dev`` and ``notebooks`` dependency), never by the walkthroughs themselves.
+The setup cell (``SETUP_CELL``) lives here only: a notebook needs it to find or install the project before it
+can import anything, a script run by ``python -m compare.walkthroughs`` does not (the project is importable),
+so it goes into each notebook when the notebook is built, in front of the script's first code cell.
+``python -m compare.walkthroughs notebooks`` regenerates every ``.ipynb`` (and takes a setup cell out of a
+script that has one, as a jupytext-paired save writes it back); ``--check`` only says what drifted. jupytext
+is needed only here (a ``dev`` and ``notebooks`` dependency), never by the walkthroughs themselves.
 """
 
 from __future__ import annotations
@@ -78,32 +81,29 @@ def code_cells(script_text: str) -> list[str]:
     return cells
 
 
-def with_setup_cell(script_text: str) -> str:
-    """The script with its first code cell replaced by (or, if it has none, given) ``SETUP_CELL``."""
-    first = next(iter(_CELL_RE.finditer(script_text)), None)
-    if first is None:
-        raise ValueError("not a percent-format script: no '# %%' cell")
+def without_setup_cell(script_text: str) -> str:
+    """The script with its setup cell taken out, if it has one (the first code cell, starting with ``SETUP_MARK``)."""
     cells = list(_CELL_RE.finditer(script_text))
     for i, m in enumerate(cells):
         if "[markdown]" in m.group(1):
             continue
         end = cells[i + 1].start() if i + 1 < len(cells) else len(script_text)
-        body = script_text[m.end() : end]
-        if body.strip("\n").startswith(SETUP_MARK):
-            return script_text[: m.end()] + "\n" + SETUP_CELL + "\n\n" + script_text[end:]
+        if script_text[m.end() : end].strip("\n").startswith(SETUP_MARK):
+            return script_text[: m.start()] + script_text[end:]
         break
-    # insert a new setup cell before the first code cell
-    for m in cells:
-        if "[markdown]" not in m.group(1):
-            return script_text[: m.start()] + "# %%\n" + SETUP_CELL + "\n\n" + script_text[m.start() :]
-    raise ValueError("the script has no code cell")
+    return script_text
 
 
 def to_notebook(script: Path):
     """The notebook jupytext makes of ``script`` (an ``nbformat.NotebookNode``, no outputs)."""
     import jupytext
+    from nbformat.v4 import new_code_cell
 
-    nb = jupytext.read(script, fmt="py:percent")
+    nb = jupytext.reads(without_setup_cell(script.read_text(encoding="utf-8")), fmt="py:percent")
+    first_code = next((i for i, cell in enumerate(nb.cells) if cell.cell_type == "code"), None)
+    if first_code is None:
+        raise ValueError(f"{script}: the script has no code cell")
+    nb.cells.insert(first_code, new_code_cell(SETUP_CELL))
     nb.metadata["kernelspec"] = {"display_name": "Python 3", "language": "python", "name": "python3"}
     nb.metadata.setdefault("language_info", {"name": "python"})
     nb.metadata.setdefault("jupytext", {})["formats"] = "ipynb,py:percent"
@@ -141,14 +141,14 @@ def drifted(script: Path) -> str | None:
 
 
 def sync(scripts: list[Path], check_only: bool = False) -> list[str]:
-    """Rewrite each script's setup cell and regenerate its notebook (or, with ``check_only``, only
+    """Take any setup cell out of each script and regenerate its notebook (or, with ``check_only``, only
     report what is out of date). Returns one line per script changed or out of date."""
     lines = []
     for script in scripts:
         text = script.read_text(encoding="utf-8")
-        fixed = with_setup_cell(text)
+        fixed = without_setup_cell(text)
         if fixed != text:
-            lines.append(f"{script.name}: setup cell out of date")
+            lines.append(f"{script.name}: holds a setup cell (the notebook gets it from notebook.SETUP_CELL)")
             if not check_only:
                 script.write_text(fixed, encoding="utf-8")
         why = drifted(script)

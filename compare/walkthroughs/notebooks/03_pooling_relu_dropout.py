@@ -16,38 +16,6 @@
 # the units dropout kept (scaled by 1/(1-p)). Ties and kinks are where the details matter.
 
 # %%
-# Setup (the same first cell in every walkthrough): make `scratchnet` and `compare` importable.
-# - In a clone of the repository nothing is installed: the clone's root goes first on sys.path, so the
-#   clone's own code runs (if numpy, numba and matplotlib are missing, `pip install -e <root>` installs them).
-# - Anywhere else (Colab, a notebook downloaded alone) the project is pip-installed from GitHub:
-#   set SCRATCHNET_GIT to your fork or branch if you use one. torch is optional (Colab has it): without
-#   it the walkthroughs skip their torch comparisons and say so.
-# Figures and the markdown report go to a temporary folder (set WALKTHROUGHS_OUT to choose another);
-# nothing is written into the repository. MNIST, where a walkthrough needs it, is read from $MNIST_DIR
-# or the project's cache (data/mnist, git-ignored), or downloaded there with SHA-256 checks
-# (scratchnet.data.locate_mnist).
-import importlib.util
-import subprocess
-import sys
-import warnings
-from pathlib import Path
-
-warnings.filterwarnings("ignore", message="IProgress not found")  # tqdm without ipywidgets: harmless here
-
-SCRATCHNET_GIT = "git+https://github.com/scratchnet-project/scratchnet@main"  # <- your fork, if any
-
-here = Path.cwd().resolve()
-root = next((p for p in (here, *here.parents) if (p / "compare" / "walkthroughs" / "notebooks").is_dir()), None)
-if root is not None:  # inside a clone: use this clone's code, whatever else is installed
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    if not all(importlib.util.find_spec(m) for m in ("numpy", "numba", "matplotlib")):
-        subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", "-e", str(root)])
-elif importlib.util.find_spec("compare") is None or importlib.util.find_spec("scratchnet") is None:
-    subprocess.check_call([sys.executable, "-m", "pip", "install", "-q", f"scratchnet @ {SCRATCHNET_GIT}"])
-importlib.invalidate_caches()
-
-# %%
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
