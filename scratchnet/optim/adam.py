@@ -42,7 +42,8 @@ class Adam(Optimizer):
     params : iterable of Parameter or of dicts
         Parameters to optimise, or parameter groups (see ``Optimizer``).
     lr : float, default 1e-3
-        Learning rate :math:`\gamma >= 0`.
+        Learning rate :math:`\gamma >= 0`: about the largest step a coordinate takes, whatever the gradient's
+        scale (the update is normalised by :math:`\sqrt{\hat v_t}`).
     betas : (float, float), default (0.9, 0.999)
         Decay rates :math:`(\beta_1, \beta_2)` of the moment averages, each in [0, 1).
     eps : float, default 1e-8

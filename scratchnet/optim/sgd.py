@@ -39,7 +39,7 @@ class SGD(Optimizer):
     params : iterable of Parameter or of dicts
         Parameters to optimise, or parameter groups (see ``Optimizer``).
     lr : float, default 1e-3
-        Learning rate :math:`\gamma >= 0`.
+        Learning rate :math:`\gamma >= 0`, times the whole step (momentum included, as in torch).
     momentum : float, default 0
         Momentum factor :math:`\mu >= 0`.
     dampening : float, default 0
