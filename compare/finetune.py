@@ -37,6 +37,7 @@ from scratchnet.data import normalize
 from scratchnet.recipes import RECIPES
 from scratchnet.recipes import build_optimizer as scratch_optimizer
 from scratchnet.run import History
+from scratchnet.run.provenance import home_relative
 from torchref.checkpoint import save_state_dict
 from torchref.data import to_device
 from torchref.kfold import cross_validate
@@ -65,7 +66,8 @@ def resolve_weights(choice: str, weights_file: str | None, download: bool) -> tu
     except WeightsNotFoundError as err:
         if choice == "imagenet" or weights_file is not None:  # a named file that is missing is a mistake, not a fallback
             raise
-        return "none", "random initialisation: ImageNet weights were not available on this machine", str(err)
+        return ("none", "random initialisation: ImageNet weights were not available on this machine",
+                home_relative(str(err)))
     return "imagenet", used["description"], None
 
 

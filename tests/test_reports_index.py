@@ -75,3 +75,19 @@ def test_the_readme_speedrun_line_is_the_committed_runs_own():
     ta, tt = libs["torch"]["accuracy_pct"], libs["torch"]["train_seconds"]
     assert (f"reaches {a['mean']:.2f} % ± {a['std']:.2f} [{a['ci95'][0]:.2f}, {a['ci95'][1]:.2f}] over {a['n']} seeds "
             f"in {t['mean']:.1f} s of training per run on 2 cores (torch: {ta['mean']:.2f} %, {tt['mean']:.1f} s)") in readme
+
+
+#: an absolute path as a report would print it: after a space, quote, backtick, bracket or '=', two segments deep;
+#: the kernel's files (/proc, /sys, /dev) are named as what they are, not as a machine's folders
+_MACHINE_PATH = re.compile(r"""(?:^|[\s"'`(=])(/(?!proc/|sys/|dev/)[A-Za-z][\w.-]*/[^\s"'`)]*)""")
+
+
+def test_no_committed_report_names_a_path_of_the_machine_that_ran_it():
+    """Data by its files (name, size, SHA-256), commands with DATA_DIR and paths made portable, messages with ~."""
+    found = []
+    for path in sorted(REPORTS.rglob("*")):
+        if path.suffix in (".md", ".json", ".csv", ".txt") and path.is_file():
+            for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+                found += [f"{path.relative_to(REPORTS)}:{n}: {m.group(0).strip()}" for m in _MACHINE_PATH.finditer(line)]
+    assert not found, "\n".join(found[:20])
+

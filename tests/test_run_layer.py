@@ -174,3 +174,19 @@ def test_the_recorded_command_never_names_the_data_directory(monkeypatch):
     monkeypatch.setattr(_sys, "orig_argv", ["/usr/bin/python3", "-m", "scratchnet.train", "--data-dir", "/home/me/mnist",
                                             "--out", "runs/x", "--data-dir=/srv/mnist"])
     assert command_line() == "python3 -m scratchnet.train --data-dir DATA_DIR --out runs/x --data-dir=DATA_DIR"
+
+
+def test_the_recorded_command_names_no_other_path_of_the_machine(monkeypatch, tmp_path):
+    import sys as _sys
+    from pathlib import Path
+
+    from scratchnet.run.provenance import command_line
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", "/home/me")
+    monkeypatch.setattr(_sys, "orig_argv", ["/usr/bin/python3", "-m", "compare.replication", "--out",
+                                            str(tmp_path / "reports" / "replication"), "--checkpoint=/scratch/a/ck.npz",
+                                            "--weights-file", "/home/me/w/resnet18.pth", "--seed", "3"])
+    assert Path.home() == Path("/home/me")
+    assert command_line() == ("python3 -m compare.replication --out reports/replication --checkpoint=.../ck.npz "
+                              "--weights-file ~/w/resnet18.pth --seed 3")

@@ -57,25 +57,37 @@ def environment() -> dict[str, Any]:
 
 def command_line() -> str:
     """The command as typed (``python -m scratchnet.train --flag``, or the ``python -m compare.x`` that
-    called this run), from ``sys.orig_argv``; under pytest, the test command."""
+    called this run), from ``sys.orig_argv``; under pytest, the test command. No path of the machine that ran
+    it: ``--data-dir`` is ``DATA_DIR`` (the data is recorded by its files' names, sizes and SHA-256), and any
+    other absolute path is written as :func:`portable_path` writes it."""
     argv = list(getattr(sys, "orig_argv", None) or [sys.executable, *sys.argv])
     if not argv:
         return "python"
-    return " ".join([Path(argv[0]).name, *_redact_data_dir(argv[1:])])
-
-
-def _redact_data_dir(args: list[str]) -> list[str]:
-    """``--data-dir /a/machine/path`` as ``--data-dir DATA_DIR``: the data is recorded by its files' names,
-    sizes and SHA-256, never by a directory of the machine that read it."""
     out = []
-    for i, arg in enumerate(args):
-        if i > 0 and args[i - 1] == "--data-dir":
-            out.append("DATA_DIR")
-        elif arg.startswith("--data-dir="):
-            out.append("--data-dir=DATA_DIR")
+    for i, arg in enumerate(argv[1:], start=1):
+        flag, eq, value = arg.partition("=") if arg.startswith("--") else ("", "", arg)
+        if argv[i - 1] == "--data-dir" or (eq and flag == "--data-dir"):
+            out.append(f"{flag}{eq}DATA_DIR")
         else:
-            out.append(arg)
-    return out
+            out.append(flag + eq + (portable_path(value) if os.path.isabs(value) else value))
+    return " ".join([Path(argv[0]).name, *out])
+
+
+def portable_path(path: str | os.PathLike) -> str:
+    """An absolute path as a record that names no machine can hold it: relative to the working directory when
+    inside it, ``~/...`` under the home directory, else ``.../`` and its last part (``/tmp/x/run`` -> ``.../run``)."""
+    p = Path(path)
+    for base, prefix in ((Path.cwd(), ""), (Path.home(), "~/")):
+        if len(base.parts) > 1 and p.is_relative_to(base) and p != base:
+            return prefix + p.relative_to(base).as_posix()
+    return f".../{p.name}" if p.name else "..."
+
+
+def home_relative(text: str) -> str:
+    """``text`` with the user's home directory written ``~``: a message that names a file under it (the torch
+    hub cache, say) reads the same whoever ran it, and names no one's home in a committed report."""
+    home = str(Path.home())
+    return text.replace(home + os.sep, "~" + os.sep) if len(home) > 1 else text
 
 
 def git_commit(where: str | os.PathLike | None = None) -> str:
@@ -160,5 +172,5 @@ def run_provenance() -> dict[str, Any]:
             "load_average_at_start": load_average()}
 
 
-__all__ = ["data_source", "run_provenance", "utc_now", "cpu_model", "environment", "command_line", "git_commit", "load_average", "peak_rss_mb",
+__all__ = ["data_source", "run_provenance", "home_relative", "portable_path", "utc_now", "cpu_model", "environment", "command_line", "git_commit", "load_average", "peak_rss_mb",
            "file_fingerprint", "describe_split", "data_label"]
