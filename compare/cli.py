@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
-from scratchnet.data import IDXError, MNISTNotFoundError, load_mnist_split
+from scratchnet.data import (MNIST_FILES, IDXError, MNISTNotFoundError, find_idx_file, load_mnist_split, locate_mnist,
+                             read_idx_header)
 from scratchnet.run.args import seed_int
 from scratchnet.run.command import run_command
 from scratchnet.run.outputs import check_folder
@@ -58,6 +60,29 @@ def load_splits(data_dir: str | None, quick: bool):
     return train.images[:n_train], train.labels[:n_train], test.images[:n_test], test.labels[:n_test], train.directory
 
 
+@dataclass(frozen=True)
+class StudyData:
+    """The data a study trains on: the directory (resolved) and how many images each run sees."""
+
+    directory: str
+    n_train: int
+    n_test: int
+    subset: int | None = None
+    test_subset: int | None = None
+
+
+def locate_data(data_dir: str | None, subset: int | None = None, test_subset: int | None = None) -> StudyData:
+    """Find the MNIST-format files once (``data_dir``, MNIST_DIR, cache, download) and read their sizes
+    from the IDX headers, so that every run and every reuse check of a study agree on the data; ``subset`` /
+    ``test_subset``: the first so many images only (capped at the sizes)."""
+    dirs = {split: locate_mnist(data_dir, split) for split in ("train", "test")}
+    sizes = {split: read_idx_header(find_idx_file(d, MNIST_FILES[split][0])).shape[0] for split, d in dirs.items()}
+    subset = None if subset is None else min(subset, sizes["train"])
+    test_subset = None if test_subset is None else min(test_subset, sizes["test"])
+    return StudyData(str(Path(dirs["train"]).resolve()), subset or sizes["train"], test_subset or sizes["test"],
+                     subset, test_subset)
+
+
 def epoch_printer(name: str, library: str, t0: float) -> Callable[[str], None]:
     """The per-epoch line of one training run, prefixed with the job's elapsed time, the model and the library
     (printed whether or not the output is a terminal, so a log shows progress too)."""
@@ -79,5 +104,5 @@ def run_report(work: Callable[[], Path | Report], errors: tuple[type[BaseExcepti
     return status
 
 
-__all__ = ["INPUT_ERRORS", "add_report_arguments", "check_counts", "epoch_printer", "load_splits", "run_report",
-           "start"]
+__all__ = ["INPUT_ERRORS", "StudyData", "add_report_arguments", "check_counts", "epoch_printer", "load_splits",
+           "locate_data", "run_report", "start"]

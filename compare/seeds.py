@@ -19,16 +19,13 @@ interval, and the mean accuracy per epoch; ``<study>.png`` plots the curves and 
 from __future__ import annotations
 
 import argparse
-import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from tqdm.auto import tqdm
 
-from scratchnet.data import MNIST_FILES, find_idx_file, locate_mnist, read_idx_header
 from scratchnet.recipes import RECIPES, Recipe, run_stem
 from scratchnet.recipes import run as scratch_run
 from scratchnet.run import History, HistoryError
@@ -37,77 +34,17 @@ from torchref.device import select_device
 from torchref.recipes import run as torch_run
 from torchref.recipes import run_file_stem
 
-from .cli import add_report_arguments, check_counts, run_report
+from .cli import StudyData, add_report_arguments, check_counts, locate_data, run_report
 from .figures import epoch_axis, pyplot
 from .models import display_name
 from .report import Report, table, texts
+from .stats import describe, paired_difference, verdict
 
 TEXT = texts("seeds")
 #: the test accuracies (%) the project holds each recipe to (issue 3 of the project's tracker)
 TARGETS = {"ffn": 97.8, "seedcnn": 98.8, "examplesnet": 99.0}
 LIBRARIES = ("scratchnet", "torch")
 QUICK = {"subset": 2000, "test_subset": 500, "epochs": 1}
-
-# two-sided 95 % quantiles of Student's t for 1..30 degrees of freedom (any statistics table)
-_T975 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
-         2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
-         2.045, 2.042)
-
-
-def t_quantile_975(df: float) -> float:
-    """The 97.5 % quantile of Student's t with ``df`` degrees of freedom (a fractional df is rounded down,
-    which widens the interval). Table up to 30, Cornish-Fisher expansion beyond (error < 1e-3)."""
-    if df < 1:
-        raise ValueError(f"degrees of freedom: expected >= 1, got {df}")
-    k = int(math.floor(df))
-    if k <= 30:
-        return _T975[k - 1]
-    z = 1.959963984540054
-    return z + (z**3 + z) / (4 * k) + (5 * z**5 + 16 * z**3 + 3 * z) / (96 * k**2)
-
-
-def describe(values: list[float], target: float | None = None) -> dict[str, Any]:
-    """Mean, sample std, 95 % t-interval of the mean, range and hits of the target, of accuracies in %."""
-    a = np.asarray(values, dtype=np.float64)
-    if a.size == 0:
-        raise ValueError("describe: no values")
-    out: dict[str, Any] = {"n": int(a.size), "mean": float(a.mean()), "min": float(a.min()), "max": float(a.max())}
-    if a.size >= 2:
-        std = float(a.std(ddof=1))
-        half = t_quantile_975(a.size - 1) * std / math.sqrt(a.size)
-        out.update(std=std, ci95=[out["mean"] - half, out["mean"] + half])
-    else:
-        out.update(std=None, ci95=None)
-    if target is not None:
-        out["reach_target"] = int((a >= target - 1e-9).sum())
-    return out
-
-
-def paired_difference(a: dict[int, float], b: dict[int, float]) -> dict[str, Any] | None:
-    """mean over the seeds both have of (a - b), with the 95 % t-interval of that mean: the runs of one seed
-    share their batch order, so they are compared as pairs. None with fewer than 2 common seeds."""
-    common = sorted(set(a) & set(b))
-    if len(common) < 2:
-        return None
-    d = np.array([a[s] - b[s] for s in common], dtype=np.float64)
-    mean, std = float(d.mean()), float(d.std(ddof=1))
-    half = t_quantile_975(d.size - 1) * std / math.sqrt(d.size)
-    return {"diff": mean, "ci95": [mean - half, mean + half], "n": int(d.size), "seeds": common}
-
-
-def verdict(stats: dict[str, Any], target: float) -> str:
-    """What the seeds say about the recipe against the target, in words derived from the interval."""
-    hits = f"{stats['reach_target']} of {stats['n']} seeds reach {target:.2f} %"
-    if stats["ci95"] is None:
-        return f"one seed cannot say what the recipe reaches on average; {hits}"
-    lo, hi = stats["ci95"]
-    where = f"the 95 % interval of the mean, [{lo:.3f}, {hi:.3f}] %,"  # 3 decimals: 98.798 must not read 98.80
-    if lo >= target:
-        return f"meets the target on average ({where} lies at or above it); {hits}"
-    if hi < target:
-        return f"falls short of the target on average ({where} lies below it); {hits}"
-    return f"these seeds cannot tell whether the recipe meets the target on average ({where} contains it); {hits}"
-
 
 def study_name(recipe: Recipe, quick: bool) -> str:
     """``seedcnn``, ``seedcnn_ep20``, ``ffn_mnist``...: the recipe's run stem (what differs from the
@@ -120,26 +57,9 @@ TRAINING_FIELDS = ("model", "optimizer", "lr", "batch_size", "epochs", "normaliz
                    "scheduler_gamma")
 
 
-@dataclass(frozen=True)
-class StudyData:
-    """The data a study trains on: the directory (resolved) and how many images each run sees."""
-
-    directory: str
-    n_train: int
-    n_test: int
-    subset: int | None = None
-    test_subset: int | None = None
-
-
 def study_data(data_dir: str | None, quick: bool) -> StudyData:
-    """Find the MNIST-format files once (``data_dir``, MNIST_DIR, cache, download) and read their sizes
-    from the IDX headers, so that every run and every reuse check of a study agree on the data."""
-    dirs = {split: locate_mnist(data_dir, split) for split in ("train", "test")}
-    sizes = {split: read_idx_header(find_idx_file(d, MNIST_FILES[split][0])).shape[0] for split, d in dirs.items()}
-    subset = min(QUICK["subset"], sizes["train"]) if quick else None
-    test_subset = min(QUICK["test_subset"], sizes["test"]) if quick else None
-    return StudyData(str(Path(dirs["train"]).resolve()), subset or sizes["train"], test_subset or sizes["test"],
-                     subset, test_subset)
+    """The study's data (``compare.cli.locate_data``), the first ``QUICK`` images with ``quick``."""
+    return locate_data(data_dir, QUICK["subset"], QUICK["test_subset"]) if quick else locate_data(data_dir)
 
 
 def history_path(library: str, recipe: Recipe, seed: int, out: Path, data: StudyData) -> Path:
@@ -412,8 +332,7 @@ def main(argv: list[str] | None = None) -> int:
                       hint="the seeds that finished are kept: the same command continues the study")
 
 
-__all__ = ["TARGETS", "t_quantile_975", "describe", "paired_difference", "verdict", "study_name", "study_data",
-           "finished_run", "finished_runs", "train_seed", "run", "main"]
+__all__ = ["TARGETS", "study_name", "study_data", "finished_run", "finished_runs", "train_seed", "run", "main"]
 
 
 if __name__ == "__main__":

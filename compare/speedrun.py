@@ -45,10 +45,10 @@ from torchref.data import to_device
 from torchref.train import fit as torch_fit
 
 from . import _machine, provenance
-from .cli import run_report
+from .cli import locate_data, run_report
 from .figures import pyplot
 from .report import TEXTS, Report, table, texts
-from .seeds import describe, paired_difference, study_data, verdict
+from .stats import describe, paired_difference, verdict
 
 #: How the recipe was chosen: two validation studies (title, conditions, the time column's heading, rows), kept
 #: as data in compare/texts/speedrun_studies.json (what each row holds is said there).
@@ -66,7 +66,7 @@ CSV_FIELDS = ("library", "seed", "test_accuracy", "train_seconds")
 
 def load_data(data_dir: str | None, recipe: SpeedrunRecipe, quick: bool) -> dict[str, Any]:
     """The training and test images, read and normalised once: NumPy for scratchnet, tensors for torch."""
-    found = study_data(data_dir, quick=False)  # located and sized from the IDX headers: fails before anything is read
+    found = locate_data(data_dir)  # located and sized from the IDX headers: fails before anything is read
     n_train = min(QUICK["subset"], found.n_train) if quick else found.n_train
     n_test = min(QUICK["test_subset"], found.n_test) if quick else found.n_test
     train = load_mnist_split(found.directory, "train")

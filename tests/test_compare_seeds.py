@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from compare import seeds
+from compare import seeds, stats
 
 
 def _t_cdf(x: float, df: int) -> float:
@@ -23,54 +23,54 @@ def _t_cdf(x: float, df: int) -> float:
 
 @pytest.mark.parametrize("df", [1, 2, 3, 5, 9, 19, 30, 31, 45, 120])
 def test_t_quantile_is_the_975_percent_point_of_students_t(df):
-    q = seeds.t_quantile_975(df)
+    q = stats.t_quantile_975(df)
     assert _t_cdf(q, df) == pytest.approx(0.975, abs=2e-4), f"df {df}: P(T <= {q}) = {_t_cdf(q, df)}"
 
 
 def test_t_quantile_rounds_fractional_df_down_and_rejects_less_than_one():
-    assert seeds.t_quantile_975(4.9) == seeds.t_quantile_975(4) == 2.776
-    assert seeds.t_quantile_975(1e6) == pytest.approx(1.96, abs=1e-3)
+    assert stats.t_quantile_975(4.9) == stats.t_quantile_975(4) == 2.776
+    assert stats.t_quantile_975(1e6) == pytest.approx(1.96, abs=1e-3)
     with pytest.raises(ValueError, match="degrees of freedom: expected >= 1, got 0.5"):
-        seeds.t_quantile_975(0.5)
+        stats.t_quantile_975(0.5)
 
 
 def test_describe_matches_hand_computed_values():
-    s = seeds.describe([98.0, 98.5, 99.0], target=98.5)
+    s = stats.describe([98.0, 98.5, 99.0], target=98.5)
     half = 4.303 * 0.5 / math.sqrt(3)
     assert s["n"] == 3 and s["mean"] == pytest.approx(98.5) and s["std"] == pytest.approx(0.5)
     assert s["ci95"] == pytest.approx([98.5 - half, 98.5 + half])
     assert (s["min"], s["max"], s["reach_target"]) == (98.0, 99.0, 2)
-    one = seeds.describe([97.0], target=98.0)
+    one = stats.describe([97.0], target=98.0)
     assert one["std"] is None and one["ci95"] is None and one["reach_target"] == 0
     with pytest.raises(ValueError, match="no values"):
-        seeds.describe([])
+        stats.describe([])
 
 
 def test_paired_difference_is_the_t_interval_of_the_per_seed_differences():
     a = {0: 98.0, 1: 98.5, 2: 98.9, 3: 97.0}
     b = {0: 97.5, 1: 98.6, 2: 98.4, 5: 99.9}  # seed 3 and 5 have no partner: left out
-    d = seeds.paired_difference(a, b)
+    d = stats.paired_difference(a, b)
     diffs = [0.5, -0.1, 0.5]
     half = 4.303 * np.std(diffs, ddof=1) / math.sqrt(3)
     assert d["n"] == 3 and d["seeds"] == [0, 1, 2] and d["diff"] == pytest.approx(0.3)
     assert d["ci95"] == pytest.approx([0.3 - half, 0.3 + half])
-    assert seeds.paired_difference({0: 1.0}, {0: 2.0, 1: 3.0}) is None
-    same = seeds.paired_difference({0: 1.0, 1: 2.0}, {0: 0.5, 1: 1.5})  # a constant shift: no spread
+    assert stats.paired_difference({0: 1.0}, {0: 2.0, 1: 3.0}) is None
+    same = stats.paired_difference({0: 1.0, 1: 2.0}, {0: 0.5, 1: 1.5})  # a constant shift: no spread
     assert same["diff"] == pytest.approx(0.5) and same["ci95"] == pytest.approx([0.5, 0.5])
     assert [seeds._signed(v) for v in (-0.004, 0.0, 0.126, -0.2)] == ["+0.00", "+0.00", "+0.13", "-0.20"]
 
 
 def test_verdict_follows_the_interval():
-    below = seeds.describe([98.5, 98.6, 98.7, 98.6], 98.8)
-    above = seeds.describe([98.9, 99.0, 99.1, 99.0], 98.8)
-    inside = seeds.describe([98.4, 99.2, 98.7], 98.8)
-    assert seeds.verdict(below, 98.8).startswith("falls short of the target on average")
-    assert "0 of 4 seeds reach 98.80 %" in seeds.verdict(below, 98.8)
-    assert seeds.verdict(above, 98.8).startswith("meets the target on average")
-    assert seeds.verdict(inside, 98.8).startswith("these seeds cannot tell")
+    below = stats.describe([98.5, 98.6, 98.7, 98.6], 98.8)
+    above = stats.describe([98.9, 99.0, 99.1, 99.0], 98.8)
+    inside = stats.describe([98.4, 99.2, 98.7], 98.8)
+    assert stats.verdict(below, 98.8).startswith("falls short of the target on average")
+    assert "0 of 4 seeds reach 98.80 %" in stats.verdict(below, 98.8)
+    assert stats.verdict(above, 98.8).startswith("meets the target on average")
+    assert stats.verdict(inside, 98.8).startswith("these seeds cannot tell")
     lo, hi = below["ci95"]
-    assert f"[{lo:.3f}, {hi:.3f}] %" in seeds.verdict(below, 98.8)
-    assert seeds.verdict(seeds.describe([99.0], 98.8), 98.8).startswith("one seed cannot say")
+    assert f"[{lo:.3f}, {hi:.3f}] %" in stats.verdict(below, 98.8)
+    assert stats.verdict(stats.describe([99.0], 98.8), 98.8).startswith("one seed cannot say")
 
 
 def _rows(out, name):
