@@ -58,7 +58,7 @@ def fake_imagenet_file(tmp_path):
     torch.manual_seed(123)
     path = tmp_path / "weights" / "resnet18-test.pth"
     path.parent.mkdir()
-    state = _resnet().ResNet(num_classes=1000).state_dict()
+    state = _resnet().resnet18_architecture(num_classes=1000)[0].state_dict()
     torch.save(state, path)
     return path, state
 

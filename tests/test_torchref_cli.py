@@ -11,6 +11,7 @@ import urllib.error
 import numpy as np
 import pytest
 import torch
+import torchvision
 
 import torchref.resnet as resnet_mod
 from scratchnet.data import kfold_indices
@@ -19,7 +20,6 @@ from torchref.kfold import cross_validate
 from torchref.kfold.__main__ import main as kfold_main
 from torchref.recipes import build_optimizer, make_model, recipe_for
 from torchref.train.__main__ import main as train_main
-from torchref.resnet import ResNet
 
 from .test_torchref_train import digits, make_idx_dir
 
@@ -97,13 +97,13 @@ def test_train_cli_runs_as_a_module(idx_dir, tmp_path):
 def test_train_cli_resnet18_from_a_weights_file_at_64_px(idx_dir, tmp_path, monkeypatch):
     weights = tmp_path / "r18.pth"
     torch.manual_seed(0)
-    torch.save(ResNet().state_dict(), weights)
+    torch.save(torchvision.models.resnet18(weights=None).state_dict(), weights)
     code = train_main(["--model", "resnet18", "--protocol", "linear-probe", "--weights-file", str(weights),
                        "--image-size", "64", "--data-dir", str(idx_dir), "--out", str(tmp_path), "--epochs", "1",
                        "--subset", "64", "--test-subset", "32", "--batch-size", "32", "--no-progress"])
     assert code == 0
     h = json.loads((tmp_path / "resnet18_linear-probe_ep1_b32_sub64_px64.json").read_text())
-    assert h["extra"]["weights"].startswith(f"imagenet (file {weights}, sha256 ")
+    assert h["extra"]["weights"].startswith(f"imagenet (file {weights.name}, sha256 ")
     assert h["extra"]["resnet"]["image_size"] == 64 and h["trainable_parameters"] == 5130
     assert h["extra"]["recipe"]["normalization"] == "imagenet" and h["config"]["normalization"] == "unit"
     assert "ResNet18-linear-probe" in (tmp_path / "README.md").read_text()

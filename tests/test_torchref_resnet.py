@@ -11,6 +11,7 @@ from torchref.recipes import build_optimizer, recipe_for
 from torchref.resnet import (RESNET18_IMAGENET_FILE, WeightsNotFoundError, build_resnet18,
                              locate_imagenet_weights)
 from torchref.train import fit
+from scratchnet.run.provenance import portable_path
 
 from .test_torchref_train import digits
 
@@ -91,8 +92,9 @@ def test_imagenet_weights_load_from_an_explicit_file(fake_imagenet_file, no_netw
     for k in ("conv1.weight", "layer3.1.bn2.running_var", "layer4.0.downsample.0.weight"):
         assert torch.equal(model.resnet.state_dict()[k], state[k]), k
     used = model.info["weights"]
-    assert used["source"] == "file" and used["path"] == str(path) and len(used["sha256"]) == 64
-    assert used["description"].startswith(f"imagenet (file {path}, sha256 {used['sha256']})")
+    assert used["source"] == "file" and used["file"] == path.name and len(used["sha256"]) == 64
+    assert used["location"] == portable_path(path) and str(path.parent) not in str(used)  # no machine's folder
+    assert used["description"].startswith(f"imagenet (file {path.name}, sha256 {used['sha256']})")
     assert used["matches_torchvision_hash"] is False and "NOT torchvision's" in used["description"]
     assert no_network == []
 
@@ -106,7 +108,8 @@ def test_imagenet_weights_load_from_the_hub_cache(fake_imagenet_file, no_network
     model = build_resnet18("workshop", weights="imagenet")
     assert torch.equal(model.resnet.state_dict()["layer1.0.conv1.weight"], state["layer1.0.conv1.weight"])
     assert model.info["weights"]["source"] == "hub cache"
-    assert str(hub / "checkpoints" / RESNET18_IMAGENET_FILE) in model.info["weights"]["description"]
+    assert f"hub cache {RESNET18_IMAGENET_FILE}, sha256 " in model.info["weights"]["description"]
+    assert model.info["weights"]["location"] == portable_path(hub / "checkpoints" / RESNET18_IMAGENET_FILE)
     assert no_network == []
 
 
@@ -138,8 +141,8 @@ def test_random_init_is_recorded_as_such():
 
 
 def test_torchref_builds_torchvisions_resnet18_itself():
-    """No vendored copy: every protocol's network is a torchvision.models.ResNet, and ``ResNet()`` (kept for
-    its callers) is torchvision's resnet18 with torchvision's init, keys and shapes."""
+    """No vendored copy: every protocol's network is a torchvision.models.ResNet, built by torchvision's
+    resnet18 with torchvision's init, keys and shapes."""
     import torchvision
 
     for protocol in resnet_mod.PROTOCOLS:
@@ -149,8 +152,8 @@ def test_torchref_builds_torchvisions_resnet18_itself():
     torch.manual_seed(5)
     theirs = torchvision.models.resnet18(weights=None).eval()
     torch.manual_seed(5)
-    ours = resnet_mod.ResNet().eval()
+    ours = resnet_mod.resnet18_architecture()[0].eval()
     a, b = theirs.state_dict(), ours.state_dict()
     assert list(a) == list(b) and len(a) == 122
     assert all(torch.equal(a[k], b[k]) for k in a)
-    assert resnet_mod.BasicBlock is torchvision.models.resnet.BasicBlock
+    assert not hasattr(resnet_mod, "ResNet") and not hasattr(resnet_mod, "BasicBlock")

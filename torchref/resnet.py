@@ -36,6 +36,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from scratchnet.run.provenance import portable_path
+
 PROTOCOLS = ("workshop", "linear-probe", "full")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
@@ -64,34 +66,11 @@ def torchvision_status() -> tuple[Callable[..., nn.Module] | None, str]:
     return resnet18, f"torchvision.models.resnet18 (torchvision {torchvision.__version__})"
 
 
-def _torchvision_resnet():
-    builder, source = torchvision_status()
-    if builder is None:
-        raise ImportError(f"torchref.resnet: {source} (pip install torchvision, built for this torch)")
-    import torchvision.models.resnet as tv_resnet
-
-    return tv_resnet
-
-
-def ResNet(layers: tuple[int, int, int, int] = (2, 2, 2, 2), num_classes: int = 1000) -> nn.Module:
-    """torchvision's ResNet with BasicBlocks (``layers=(2, 2, 2, 2)``: ResNet18), randomly initialised by
-    torchvision's own code (kept under this name for callers of the copy it replaced)."""
-    tv = _torchvision_resnet()
-    return tv.ResNet(tv.BasicBlock, list(layers), num_classes=num_classes)
-
-
-def __getattr__(name: str):
-    """``BasicBlock`` is torchvision's class, imported when first asked for (importing torchref needs no torchvision)."""
-    if name == "BasicBlock":
-        return _torchvision_resnet().BasicBlock
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 def resnet18_architecture(num_classes: int = 1000) -> tuple[nn.Module, str]:
     """A randomly initialised ``torchvision.models.resnet18`` and the line naming the code that built it."""
     builder, source = torchvision_status()
     if builder is None:
-        _torchvision_resnet()  # raises, saying why
+        raise ImportError(f"torchref.resnet: {source} (pip install torchvision, built for this torch)")
     return builder(weights=None, num_classes=num_classes), source
 
 
@@ -115,12 +94,14 @@ def _download(url: str, model_dir: Path, progress: bool) -> Path:
 
 
 def _describe_file(path: Path, source: str) -> dict[str, Any]:
+    """The weights by what they are (file name, SHA-256) and where they were found, as a record that names no
+    machine's folders can hold it (``portable_path``)."""
     digest = _sha256(path)
     official = digest.startswith(RESNET18_HASH_PREFIX)
-    text = f"imagenet ({source} {path}, sha256 {digest})"
+    text = f"imagenet ({source} {path.name}, sha256 {digest})"
     if not official:
         text += f"; NOT torchvision's IMAGENET1K_V1 file (its sha256 starts with {RESNET18_HASH_PREFIX})"
-    return {"name": "imagenet", "source": source, "path": str(path), "sha256": digest,
+    return {"name": "imagenet", "source": source, "file": path.name, "location": portable_path(path), "sha256": digest,
             "matches_torchvision_hash": official, "description": text}
 
 
@@ -284,9 +265,10 @@ def build_resnet18(protocol: str = "workshop", *, weights: str = "imagenet", wei
         try:
             resnet.load_state_dict(state)
         except RuntimeError as err:
-            raise ValueError(f"{used['path']}: not a ResNet18 ImageNet state_dict: {err}") from None
+            raise ValueError(f"{weights_file or used['location']}: not a ResNet18 ImageNet state_dict: {err}") from None
     else:
-        used = {"name": "none", "source": None, "path": None, "sha256": None, "description": "none (random init)"}
+        used = {"name": "none", "source": None, "file": None, "location": None, "sha256": None,
+                "description": "none (random init)"}
     if protocol in ("workshop", "linear-probe"):
         for p in resnet.parameters():
             p.requires_grad_(False)
@@ -317,6 +299,6 @@ def build_resnet18(protocol: str = "workshop", *, weights: str = "imagenet", wei
 
 __all__ = [
     "PROTOCOLS", "IMAGENET_MEAN", "IMAGENET_STD", "RESNET18_IMAGENET_URL", "RESNET18_IMAGENET_FILE",
-    "WeightsNotFoundError", "ResNet", "BasicBlock", "InputTransform", "GlobalAvgPool", "ResNet18MNIST",
+    "WeightsNotFoundError", "InputTransform", "GlobalAvgPool", "ResNet18MNIST",
     "torchvision_status", "resnet18_architecture", "locate_imagenet_weights", "build_resnet18",
 ]

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 
 from ..checkpoint import CheckpointError
 from .history import EarlyStopping, EpochRecord, History, HistoryError, epoch_line
+from .provenance import portable_path
 
 
 class NonFiniteError(FloatingPointError):
@@ -231,7 +232,7 @@ class _Run:
         try:
             return self.trainer.save_checkpoint(self.checkpoint_path, epoch, step, meta)
         except OSError as err:  # the history says how far the run got; the previous checkpoint is intact
-            self.history.other["checkpoint_error"] = f"{self.checkpoint_path}: {err.strerror or err}"
+            self.history.other["checkpoint_error"] = f"{portable_path(self.checkpoint_path)}: {err.strerror or err}"
             self.write("failed")
             raise OSError(f"could not write the checkpoint {self.checkpoint_path} ({err.strerror or err}); "
                           f"the history and the previous checkpoint are intact") from err
@@ -249,7 +250,7 @@ class _Run:
 
         epoch, step, _ = self.trainer.load_checkpoint(path, check)
         self.history.epochs, self.history.train_time_s = parsed["epochs"], parsed["train_time_s"]
-        self.history.resumed_from = {"checkpoint": str(path), "epoch": epoch, "step": step}
+        self.history.resumed_from = {"checkpoint": portable_path(path), "epoch": epoch, "step": step}
         return epoch, step, parsed["partial"]
 
     def interrupted(self, epoch: int, done: int, total: int, running: Running, interrupt) -> TrainingInterrupted:

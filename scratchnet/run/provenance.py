@@ -74,9 +74,12 @@ def command_line() -> str:
 
 
 def portable_path(path: str | os.PathLike) -> str:
-    """An absolute path as a record that names no machine can hold it: relative to the working directory when
-    inside it, ``~/...`` under the home directory, else ``.../`` and its last part (``/tmp/x/run`` -> ``.../run``)."""
+    """A path as a record that names no machine can hold it: a relative one as it is; an absolute one relative to
+    the working directory when inside it, ``~/...`` under the home directory, else ``.../`` and its last part
+    (``/tmp/x/run`` -> ``.../run``)."""
     p = Path(path)
+    if not p.is_absolute():
+        return p.as_posix()
     for base, prefix in ((Path.cwd(), ""), (Path.home(), "~/")):
         if len(base.parts) > 1 and p.is_relative_to(base) and p != base:
             return prefix + p.relative_to(base).as_posix()
