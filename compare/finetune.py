@@ -122,11 +122,12 @@ def plot_losses(runs: dict[str, dict], folds: list[dict]):
         a.grid(alpha=0.3)
     lx.axis("off")  # the legend's own panel: the layout makes room for it, so it covers no labels
     lx.legend(*ax.get_legend_handles_labels(), loc="center left", fontsize=8, frameon=False)
-    for i, h in enumerate(map(History.from_dict, folds)):
+    fold_histories = [History.from_dict(f) for f in folds]
+    for i, h in enumerate(fold_histories):
         bx.plot(h.series("epoch"), h.series("train_loss"), "-o", ms=4, alpha=0.8, label=f"fold {i + 1}")
     bx.set(xlabel="epoch", ylabel="train loss (running mean, log scale)", yscale="log",
            title=f"SimpleNN: train loss of each of the {len(folds)} folds")
-    epoch_axis(bx, max((len(f["epochs"]) for f in folds), default=1))
+    epoch_axis(bx, max((len(h.epochs) for h in fold_histories), default=1))
     bx.grid(alpha=0.3)
     bx.legend(fontsize=7)
     return fig

@@ -21,12 +21,6 @@ from ..random import resolve_rng
 from . import init
 from .module import Module, OpPair, Parameter
 
-def _float_dtype(dtype, who: str) -> np.dtype:
-    dt = np.dtype(dtype)
-    if dt not in _checks.FLOATS:
-        raise ValueError(f"{who}: dtype must be float32 or float64, got {dt}")
-    return dt
-
 
 def _bias(layer: Module) -> np.ndarray | None:
     return None if layer.bias is None else layer.bias.data
@@ -67,7 +61,7 @@ class Linear(_WeightBiasLayer):
         super().__init__()
         if in_features < 1 or out_features < 1:
             raise ValueError(f"Linear: in_features and out_features must be >= 1, got {in_features}, {out_features}")
-        dt = _float_dtype(dtype, "Linear")
+        dt = _checks.float_dtype(dtype, "Linear")
         self.in_features, self.out_features = int(in_features), int(out_features)
         self.weight = Parameter(np.empty((out_features, in_features), dtype=dt))
         self.bias = Parameter(np.empty(out_features, dtype=dt)) if bias else None
@@ -108,7 +102,7 @@ class Conv2d(_WeightBiasLayer):
         super().__init__()
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f"Conv2d: in_channels and out_channels must be >= 1, got {in_channels}, {out_channels}")
-        dt = _float_dtype(dtype, "Conv2d")
+        dt = _checks.float_dtype(dtype, "Conv2d")
         self.in_channels, self.out_channels = int(in_channels), int(out_channels)
         self.kernel_size = pair(kernel_size, "Conv2d: kernel_size", 1)
         self.stride = pair(stride, "Conv2d: stride", 1)

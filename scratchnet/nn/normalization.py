@@ -12,8 +12,6 @@ from .. import ops
 from ..ops import _checks
 from .module import Module, Parameter
 
-_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
-
 
 class _BatchNorm(Module):
     """Shared by BatchNorm1d and BatchNorm2d, which differ only in the input shapes they accept.
@@ -44,9 +42,7 @@ class _BatchNorm(Module):
             raise ValueError(f"{name}: eps must be > 0, got {eps!r}")
         if momentum is not None and not 0.0 <= momentum <= 1.0:
             raise ValueError(f"{name}: momentum must be in [0, 1] or None, got {momentum!r}")
-        dt = np.dtype(dtype)
-        if dt not in _FLOATS:
-            raise ValueError(f"{name}: dtype must be float32 or float64, got {dt}")
+        dt = _checks.float_dtype(dtype, name)
         self.num_features, self.eps, self.momentum = int(num_features), float(eps), momentum
         self.affine, self.track_running_stats = bool(affine), bool(track_running_stats)
         self.weight = Parameter(np.ones(num_features, dtype=dt)) if affine else None

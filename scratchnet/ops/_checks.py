@@ -84,6 +84,14 @@ def pool_window(x, kernel_size, stride, padding, who: str) -> tuple[tuple[int, i
     return (kh, kw, sh, sw, ph, pw), OH, OW
 
 
+def float_dtype(dtype, who: str) -> np.dtype:
+    """``dtype`` as a NumPy dtype, if float32 or float64 (a layer's parameters); ValueError naming ``who`` otherwise."""
+    dt = np.dtype(dtype)
+    if dt not in FLOATS:
+        raise ValueError(f"{who}: dtype must be float32 or float64, got {dt}")
+    return dt
+
+
 def float_array(x, what: str = "input") -> np.ndarray:
     """``x`` itself when it is a float32/float64 ndarray; TypeError/ValueError otherwise."""
     if not isinstance(x, np.ndarray):
