@@ -214,7 +214,7 @@ def _listed(rows: list[dict]) -> str:
 
 
 def explain(runs: dict[str, History], one_epoch: list[dict]) -> list[str]:
-    """Sentences drawn from this run's numbers; nothing here is fixed in advance."""
+    """Sentences drawn from this run's numbers (their fixed wording in compare/texts/replication.md)."""
     lo, hi = CLAIM_ONE_EPOCH
     official = [r for r in one_epoch if r["key"].startswith("official")]
     accs = [r["test_accuracy"] for r in official]
@@ -226,17 +226,15 @@ def explain(runs: dict[str, History], one_epoch: list[dict]) -> list[str]:
         where = "inside" if all(lo <= a <= hi for a in accs) else "partly inside"
     seeds = f"{len(accs)} seed{'s' if len(accs) > 1 else ''}"
     lines = [f"- **The official recipe after one epoch**: {', '.join(pct(a) for a in accs)} ({seeds}), {where} the "
-             "claimed 92-95%. The published logs say ~98.4-98.5%."]
+             f"claimed 92-95%. {TEXT['published_logs']}"]
     variants_only = [r for r in one_epoch if not r["key"].startswith("official")]
     inside = [r for r in variants_only if lo <= r["test_accuracy"] <= hi]
     below = [r for r in variants_only if r["test_accuracy"] < lo]
     near = [r for r in variants_only if r["test_accuracy"] > hi]
     if inside:
-        lines.append("- **Variants that land in 92-95% after one epoch**: " + _listed(inside)
-                     + ". A one-epoch result in that range is what these settings give, not what the official recipe gives.")
+        lines.append(f"- **Variants that land in 92-95% after one epoch**: {_listed(inside)}. {TEXT['variants_inside']}")
     else:
-        lines.append("- **No variant tried here lands in 92-95% after one epoch**; the claim is not explained by "
-                     "any single change measured in this run.")
+        lines.append(f"- {TEXT['no_variant_inside']}")
     if below:
         lines.append("- Below 92%: " + _listed(below) + ".")
     if near:
@@ -254,9 +252,7 @@ def explain(runs: dict[str, History], one_epoch: list[dict]) -> list[str]:
     if len(final) == 2:
         t, s = runs["torch"].series("test_accuracy"), runs["scratchnet"].series("test_accuracy")
         diffs = [abs(a - b) for a, b in zip(t, s)]
-        lines.append(f"- **scratchnet vs torch**: same initial weights and batch order; the dropout masks come from "
-                     f"different random generators, so the runs part after the first step. Per-epoch test accuracy "
-                     f"differs by at most {100 * max(diffs):.2f} points (mean {100 * float(np.mean(diffs)):.2f}).")
+        lines.append("- " + TEXT["both_libraries"].format(max=100 * max(diffs), mean=100 * float(np.mean(diffs))))
     return lines
 
 
