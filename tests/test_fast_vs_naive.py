@@ -118,3 +118,62 @@ def test_log_softmax_fast_equals_naive_jacobian(dtype):
     np.testing.assert_allclose(logp, naive.log_softmax_forward_naive(z), **tol)
     dlogp = rng.standard_normal(z.shape).astype(dtype)
     np.testing.assert_allclose(ops.log_softmax_backward(dlogp, cache), naive.log_softmax_backward_naive(dlogp, z), **tol)
+
+
+# -- the optimisers' update kernels against the NumPy expressions they replace: the same bits --------------
+def _optim_arrays(dtype, n=1003, seed=0):
+    """p, g and two state arrays of odd length (not a whole number of vectors), positive where they must be,
+    with a NaN and infinities in g's tail (both sides must carry them the same way)."""
+    rng = np.random.default_rng(seed)
+    p, g = rng.standard_normal(n).astype(dtype), (rng.standard_normal(n) * 3).astype(dtype)
+    g[-3:] = [np.nan, np.inf, -np.inf]
+    s1, s2 = (rng.random(n) * 0.1).astype(dtype), (rng.random(n) * 0.1).astype(dtype)
+    return p, g, s1, s2
+
+
+def _run_both(kernel, twin, arrays, *scalars):
+    fast, slow = [a.copy() for a in arrays], [a.copy() for a in arrays]
+    kernel(*fast, *scalars)
+    with np.errstate(invalid="ignore", over="ignore"):  # the NaN and infinities are put there on purpose
+        twin(*slow, *scalars)
+    for i, (a, b) in enumerate(zip(fast, slow)):
+        np.testing.assert_array_equal(a, b, err_msg=f"array {i} differs")  # NaN equals NaN here
+    return fast
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("amsgrad,negate,wd,w", [(False, False, 0.0, 0.1), (True, False, 0.0, 0.1),
+                                                 (False, True, 0.01, 0.1), (True, True, 0.01, 0.7)])
+def test_adam_kernel_is_the_numpy_expression_bit_for_bit(dtype, amsgrad, negate, wd, w):
+    from scratchnet import kernels
+
+    t = dtype
+    p, g, m, v = _optim_arrays(dtype)
+    vmax = v * t(0.5)
+    for step in (1, 2):  # the second step starts from the first's moments
+        p, g, m, v, vmax = _run_both(kernels.adam_update, naive.adam_update_naive, [p, g, m, v, vmax], amsgrad, negate,
+                                     t(wd), t(w), t(1 - w), t(0.999), t(1 - 0.999), t(np.sqrt(1 - 0.999**step)),
+                                     t(1e-8), t(1e-3 / (1 - 0.9**step)))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("negate,wd", [(False, 0.0), (True, 0.01)])
+def test_adadelta_kernel_is_the_numpy_expression_bit_for_bit(dtype, negate, wd):
+    from scratchnet import kernels
+
+    t = dtype
+    _run_both(kernels.adadelta_update, naive.adadelta_update_naive, list(_optim_arrays(dtype, seed=1)), negate, t(wd),
+              t(0.9), t(1 - 0.9), t(1e-6), t(1.0))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("momentum,first,nesterov,negate,wd", [(0.0, True, False, False, 0.0), (0.9, True, False, False, 0.0),
+                                                               (0.9, False, False, True, 0.01), (0.9, False, True, False, 0.01)])
+def test_sgd_kernel_is_the_numpy_expression_bit_for_bit(dtype, momentum, first, nesterov, negate, wd):
+    from scratchnet import kernels
+
+    t = dtype
+    p, g, buf, _ = _optim_arrays(dtype, seed=2)
+    buf = buf if momentum else buf[:0]
+    _run_both(kernels.sgd_update, naive.sgd_update_naive, [p, g, buf], first, negate, t(wd), t(momentum), t(1 - 0.1),
+              nesterov, t(0.05))

@@ -1,7 +1,8 @@
 """The obvious twins of the fast ops: plain NumPy loops, slow and easy to read.
 
-Tests check that each fast op (conv2d, max-pool, linear, relu, dropout, log-softmax, cross-entropy) agrees
-with its twin here (tests/test_fast_vs_naive.py), and that both agree with torch.
+Tests check that each fast op (conv2d, max-pool, linear, relu, dropout, log-softmax, cross-entropy, ...) agrees
+with its twin here (tests/test_fast_vs_naive.py), and that both agree with torch. The optimisers' one-pass update
+kernels have theirs too, the NumPy array expressions they replace, which they reproduce bit for bit.
 Walkthroughs use these to show the arithmetic step by step.
 """
 
@@ -318,3 +319,39 @@ def softmax_backward_naive(dout, y, dim=-1):
         s = ym[idx]
         dx[idx] = (np.diag(s) - np.outer(s, s)).T @ gm[idx]
     return np.moveaxis(dx, -1, dim)
+
+
+# -- the optimisers' one-pass kernels (scratchnet.kernels.optim) as the NumPy array expressions they replace
+def _signed_decayed(g, p, negate, wd):
+    g = -g if negate else g
+    return g + wd * p if wd != 0 else g
+
+
+def adam_update_naive(p, g, m, v, vmax, amsgrad, negate, wd, w, one_minus_w, beta2, one_minus_beta2, bc2_sqrt, eps,
+                      step_size):
+    """``kernels.adam_update`` as torch's single-tensor Adam writes it, array by array, in place (same arguments):
+    the moment lerp, the second moment, its running max (amsgrad), then the step."""
+    g = _signed_decayed(g, p, negate, wd)
+    m[...] = m + (g - m) * w if abs(w) < 0.5 else g - (g - m) * one_minus_w
+    v[...] = v * beta2 + (one_minus_beta2 * g) * g
+    if amsgrad:
+        np.maximum(vmax, v, out=vmax)
+    p[...] = p - (step_size * m) / (np.sqrt(vmax if amsgrad else v) / bc2_sqrt + eps)
+
+
+def adadelta_update_naive(p, g, square_avg, acc_delta, negate, wd, rho, one_minus_rho, eps, lr):
+    """``kernels.adadelta_update`` array by array, in place (same arguments)."""
+    g = _signed_decayed(g, p, negate, wd)
+    square_avg[...] = square_avg * rho + (one_minus_rho * g) * g
+    delta = np.sqrt(acc_delta + eps) / np.sqrt(square_avg + eps) * g
+    acc_delta[...] = acc_delta * rho + (one_minus_rho * delta) * delta
+    p[...] = p - lr * delta
+
+
+def sgd_update_naive(p, g, buf, first, negate, wd, momentum, one_minus_dampening, nesterov, lr):
+    """``kernels.sgd_update`` array by array, in place (same arguments; ``buf`` of length 0: no momentum)."""
+    d = _signed_decayed(g, p, negate, wd)
+    if buf.shape[0] > 0:
+        buf[...] = d if first else buf * momentum + one_minus_dampening * d
+        d = d + momentum * buf if nesterov else buf
+    p[...] = p - lr * d
