@@ -84,8 +84,9 @@ class Trainer(Protocol):
 
 class TrainerBase:
     """The part of a :class:`Trainer` both libraries write alike: the learning rate, and the scheduler's
-    step at the end of an epoch (unless it steps per batch). A library's trainer sets ``runner`` (what runs
-    the batches: the model, or torch's compiled wrapper), ``optimizer``, ``scheduler`` and ``per_batch``."""
+    step at the end of an epoch (unless it steps per batch), and the checkpoints. A library's trainer sets ``runner``
+    (what runs the batches: the model, or torch's compiled wrapper), ``model``, ``optimizer``, ``scheduler``,
+    ``per_batch`` and ``checkpoint_functions``."""
 
     def lr(self) -> float:
         return self.optimizer.param_groups[0]["lr"]
@@ -94,6 +95,20 @@ class TrainerBase:
         if self.scheduler is not None and not self.per_batch:
             self.scheduler.step()
         self.runner.train()
+
+    #: the library's ``(save_checkpoint, load_checkpoint)`` (``scratchnet.checkpoint``, ``torchref.checkpoint``),
+    #: which take the same arguments: model, optimiser and scheduler saved or loaded together
+    checkpoint_functions: tuple[Callable[..., Path], Callable[..., dict[str, Any]]]
+
+    def save_checkpoint(self, path: Path, epoch: int, step: int, meta: dict[str, Any]) -> Path:
+        save, _ = self.checkpoint_functions
+        return save(path, self.model, self.optimizer, self.scheduler, epoch=epoch, step=step, meta=meta)
+
+    def load_checkpoint(self, path: Path, check_meta: Callable[[dict[str, Any]], None]
+                        ) -> tuple[int, int, dict[str, Any]]:
+        _, load = self.checkpoint_functions
+        info = load(path, self.model, self.optimizer, self.scheduler, check_meta=check_meta)
+        return info["epoch"], info["step"], info["meta"]
 
 
 class _InterruptFlag:

@@ -17,7 +17,6 @@ import contextlib
 import copy
 import math
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -122,6 +121,10 @@ class TorchTrainer(TrainerBase):
     device, loss and accuracy summed there and read once per epoch (no ``.item()`` per step), so a NaN/Inf
     loss is caught at the end of its epoch."""
 
+    @property
+    def checkpoint_functions(self):  # this module's, looked up when used (so that a test can stand one in)
+        return save_checkpoint, load_checkpoint
+
     def __init__(self, model: nn.Module, runner: nn.Module, optimizer, loss_fn: nn.Module, scheduler,
                  data: dict[str, DeviceData | None], settings: FitSettings, *, bf16: bool, name: str) -> None:
         self.model, self.runner, self.optimizer, self.loss_fn, self.scheduler = model, runner, optimizer, loss_fn, scheduler
@@ -193,13 +196,6 @@ class TorchTrainer(TrainerBase):
 
     def evaluate(self, split: str) -> dict[str, float]:
         return evaluate(self.runner, self.data[split], self.loss_fn, self.eval_batch_size, bf16=self.bf16)
-
-    def save_checkpoint(self, path: Path, epoch: int, step: int, meta: dict[str, Any]) -> Path:
-        return save_checkpoint(path, self.model, self.optimizer, self.scheduler, epoch=epoch, step=step, meta=meta)
-
-    def load_checkpoint(self, path: Path, check_meta) -> tuple[int, int, dict[str, Any]]:
-        info = load_checkpoint(path, self.model, self.optimizer, self.scheduler, check_meta=check_meta)
-        return info["epoch"], info["step"], info["meta"]
 
 
 def _prepare(base: nn.Module, model: nn.Module, device: torch.device, *, bf16: bool, channels_last: bool,
