@@ -19,6 +19,8 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
+from .registry import WALKTHROUGHS
+
 __all__ = [
     "ClaimFailed",
     "allow_download",
@@ -347,8 +349,6 @@ class Report:
         self.finished = False
         self._in_list = False
         self._sections: dict[str, tuple[int, int, int, int]] = {}
-        from . import WALKTHROUGHS  # here, not at the top: the package imports this module first
-
         source = f"compare/walkthroughs/notebooks/{WALKTHROUGHS[name][0]}" if name in WALKTHROUGHS else None
         self._emit(f"# {title}")
         self._emit(
