@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from scratchnet.fileio import atomic_write
@@ -79,14 +80,21 @@ def confidence(p: float, eps: float = 2.0 ** -23) -> str:
     return f"1 - <{eps:.0e}" if gap < eps / 2 else f"1 - {gap:.0e}"
 
 
-def save(fig, path: Path, dpi: int = 100) -> None:
+def save(fig, path: Path, dpi: int = 100, crop: bool = False) -> None:
     """Lay out, write ``fig`` to ``path`` as PNG in one atomic step, and close it. A figure title keeps
-    its own band on top (tight_layout alone lets it overlap the panels' titles)."""
-    title = getattr(fig, "_suptitle", None)
-    lines = 1 + title.get_text().count("\n") if title is not None and title.get_text() else 0
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 * lines / fig.get_figheight()) if lines else None)
-    atomic_write(Path(path), lambda f: fig.savefig(f, format="png", dpi=dpi))
-    pyplot().close(fig)
+    its own band on top (tight_layout alone lets it overlap the panels' titles). ``crop``: keep the figure's
+    own layout and crop the PNG to what is drawn (``bbox_inches='tight'``; the walkthroughs lay theirs out
+    by hand). A figure made without pyplot (``matplotlib.figure.Figure``, as the walkthroughs make theirs, so
+    that a notebook's backend is left alone) is not held by pyplot and needs no closing."""
+    if crop:
+        atomic_write(Path(path), lambda f: fig.savefig(f, format="png", dpi=dpi, bbox_inches="tight"))
+    else:
+        title = getattr(fig, "_suptitle", None)
+        lines = 1 + title.get_text().count("\n") if title is not None and title.get_text() else 0
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.3 * lines / fig.get_figheight()) if lines else None)
+        atomic_write(Path(path), lambda f: fig.savefig(f, format="png", dpi=dpi))
+    if "matplotlib.pyplot" in sys.modules:
+        sys.modules["matplotlib.pyplot"].close(fig)
 
 
 __all__ = ["confidence", "confusion", "confusion_grid", "epoch_axis", "grid_shape", "pyplot", "save"]

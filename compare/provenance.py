@@ -11,9 +11,12 @@ from scratchnet.run.provenance import command_line, describe_split, environment,
 from . import _machine
 
 
-def collect(seed: int | None = None, device: str = "cpu", threads: int | None = None) -> dict[str, Any]:
+def collect(seed: int | None = None, device: str = "cpu", threads: int | None = None,
+            with_torch: bool = True) -> dict[str, Any]:
     """Everything a reader needs to know where the numbers came from; with ``threads``, also the CPU facts
-    a benchmark needs (model, SIMD width, caches, clock, estimated peak; see ``compare._machine``)."""
+    a benchmark needs (model, SIMD width, caches, clock, estimated peak; see ``compare._machine``).
+    ``with_torch=False`` leaves torch unimported (a run told not to use it) and says "not used". Outside a
+    git checkout the commit reads "unknown"; without torch, "not installed": a report never fails for them."""
     info: dict[str, Any] = {
         "date": utc_now(),
         "command": command_line(),
@@ -22,14 +25,16 @@ def collect(seed: int | None = None, device: str = "cpu", threads: int | None = 
         "load_average": load_average(),
         **environment(),
     }
-    try:
-        import torch
+    info["torch"], cuda = "not used", False
+    if with_torch:
+        try:
+            import torch
 
-        info["torch"] = torch.__version__
-        info["torch_threads"] = torch.get_num_threads()
-        cuda = device.startswith("cuda") and torch.cuda.is_available()
-    except ImportError:
-        info["torch"], cuda = "not installed", False
+            info["torch"] = torch.__version__
+            info["torch_threads"] = torch.get_num_threads()
+            cuda = device.startswith("cuda") and torch.cuda.is_available()
+        except ImportError:
+            info["torch"] = "not installed"
     info["device"] = (f"{torch.cuda.get_device_name(torch.device(device))} (CUDA {torch.version.cuda})" if cuda
                       else f"CPU: {info['processor']}")
     if threads is not None:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from scratchnet.fileio import atomic_write, atomic_write_text
+from scratchnet.run.markdown import table  # the one table writer (scratchnet never imports compare)
 
 from . import figures, provenance
 
@@ -37,22 +38,6 @@ def texts(report: str) -> dict[str, str]:
 def pct(fraction: float) -> str:
     """0.98765 -> '98.77%'."""
     return f"{100 * fraction:.2f}%"
-
-
-def table(head: Sequence[str], rows: Iterable[Sequence[Any]]) -> list[str]:
-    """A Markdown table that always renders: the header, the separator, then every row with the header's
-    column count (a short row is filled with '-'; a '|' inside a cell is escaped). A row with more cells
-    than the header is a bug and raises ValueError."""
-    def line(cells: Sequence[Any]) -> str:
-        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |"
-
-    out = [line(head), "|" + "---|" * len(head)]
-    for row in rows:
-        row = list(row)
-        if len(row) > len(head):
-            raise ValueError(f"table row with {len(row)} cells under a header of {len(head)}: {row}")
-        out.append(line(row + ["-"] * (len(head) - len(row))))
-    return out
 
 
 def data_line(described: dict[str, Any], quick: bool = False) -> str:
@@ -132,8 +117,8 @@ class Report:
         """Named arrays (e.g. a scratchnet state_dict) in one NumPy .npz file."""
         return self._wrote(atomic_write(self.out / name, lambda f: np.savez(f, **arrays)))
 
-    def figure(self, name: str, fig, dpi: int = 100) -> Path:
-        figures.save(fig, self.out / name, dpi=dpi)
+    def figure(self, name: str, fig, dpi: int = 100, crop: bool = False) -> Path:
+        figures.save(fig, self.out / name, dpi=dpi, crop=crop)
         return self._wrote(self.out / name)
 
     @staticmethod

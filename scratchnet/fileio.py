@@ -56,8 +56,9 @@ def atomic_write(path: str | os.PathLike, write: Callable, mode: str = "wb") -> 
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write text atomically (reports, histories)."""
-    return atomic_write(path, lambda f: f.write(text), mode="w")
+    """Write text atomically as UTF-8, whatever the locale (reports, histories: their ✓ and θ must not depend
+    on the machine that wrote them)."""
+    return atomic_write(path, lambda f: f.write(text.encode("utf-8")))
 
 
 def json_default(value):

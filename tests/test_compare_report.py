@@ -15,7 +15,7 @@ from scratchnet.data import write_idx
 from tests.test_markdown_tables import table_problems
 
 COMPARE = Path(__file__).resolve().parents[1] / "compare"
-REPORT_MODULES = [p for p in [*COMPARE.glob("*.py"), *(COMPARE / "bench").glob("*.py")]
+REPORT_MODULES = [p for p in [*COMPARE.glob("*.py"), *(COMPARE / "bench").glob("*.py"), COMPARE / "walkthroughs" / "_report.py"]
                   if p.name not in ("report.py", "figures.py")]
 
 

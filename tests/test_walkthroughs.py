@@ -351,7 +351,24 @@ def test_report_writes_its_markdown_only_when_finished(tmp_path):
     assert path == tmp_path / "demo.md" and text.startswith("# A demo")
     assert "b\\|c" in text and "x\\|y" in text  # pipes inside cells do not break the table
     assert "1 checks ran and held" in text
+    assert "| 1.5000 | x\\|y |" in text and "|--------|------|" in text  # columns padded: it also reads as printed
     assert [p.name for p in tmp_path.iterdir()] == ["demo.md"]
+
+
+def test_report_opens_with_the_provenance_header_even_without_torch_or_git(tmp_path, monkeypatch):
+    """A notebook downloaded alone (Colab) has no git checkout, maybe no torch: the header says so, and the
+    walkthrough runs on; a run told not to use torch does not import it for the header either."""
+    from compare.walkthroughs import _report
+
+    monkeypatch.setattr(_report.provenance, "git_commit", lambda: "unknown")
+    with _report.using(use_torch=False, echo=False):
+        report = Report("demo", "A demo", out_dir=tmp_path)
+        report.figure(__import__("matplotlib.figure").figure.Figure(figsize=(1, 1)), "blank", "nothing")
+    text = report.finish().read_text(encoding="utf-8")
+    header = text.split("\n\n*Written by")[0].splitlines()
+    assert header[0] == "# A demo" and header[1] == ""
+    assert "- git commit: `unknown`" in header and any("torch not used" in line for line in header)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["demo.md", "demo_blank.png"]  # no temp file left
 
 
 # -- the command line --------------------------------------------------------------------------------

@@ -7,7 +7,6 @@ Nothing here imports torch or matplotlib at import time; ``optional_torch()`` im
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import warnings
 import sys
@@ -18,6 +17,11 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import numpy as np
+
+from .. import provenance
+from ..report import Report as ReportFiles
+from ..report import table as markdown_table
+from .registry import WALKTHROUGHS
 
 __all__ = [
     "ClaimFailed",
@@ -293,21 +297,6 @@ def _print(text: str, end: str = "\n\n") -> None:
         print(text.encode(enc, "replace").decode(enc), end=end, flush=True)
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write via a temp file in the same directory and ``os.replace`` it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-        os.chmod(tmp, 0o644)  # mkstemp makes 0600; a report is for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 class ClaimWarning(UserWarning):
     """A claim that did not hold, in a notebook (where it warns instead of stopping "Run all")."""
 
@@ -316,6 +305,20 @@ def _show_markdown(block: str) -> None:
     from IPython.display import Markdown, display  # only in a notebook
 
     display(Markdown(block))
+
+
+def _provenance(source: str | None, notebook: bool) -> dict[str, Any]:
+    """The provenance of a walkthrough's run, for its header (``compare.provenance``, as every report's).
+
+    It never fails and stays quick: outside a git checkout (a notebook opened alone, in Colab) the commit reads
+    "unknown", without torch "not installed", and with ``use_torch=False`` torch stays unimported ("not
+    used"). ``optional_torch`` is asked first, so that the threads recorded are those the run uses. In a
+    notebook the command is the notebook, not the kernel's launcher."""
+    optional_torch()
+    info = provenance.collect(with_torch=_settings.use_torch)
+    if notebook:
+        info["command"] = f"the notebook {source[:-3]}.ipynb" if source else "a notebook"
+    return info
 
 
 class Report:
@@ -347,10 +350,9 @@ class Report:
         self.finished = False
         self._in_list = False
         self._sections: dict[str, tuple[int, int, int, int]] = {}
-        from . import WALKTHROUGHS  # here, not at the top: the package imports this module first
-
         source = f"compare/walkthroughs/notebooks/{WALKTHROUGHS[name][0]}" if name in WALKTHROUGHS else None
-        self._emit(f"# {title}")
+        self.files = ReportFiles(self.out_dir, info=_provenance(source, self.rich))  # every file goes through it
+        self._emit("\n".join(self.files.header(title)))
         self._emit(
             f"*Written by `python -m compare.walkthroughs {name}`"
             + (f" from `{source}` (it also opens as a notebook: `{source[:-3]}.ipynb`)" if source else "")
@@ -413,23 +415,24 @@ class Report:
         self.code("\n".join(lines))
 
     def table(self, header: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 4) -> None:
-        """A markdown table; numbers are formatted with ``fmt``."""
-        self._emit(markdown_table(header, rows, digits))
+        """A markdown table, its columns padded so that it also reads as printed; numbers are formatted
+        with ``fmt``."""
+        cells = [[c if isinstance(c, str) else fmt(c, digits) for c in row] for row in rows]
+        for row in cells:
+            if len(row) != len(header):
+                raise ValueError(f"Report.table: a row has {len(row)} cells, the header {len(header)}")
+        self._emit("\n".join(markdown_table(header, cells, align=True)))
 
     def figure(self, fig, stem: str, caption: str) -> None:
         """Save a matplotlib Figure as ``<name>_<stem>.png`` beside the markdown and link it; in a
         notebook also show it inline. Returns None (so a cell ending here shows no Figure repr)."""
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
-        png = buffer.getvalue()
-        path = self.out_dir / f"{self.name}_{stem}.png"
-        _atomic_write(path, lambda f: f.write(png))
+        path = self.files.figure(f"{self.name}_{stem}.png", fig, dpi=110, crop=True)
         if path not in self.figures:
             self.figures.append(path)
         if self.echo and self.rich:
             from IPython.display import Image, display
 
-            display(Image(data=png))
+            display(Image(data=path.read_bytes()))
             _show_markdown(f"*{caption}*")
         self._emit(f"![{caption}]({path.name})\n\n*{caption}*", stdout=f"[figure: {path} — {caption}]")
 
@@ -513,24 +516,10 @@ class Report:
         )
         self.table(["check", "measured", "tolerance"], [list(row) for row in self.checks])
         path = self.out_dir / f"{self.name}.md"
-        content = "\n\n".join(self.parts).rstrip() + "\n"
-        _atomic_write(path, lambda f: f.write(content.encode("utf-8")))
+        self.files.text(path.name, "\n\n".join(self.parts).rstrip() + "\n")
         self.finished = True
         if self.echo and not self.rich:
             _print(f"wrote {path}", end="\n")
         elif self.echo:
             _show_markdown(f"*Report written to `{path}`.*")
         return path
-
-
-def markdown_table(header: Sequence[str], rows: Sequence[Sequence[Any]], digits: int = 4) -> str:
-    """A markdown table; numbers are formatted with ``fmt`` and pipes inside cells escaped."""
-    cells = [[(c if isinstance(c, str) else fmt(c, digits)).replace("|", "\\|") for c in row] for row in rows]
-    for row in cells:
-        if len(row) != len(header):
-            raise ValueError(f"Report.table: a row has {len(row)} cells, the header {len(header)}")
-    header = [str(h).replace("|", "\\|") for h in header]
-    widths = [max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(header)]
-    line = lambda row: "| " + " | ".join(str(c).ljust(w) for c, w in zip(row, widths)) + " |"
-    out = [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in cells]
-    return "\n".join(out)

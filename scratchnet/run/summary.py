@@ -17,6 +17,7 @@ import numpy as np
 
 from ..fileio import atomic_write, atomic_write_text
 from .history import History, read_histories, seconds
+from .markdown import table
 from .outputs import SUMMARY_MARK
 from .provenance import load_average, peak_rss_mb
 
@@ -99,7 +100,7 @@ def _setting(h: History) -> str:
     return json.dumps(setting, sort_keys=True, default=str)
 
 
-def _row(path: Path, h: History, torch_dir: bool) -> str:
+def _row(path: Path, h: History, torch_dir: bool) -> list[Any]:
     r, t, cfg = h.recipe, h.final_test, h.config
     flags = [k for k in ("bf16", "channels_last", "compile", "deterministic") if cfg.get(k)]
     device = [f"{cfg.get('device', 'cpu')}{' (' + ', '.join(flags) + ')' if flags else ''}"] if torch_dir else []
@@ -110,7 +111,7 @@ def _row(path: Path, h: History, torch_dir: bool) -> str:
              f"{h.train_time_s:.1f} s" if torch_dir else f"{h.train_time_s:.0f} s",
              f"{np.mean([e.images_per_s or 0 for e in h.epochs]):.0f}", *memory, cfg["seed"],
              f"[history]({path.name}), [plot]({path.stem}.png)"]
-    return "| " + " | ".join(str(c) for c in cells) + " |"
+    return cells
 
 
 def _load_text(h: History) -> str:
@@ -155,8 +156,8 @@ _INTRO = {
         "accuracy is the running accuracy over the last epoch's batches (dropout on). Image counts are in the",
         "provenance lines. *val acc* (runs with `--val-split` only): accuracy on images held out of the",
         "training set, the number to choose settings by; those runs train on fewer images."],
-        "| model | optimiser | batch | epochs | normalisation | val acc | test acc | test macro F1 | train acc | "
-        "train time | img/s | peak memory | seed | files |"),
+        ["model", "optimiser", "batch", "epochs", "normalisation", "val acc", "test acc", "test macro F1", "train acc",
+         "train time", "img/s", "peak memory", "seed", "files"]),
     True: ("# torchref on MNIST ({devices})", [
         "The PyTorch reference, trained with `python -m torchref.train` on scratchnet's recipes and the very",
         "batch order scratchnet uses for the same seed (`scratchnet.data.epoch_order`); every number below is",
@@ -164,8 +165,8 @@ _INTRO = {
         "measured on the test set after the last epoch; the train accuracy is the running accuracy over the",
         "last epoch's batches (dropout on). Train time counts the training steps only; wall time is the whole",
         "command (data loading, evaluation after every epoch, writing files)."],
-        "| model | device | optimiser | batch | epochs | normalisation | test acc | test macro F1 | train acc | "
-        "train time | img/s | seed | files |"),
+        ["model", "device", "optimiser", "batch", "epochs", "normalisation", "test acc", "test macro F1", "train acc",
+         "train time", "img/s", "seed", "files"]),
 }
 
 
@@ -185,9 +186,8 @@ def write_summary(out: str | os.PathLike, torch_runs: bool | None = None) -> Pat
     title, intro, header = _INTRO[torch_runs]
     devices = ", ".join(sorted({h.environment.get("device_name", "?") for _, h in runs})) or "no runs yet"
     text = "\n".join([
-        SUMMARY_MARK, title.format(devices=devices), "", *intro, "", header,
-        "|" + "---|" * header.count(" | ") + "---|",
-        *(_row(p, h, torch_runs) for p, h in runs), "",
+        SUMMARY_MARK, title.format(devices=devices), "", *intro, "",
+        *table(header, [_row(p, h, torch_runs) for p, h in runs]), "",
         *seed_lines(by_recipe), "## Provenance", "",
         *(_provenance(h) for _, h in runs), "",
     ])
