@@ -30,8 +30,12 @@ def test_the_index_shows_one_figure_per_report():
     assert len(figures) >= 6 and len(set(figures)) == len(figures)
 
 
+WALKTHROUGH_REPORTS = sorted(p.relative_to(REPORTS).as_posix() for p in (REPORTS / "walkthroughs").glob("*.md"))
+
+
 @pytest.mark.parametrize("report", ["ffn_vs_cnn/report.md", "replication/report.md", "finetune/report.md",
-                                    "parity/report.md", *SEED_STUDIES])
+                                    "parity/report.md", "speedrun/report.md", "benchmarks.md", "robustness.md",
+                                    *SEED_STUDIES, *WALKTHROUGH_REPORTS])
 def test_each_comparison_report_opens_with_its_provenance(report):
     text = (REPORTS / report).read_text()
     head = text[:3000]
