@@ -108,10 +108,10 @@ def output_locations(tally: Tally, scratch: Path, data: Path) -> None:
 
     train = ["--model", "ffn", "--epochs", "1", "--data-dir", str(data), "--no-progress"]
     a_file = scratch / "a-file"
-    a_file.write_text("mine")
+    a_file.write_text("mine")  # a case's input, in the scratch folder
     owned = scratch / "project"
     owned.mkdir()
-    (owned / "README.md").write_text("# my project\n")
+    (owned / "README.md").write_text("# my project\n")  # a case's input
     held = scratch / "held"
     held.mkdir()
     lock = RunLock(held, "--out").acquire()
