@@ -105,6 +105,11 @@ def _describe_file(path: Path, source: str) -> dict[str, Any]:
             "matches_torchvision_hash": official, "description": text}
 
 
+def _hub_file() -> Path:
+    """Where the torch hub cache keeps the weights, and where a download puts them."""
+    return Path(torch.hub.get_dir()) / "checkpoints" / RESNET18_IMAGENET_FILE
+
+
 def locate_imagenet_weights(weights_file: str | os.PathLike | None = None, *, download: bool = True,
                             progress: bool = False) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """Find and load ResNet18's ImageNet state_dict; returns (state_dict, description of what was used).
@@ -125,8 +130,8 @@ def locate_imagenet_weights(weights_file: str | os.PathLike | None = None, *, do
                 "is not replaced by the hub cache or a download; leave --weights-file out to look there)"
             )
         return _load_weights(path, "file")
-    hub_dir = Path(torch.hub.get_dir()) / "checkpoints"
-    cached = hub_dir / RESNET18_IMAGENET_FILE
+    cached = _hub_file()
+    hub_dir = cached.parent
     looked = [f"torch hub cache: {cached} (no such file)"]
     if cached.is_file():
         return _load_weights(cached, "hub cache")
@@ -265,7 +270,8 @@ def build_resnet18(protocol: str = "workshop", *, weights: str = "imagenet", wei
         try:
             resnet.load_state_dict(state)
         except RuntimeError as err:
-            raise ValueError(f"{weights_file or used['location']}: not a ResNet18 ImageNet state_dict: {err}") from None
+            where = weights_file or _hub_file()  # the file itself for the user; the record names no folder
+            raise ValueError(f"{where}: not a ResNet18 ImageNet state_dict: {err}") from None
     else:
         used = {"name": "none", "source": None, "file": None, "location": None, "sha256": None,
                 "description": "none (random init)"}
