@@ -10,8 +10,10 @@ came; they do not name a layer. The **layers** do not repeat these checks: they 
 ``Module._op``, which prefixes the layer's name to any ValueError/TypeError, so that the user reads
 ``MaxPool2d(kernel_size=2): expected upstream gradient (1, 1, 2, 2) float32, got (64, 8, 2, 2) float32``.
 Layers without an op (Flatten), and those whose checks depend on the layer's own settings or whose ops
-are plain NumPy (BatchNorm's dtype, the smooth activations, the upstream gradient of the average pools),
-call these helpers themselves, through the same ``Module._op``.
+are plain NumPy (BatchNorm's dtype, the smooth activations), call these helpers themselves, through the same
+``Module._op``; so does ``nn.OpPair`` for the upstream gradient of every layer that is one op pair, against
+the shape and dtype of the output it returned (ReLU's and max-pool's ops check it again, for their direct
+callers: one comparison of attributes).
 Why this way round: the ops are public too (tests, walkthroughs and benchmarks call them directly), so a
 check that lived only in the layers would leave them able to crash the interpreter.
 

@@ -29,7 +29,8 @@ def relu_forward(x: np.ndarray) -> tuple[np.ndarray, Any]:
 
 def relu_backward(dout: np.ndarray, cache: Any, dtype: np.dtype | None = None) -> np.ndarray:
     """dL/dx = dout where x > 0, else 0; dout has the mask's shape and ``dtype``, the forward output's
-    (the layer passes it; without it any float dtype goes, and dx has dout's)."""
+    (for a caller that knows it: the mask does not record it, so without it any float dtype goes, and dx has
+    dout's; the ReLU layer checks dout against its output itself, as ``nn.OpPair`` does for every such layer)."""
     mask = _checks.kernel_array(cache)
     if dtype is None:
         dtype = _checks.float_array(dout, "upstream gradient").dtype

@@ -51,8 +51,9 @@ def maxpool2d_forward(
 def maxpool2d_backward(dout: np.ndarray, cache: Any, dtype: np.dtype | None = None) -> np.ndarray:
     """Route ``dout`` (N, C, OH, OW) to the winners; returns dx (N, C, H, W) in dout's dtype.
 
-    ``dtype``: the forward output's, which dout must have (the layer passes it; the cache does not
-    record it, so without it any float dtype goes).
+    ``dtype``: the forward output's, which dout must have (for a caller that knows it: the cache does not
+    record it, so without it any float dtype goes; the MaxPool2d layer checks dout against its output itself,
+    as ``nn.OpPair`` does for every such layer).
     """
     argmax, x_shape = cache
     if dtype is None:
